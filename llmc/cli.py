@@ -1,0 +1,72 @@
+"""The `llmc` command: parses arguments, calls the API, prints.
+
+Each area of llmc contributes its sub-commands through a `register(sub)`
+function in its own `cli` module, listed in `_COMMAND_MODULES`; this file only
+dispatches and turns `LlmcError` into one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from llmc.errors import LlmcError
+
+# Modules that add sub-commands, in the order `llmc --help` lists them.
+_COMMAND_MODULES = (
+    "llmc.commands",          # compile, models, targets, show, demo
+    "llmc.costmodel.cli",     # report
+    "llmc.passes.cli",        # eval, plan
+    "llmc.sim.cli",           # sim
+    "llmc.rtl.cli",           # rtl
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"llmc: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="llmc", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # area not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from llmc import __version__
+
+    return f"llmc {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except LlmcError as exc:
+        sys.stderr.write(f"llmc: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("llmc: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

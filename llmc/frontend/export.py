@@ -1,0 +1,134 @@
+"""torch.export -> core-ATen FX graph -> llmc IR.
+
+`export_program` runs torch.export and the core-ATen decompositions, keeping a
+few composite ops whole (linear, attention, norms, activations) because the
+IR has them as single ops; `to_ir` converts the program through the mapping
+table in `aten.py`, naming weights by their module path.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import torch
+
+from llmc.errors import IRError, UnsupportedOpError
+from llmc.frontend.aten import TABLE, Ctx
+from llmc.ir import dtypes
+from llmc.ir.graph import Builder, Graph, Value
+from llmc.ir.types import TensorType
+
+# Composite ATen ops the IR keeps as one op instead of decomposing them.
+KEEP_WHOLE = ("linear", "scaled_dot_product_attention", "layer_norm", "rms_norm", "silu", "gelu")
+
+
+def export_program(module: torch.nn.Module, args: tuple[Any, ...]) -> torch.export.ExportedProgram:
+    """torch.export the module and decompose to core ATen (minus KEEP_WHOLE)."""
+    table = torch.export.default_decompositions()
+    for name in KEEP_WHOLE:
+        op = getattr(torch.ops.aten, name).default
+        if op in table:
+            del table[op]
+    with torch.no_grad():
+        ep = torch.export.export(module, args, strict=False)
+    return ep.run_decompositions(table)
+
+
+def target_name(target: Any) -> str:
+    if isinstance(target, torch._ops.OpOverload | torch._ops.OpOverloadPacket):
+        return str(target)
+    return f"{getattr(target, '__module__', '')}.{getattr(target, '__name__', target)}"
+
+
+def _where(node: torch.fx.Node, prefix: str) -> str:
+    """Module path and file:line a node came from, for error messages."""
+    loc = _module_path(node, prefix)
+    trace = node.meta.get("stack_trace") or ""
+    lines = [ln.strip() for ln in trace.splitlines() if ln.strip().startswith("File ")]
+    src = ""
+    if lines:
+        parts = lines[-1].split('"')
+        if len(parts) >= 3:
+            src = f"{parts[1]}:{parts[2].split(',')[1].strip().removeprefix('line ')}"
+    return ", ".join(p for p in (loc, src) if p) or "?"
+
+
+def _module_path(node: torch.fx.Node, prefix: str) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path = list(stack.values())[-1][0]
+    path = path.removeprefix("L['self'].").removeprefix("L__self__.")
+    return "" if path == prefix.rstrip(".") else path.removeprefix(prefix)
+
+
+def check_supported(ep: torch.export.ExportedProgram, prefix: str = "") -> None:
+    """Raise one UnsupportedOpError listing every unmapped operator, with its
+    count and where the first occurrence came from."""
+    missing: dict[str, list[str]] = collections.defaultdict(list)
+    for n in ep.graph.nodes:
+        if n.op == "call_function" and target_name(n.target) not in TABLE:
+            missing[target_name(n.target)].append(_where(n, prefix))
+    if missing:
+        parts = [f"{op} x{len(w)} (at {w[0]})" for op, w in sorted(missing.items())]
+        raise UnsupportedOpError(f"{len(missing)} unsupported operator(s): " + "; ".join(parts))
+
+
+def to_ir(ep: torch.export.ExportedProgram, name: str, input_names: list[str] | None = None,
+          prefix: str = "") -> Graph:
+    """Convert an exported program. Weights become `param` nodes named by
+    their module path (minus `prefix`), with values unless on the meta device."""
+    check_supported(ep, prefix)
+    sig = ep.graph_signature
+    weights = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
+               **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
+    tensors = {**ep.state_dict, **ep.constants}
+    graph = Graph(name)
+    b = Builder(graph)
+    ctx = Ctx(b)
+    user_inputs = [s for s in sig.user_inputs]
+    names = dict(zip(user_inputs, input_names or user_inputs))
+    outputs: list[Value] = []
+    for n in ep.graph.nodes:
+        ctx.fx, ctx.loc = n, _module_path(n, prefix)
+        if n.op == "placeholder":
+            ctx.env[n] = _placeholder(b, n, weights, tensors, names, prefix,
+                                      buffer=n.name in sig.inputs_to_buffers)
+        elif n.op == "call_function":
+            try:
+                ctx.env[n] = TABLE[target_name(n.target)](ctx, *n.args, **n.kwargs)
+            except IRError as exc:
+                raise IRError(f"{target_name(n.target)} at {_where(n, prefix)}: {exc}") from None
+            _check_type(ctx, n)
+        elif n.op == "output":
+            outputs = [ctx.env[a] for a in n.args[0]]
+    graph.outputs = outputs
+    return graph
+
+
+def _placeholder(b: Builder, n: torch.fx.Node, weights: dict[str, str],
+                 tensors: dict[str, torch.Tensor], names: dict[str, str], prefix: str,
+                 buffer: bool) -> Value:
+    val = n.meta["val"]
+    t = TensorType(tuple(int(s) for s in val.shape), dtypes.from_torch(val.dtype))
+    if n.name in weights:
+        fqn = weights[n.name]
+        tensor = tensors.get(fqn)
+        value = None
+        if tensor is not None and tensor.device.type != "meta":
+            value = tensor.detach().cpu().contiguous().numpy().astype(t.dtype.np, copy=True)
+        return b.param(fqn.removeprefix(prefix), t, value, buffer=buffer)
+    return b.input(names.get(n.name, n.name), t)
+
+
+def _check_type(ctx: Ctx, n: torch.fx.Node) -> None:
+    """The IR's type rule must agree with what torch recorded."""
+    val = n.meta.get("val")
+    got = ctx.env[n]
+    if not isinstance(val, torch.Tensor) or not isinstance(got, Value):
+        return
+    want = ctx.meta_type
+    if got.type.shape != want.shape or got.type.dtype != want.dtype:
+        raise IRError(f"internal: {target_name(n.target)} at {_where(n, '')} converted to "
+                      f"{got.type}, torch says {want}")

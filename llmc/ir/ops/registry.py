@@ -1,0 +1,122 @@
+"""The op registry: every IR op is defined once, here and in its siblings.
+
+An `OpDef` carries (1) the type rule, (2) the reference semantics in numpy
+(what the interpreter runs: the golden model), and (3) the cost (FLOPs and
+bytes read/written). Passes, backends, the cost model and the interpreter all
+ask this registry; none keeps its own table of ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from llmc.errors import IRError
+from llmc.ir.types import TensorType
+
+if TYPE_CHECKING:
+    from llmc.ir.graph import Attrs, Node
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Work of one op: floating/integer operations and bytes moved to and
+    from memory (reads include weights; views and sources cost nothing)."""
+
+    flops: float = 0.0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_read + self.bytes_written
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.flops + other.flops, self.bytes_read + other.bytes_read,
+                    self.bytes_written + other.bytes_written)
+
+
+InferFn = Callable[[list[TensorType], "Attrs"], tuple[TensorType, ...]]
+RunFn = Callable[[list[np.ndarray], "Attrs"], Any]
+CostFn = Callable[["Node"], Cost]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """name; arity (min, max inputs); kind groups ops for passes and reports
+    (source, elementwise, view, movement, reduce, norm, linalg, attention, moe);
+    attrs: the attribute names the op requires."""
+
+    name: str
+    infer: InferFn
+    run: RunFn
+    cost: CostFn
+    arity: tuple[int, int]
+    kind: str
+    doc: str
+    attrs: tuple[str, ...] = ()
+    optional_attrs: tuple[str, ...] = ()
+
+
+_REGISTRY: dict[str, OpDef] = {}
+
+
+def define(name: str, *, infer: InferFn, run: RunFn, cost: CostFn, arity: tuple[int, int],
+           kind: str, doc: str, attrs: Sequence[str] = (),
+           optional_attrs: Sequence[str] = ()) -> OpDef:
+    """Register op `name` (once)."""
+    if name in _REGISTRY:
+        raise IRError(f"op {name!r} is defined twice")
+    op = OpDef(name, infer, run, cost, arity, kind, doc, tuple(attrs), tuple(optional_attrs))
+    _REGISTRY[name] = op
+    return op
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise IRError(f"unknown op {name!r}") from None
+
+
+def all_ops() -> dict[str, OpDef]:
+    return dict(_REGISTRY)
+
+
+# ---- shared helpers for type rules and costs ---------------------------------
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise IRError(f"shapes {', '.join(map(str, shapes))} do not broadcast") from None
+
+
+def io_bytes(node: Node) -> tuple[int, int]:
+    """(bytes of all inputs, bytes of all outputs)."""
+    return (sum(v.type.nbytes for v in node.inputs), sum(t.nbytes for t in node.types))
+
+
+def streaming_cost(flops_per_elem: float) -> CostFn:
+    """Cost of an op that reads its inputs once and writes its outputs once,
+    doing `flops_per_elem` operations per output element."""
+
+    def cost(node: Node) -> Cost:
+        r, w = io_bytes(node)
+        return Cost(flops_per_elem * sum(t.numel for t in node.types), r, w)
+
+    return cost
+
+
+def free(node: Node) -> Cost:
+    """Views and sources: no work, no traffic (a consumer reads through them)."""
+    return Cost()
+
+
+def norm_dim(dim: int, rank: int) -> int:
+    if not -max(rank, 1) <= dim < max(rank, 1):
+        raise IRError(f"dim {dim} out of range for rank {rank}")
+    return dim % max(rank, 1)

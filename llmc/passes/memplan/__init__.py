@@ -1,0 +1,1 @@
+"""Memory planning (placeholder, filled below)."""

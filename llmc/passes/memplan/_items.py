@@ -1,0 +1,222 @@
+"""The placement core, shared by every method: rigid items made of parts.
+
+A plain buffer is an item with one part. The MEMO decomposition also needs
+rigid bodies: a block whose internal layout is fixed (one part per footprint
+rectangle, at relative offsets) and one buffer slot that is live in several
+disjoint windows (several parts at relative offset 0). Placing an item picks
+one base offset; part ``p`` then occupies ``[base + rel, base + rel + size)``
+over its steps ``[start, end]``.
+
+Everything here works in integer bytes (or any integer unit) and is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Part:
+    rel: int
+    size: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    parts: tuple[Part, ...]
+
+    @property
+    def height(self) -> int:
+        return max((p.rel + p.size for p in self.parts if p.size), default=0)
+
+    @property
+    def biggest(self) -> int:
+        return max((p.size for p in self.parts), default=0)
+
+
+# (index of the other item, my part index, its part index)
+Conflict = tuple[int, int, int]
+
+
+def conflicts(items: Sequence[Item]) -> list[list[Conflict]]:
+    """For each item, the (other item, my part, its part) pairs live together.
+
+    Sweep over part starts keeping the parts still alive: O(P log P + pairs).
+    Parts of zero size never conflict.
+    """
+    flat = sorted(
+        (p.start, p.end, i, k)
+        for i, it in enumerate(items)
+        for k, p in enumerate(it.parts)
+        if p.size > 0
+    )
+    out: list[list[Conflict]] = [[] for _ in items]
+    active: list[tuple[int, int, int]] = []  # (end, item, part)
+    for start, end, i, k in flat:
+        active = [a for a in active if a[0] >= start]
+        for _, j, q in active:
+            if j != i:
+                out[i].append((j, k, q))
+                out[j].append((i, q, k))
+        active.append((end, i, k))
+    return out
+
+
+def load_bound(items: Sequence[Item]) -> int:
+    """Max over steps of the sum of live part sizes (a lower bound on height)."""
+    delta: dict[int, int] = {}
+    for it in items:
+        for p in it.parts:
+            if p.size:
+                delta[p.start] = delta.get(p.start, 0) + p.size
+                delta[p.end + 1] = delta.get(p.end + 1, 0) - p.size
+    live = best = 0
+    for step in sorted(delta):
+        live += delta[step]
+        best = max(best, live)
+    return best
+
+
+def height(items: Sequence[Item], offsets: Sequence[int]) -> int:
+    return max((o + it.height for it, o in zip(items, offsets) if it.height), default=0)
+
+
+def _fits(
+    item: Item, base: int, cons: list[Conflict], items: Sequence[Item], offsets: list[int | None]
+) -> bool:
+    for j, k, q in cons:
+        oj = offsets[j]
+        if oj is None:
+            continue
+        p, r = item.parts[k], items[j].parts[q]
+        lo, hi = base + p.rel, base + p.rel + p.size
+        lo2 = oj + r.rel
+        if lo < lo2 + r.size and lo2 < hi:
+            return False
+    return True
+
+
+def place(
+    items: Sequence[Item],
+    order: Sequence[int],
+    cons: list[list[Conflict]],
+    fit: str = "first",
+) -> list[int]:
+    """Place ``items`` one by one in ``order`` (TFLite's greedy planner).
+
+    Each item goes to the lowest base where none of its parts overlaps a
+    placed, time-overlapping part (``fit="first"``: the first gap), or, for
+    ``fit="best"``, to the smallest gap its (single) part fits in. Candidate
+    bases are 0 and the tops of placed conflicting parts, which is where a
+    gap begins.
+    """
+    offsets: list[int | None] = [None] * len(items)
+    for i in order:
+        it = items[i]
+        placed = [(j, k, q) for j, k, q in cons[i] if offsets[j] is not None]
+        cands = {0}
+        for j, k, q in placed:
+            r = items[j].parts[q]
+            c = offsets[j] + r.rel + r.size - it.parts[k].rel  # type: ignore[operator]
+            if c >= 0:
+                cands.add(c)
+        feasible = [c for c in sorted(cands) if _fits(it, c, placed, items, offsets)]
+        if fit == "best" and len(it.parts) == 1:
+            offsets[i] = min(feasible, key=lambda c: (_gap(it, c, placed, items, offsets), c))
+        else:
+            offsets[i] = feasible[0]
+    return [o or 0 for o in offsets]
+
+
+def _gap(
+    item: Item, base: int, placed: list[Conflict], items: Sequence[Item], offsets: list[int | None]
+) -> float:
+    """Size of the free gap that starts at ``base`` (inf above everything)."""
+    above = [
+        offsets[j] + items[j].parts[q].rel  # type: ignore[operator]
+        for j, _, q in placed
+        if offsets[j] + items[j].parts[q].rel >= base  # type: ignore[operator]
+    ]
+    return (min(above) - base) if above else float("inf")
+
+
+def compact(items: Sequence[Item], offsets: Sequence[int | float], cons: list[list[Conflict]]
+            ) -> list[int]:
+    """Drop every item as low as the above/below order of ``offsets`` allows.
+
+    Reads which part lies below which in a (possibly fractional, solver-made)
+    placement, then finds the least integer bases that keep that order: the
+    longest-path solution of the difference constraints
+    ``base_j >= base_i + rel_p + size_p - rel_q`` (Bellman-Ford from 0). The
+    result is integral, never higher than the input, and canonical.
+    """
+    eps = 1e-6
+    edges: list[tuple[int, int, int]] = []
+    for i, cl in enumerate(cons):
+        for j, k, q in cl:
+            p, r = items[i].parts[k], items[j].parts[q]
+            if offsets[i] + p.rel + p.size <= offsets[j] + r.rel + eps:
+                edges.append((i, j, p.rel + p.size - r.rel))
+    # Relaxing edges in order of their source's offset converges in one pass
+    # when the order is acyclic over bases (always so for one-part items).
+    edges.sort(key=lambda e: (offsets[e[0]], e[0], e[1]))
+    base = [0] * len(items)
+    for _ in range(len(items) + 1):
+        changed = False
+        for i, j, w in edges:
+            if base[i] + w > base[j]:
+                base[j] = base[i] + w
+                changed = True
+        if not changed:
+            return base
+    raise AssertionError("placement order has a cycle; offsets were not a valid placement")
+
+
+def valid(items: Sequence[Item], offsets: Sequence[int], cons: list[list[Conflict]]) -> bool:
+    """True when no two time-overlapping parts share an address."""
+    for i, cl in enumerate(cons):
+        for j, k, q in cl:
+            p, r = items[i].parts[k], items[j].parts[q]
+            a, b = offsets[i] + p.rel, offsets[j] + r.rel
+            if a < b + r.size and b < a + p.size:
+                return False
+    return all(o >= 0 for o in offsets)
+
+
+def size_order(items: Sequence[Item]) -> list[int]:
+    """Largest first; ties by earliest start, then name (deterministic)."""
+    def key(i: int) -> tuple[int, int, str]:
+        it = items[i]
+        start = min((p.start for p in it.parts), default=0)
+        return (-it.biggest, start, it.name)
+    return sorted(range(len(items)), key=key)
+
+
+def area_order(items: Sequence[Item]) -> list[int]:
+    """Largest size x lifetime first (a second order the warm start tries)."""
+    def key(i: int) -> tuple[int, str]:
+        return (-sum(p.size * (p.end - p.start + 1) for p in items[i].parts), items[i].name)
+    return sorted(range(len(items)), key=key)
+
+
+def start_order(items: Sequence[Item]) -> list[int]:
+    """Earliest start first, larger first on ties (an online allocator's order)."""
+    def key(i: int) -> tuple[int, int, str]:
+        it = items[i]
+        return (min((p.start for p in it.parts), default=0), -it.biggest, it.name)
+    return sorted(range(len(items)), key=key)
+
+
+def best_heuristic(items: Sequence[Item], cons: list[list[Conflict]]) -> list[int]:
+    """The lowest of several greedy placements (orders x first/best fit)."""
+    best: list[int] | None = None
+    for order in (size_order(items), area_order(items), start_order(items)):
+        for fit in ("first", "best"):
+            offs = place(items, order, cons, fit)
+            if best is None or height(items, offs) < height(items, best):
+                best = offs
+    return best or []
