@@ -1,7 +1,22 @@
-"""llmc: an ahead-of-time compiler and hardware simulator for LLM accelerators."""
+"""llmc: an ahead-of-time compiler and hardware simulator for LLM accelerators.
+
+The public API: `load_model`, `trace`, `interpret`, `compile` (see llmc.api).
+"""
 
 from llmc.errors import LlmcError
 
 __version__ = "0.1.0"
 
-__all__ = ["LlmcError", "__version__"]
+_API = ("load_model", "trace", "interpret", "compile", "summarize")
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy, so `import llmc` stays light
+    if name in _API:
+        from llmc import api
+        from llmc.frontend.loader import load_model
+
+        return load_model if name == "load_model" else getattr(api, name)
+    raise AttributeError(f"module 'llmc' has no attribute {name!r}")
+
+
+__all__ = ["LlmcError", "__version__", *_API]

@@ -9,6 +9,7 @@ table in `aten.py`, naming weights by their module path.
 from __future__ import annotations
 
 import collections
+import warnings
 from typing import Any
 
 import torch
@@ -30,9 +31,10 @@ def export_program(module: torch.nn.Module, args: tuple[Any, ...]) -> torch.expo
         op = getattr(torch.ops.aten, name).default
         if op in table:
             del table[op]
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch-internal deprecations
         ep = torch.export.export(module, args, strict=False)
-    return ep.run_decompositions(table)
+        return ep.run_decompositions(table)
 
 
 def target_name(target: Any) -> str:

@@ -10,8 +10,9 @@ renders to the same bytes (no dates, no dict-order surprises).
                items=(Assign("y", "a + 1'b1"),))
     text = render(SourceFile((m,), generated_from="example"))
 
-Widths are an int (1 means a scalar; n renders `[n-1:0]`) or a string
-expression that renders as `[EXPR-1:0]`.
+Widths are None (a scalar), an int n (renders `[n-1:0]`, so 1 gives a
+one-bit vector that can still be indexed) or a string expression that renders
+as `[EXPR-1:0]`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
-Width: TypeAlias = int | str
+Width: TypeAlias = int | str | None
 _INDENT = "    "
 
 
 def width_range(width: Width) -> str:
-    """`[w-1:0]` for a width; "" for a 1-bit scalar."""
+    """`[w-1:0]` for a width (`[0:0]` for 1, still a vector); "" for None, a scalar."""
+    if width is None:
+        return ""
     if isinstance(width, int):
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
-        return "" if width == 1 else f"[{width - 1}:0]"
+        return f"[{width - 1}:0]"
     return f"[{width}-1:0]"
 
 
@@ -96,7 +99,7 @@ class Port:
 
     name: str
     direction: Literal["input", "output"]
-    width: Width = 1
+    width: Width = None
     comment: str = ""
     reg: bool = False
 
@@ -121,7 +124,7 @@ class Net:
 
     kind: Literal["wire", "reg", "integer", "genvar"]
     name: str
-    width: Width = 1
+    width: Width = None
     depth: int | str | None = None
     assign: str | None = None
     comment: str = ""
@@ -173,9 +176,9 @@ class GenerateFor:
 
 @dataclass(frozen=True)
 class Lint:
-    """Items between `verilator lint_off RULE` and `lint_on RULE`, with the reason."""
+    """Items between `verilator lint_off RULE` and `lint_on RULE` pragmas, with the reason."""
 
-    rule: str
+    rules: tuple[str, ...]
     reason: str
     items: tuple[Item, ...]
 
@@ -256,13 +259,13 @@ def _columns(rows: Sequence[tuple[str, ...]], indent: str, sep: str) -> list[str
         return []
     ncols = max(len(r) for r in rows) - 1
     widths = [max(len(r[c]) for r in rows if c < len(r) - 1) for c in range(ncols)]
+    keep = [c for c in range(ncols) if widths[c] > 0]  # drop all-empty columns
+    pad = sum(widths[c] for c in keep) + len(keep) - 1 + len(sep)
     lines = []
     for i, row in enumerate(rows):
-        cells = [c.ljust(w) for c, w in zip(row[:-1], widths, strict=False)]
-        text = " ".join(c for c in cells).rstrip()
+        text = " ".join(row[c].ljust(widths[c]) for c in keep).rstrip()
         text += sep if i < len(rows) - 1 else ""
         if row[-1]:
-            pad = sum(widths) + len(widths) - 1 + len(sep)
             text = text.ljust(pad) + f"  // {row[-1]}"
         lines.append(indent + text)
     return lines
@@ -303,9 +306,9 @@ def _items(items: Sequence[Item], depth: int) -> list[str]:
             out.append(f"{ind}end")
         elif isinstance(item, Lint):
             out += _comment(item.reason, ind, blank=False)
-            out.append(f"{ind}/* verilator lint_off {item.rule} */")
+            out += [f"{ind}/* verilator lint_off {rule} */" for rule in item.rules]
             out += _items(item.items, depth)
-            out.append(f"{ind}/* verilator lint_on {item.rule} */")
+            out += [f"{ind}/* verilator lint_on {rule} */" for rule in item.rules]
         else:  # pragma: no cover - the Item union is closed
             raise TypeError(f"not a module item: {item!r}")
     flush()

@@ -169,6 +169,38 @@ class SimHardware:
         """Accumulator (adder) dtype name, e.g. "int32" or "fp32"."""
         return f"{self.numeric}{self.array.acc_bits}"
 
+    @property
+    def array_demand_bits_per_cycle(self) -> int:
+        """Scratchpad bits the array moves per streaming cycle.
+
+        os: R operands of A enter on the left and C of B on top; ws/is: R
+        streamed operands enter on the left, C partial sums are read and C
+        written at acc_bits.
+        """
+        a = self.array
+        if a.dataflow is Dataflow.OS:
+            return (a.rows + a.cols) * a.in_bits
+        return a.rows * a.in_bits + 2 * a.cols * a.acc_bits
+
+    @property
+    def sram_banks(self) -> int:
+        """Banks of the scratchpad: as given, or just enough to feed the array every cycle."""
+        if self.sram.banks is not None:
+            return self.sram.banks
+        per_bank = self.sram.bank_width_bits * self.sram.ports_per_bank
+        return max(1, -(-self.array_demand_bits_per_cycle // per_bank))
+
+    @property
+    def sram_bank_kb(self) -> float:
+        return self.sram.kb / self.sram_banks
+
+    @property
+    def sram_bytes_per_cycle(self) -> float:
+        """Bytes per cycle all banks' ports deliver; inf for an auto-sized (ideal) scratchpad."""
+        if self.sram.banks is None:
+            return math.inf
+        return self.sram.banks * self.sram.ports_per_bank * self.sram.bank_width_bits / 8
+
     def cycles_to_us(self, cycles: float) -> float:
         """Convert array clock cycles to microseconds."""
         return cycles / (self.clock_ghz * 1e3)

@@ -1,1 +1,28 @@
-"""Memory planning (placeholder, filled below)."""
+"""Memory planning: give every activation buffer an offset in one arena.
+
+Methods: TFLite-style greedy-by-size and best-fit (``heuristics``), the MEMO
+MIP solved by CBC (``mip``), MEMO's per-layer decomposition (``blocks``) and
+OLLA-style operator reordering (``olla``). ``check_plan`` verifies any plan;
+``plan`` is the entry point that also checks an arena size.
+"""
+
+from llmc.passes.memplan.blocks import plan_blocks
+from llmc.passes.memplan.check import check_plan
+from llmc.passes.memplan.heuristics import best_fit, greedy_by_size
+from llmc.passes.memplan.mip import SolverTimeoutWarning, solve_mip
+from llmc.passes.memplan.problem import (
+    Buffer,
+    Plan,
+    Problem,
+    live_at,
+    load_profile,
+    lower_bound,
+    peak_step,
+    problem_from_intervals,
+)
+
+__all__ = [
+    "Buffer", "Plan", "Problem", "SolverTimeoutWarning", "best_fit", "check_plan",
+    "greedy_by_size", "live_at", "load_profile", "lower_bound", "peak_step", "plan_blocks",
+    "problem_from_intervals", "solve_mip",
+]

@@ -175,3 +175,10 @@ def live_at(problem: Problem, step: int) -> list[Buffer]:
     """Buffers live at ``step``, largest first (ties by name)."""
     live = [b for b in problem.buffers if b.start <= step <= b.end]
     return sorted(live, key=lambda b: (-b.size, b.name))
+
+
+def problem_from_intervals(
+    rows: Iterable[tuple[str, int, int, int, BlockKey | None]], alignment: int = 64
+) -> Problem:
+    """A problem from ``(name, size, start, end, block)`` rows (e.g. IR liveness)."""
+    return Problem((Buffer(n, s, a, e, blk) for n, s, a, e, blk in rows), alignment)

@@ -1,0 +1,292 @@
+"""Memory-planner benchmark over transformer-shaped activation buffers.
+
+For each model (gpt2, llama-2-7b, mistral-7b, yi-34b, gpt-oss-120b), phase
+(prefill of 2K tokens; decode of 1 token against a 2K context) and
+activation width (fp16/bf16 = 2 bytes, int8 = 1 byte) this builds the
+activation buffers of one forward pass from a small description of a decoder
+layer's intermediates in execution order, derives lifetimes from the last
+consumer of each buffer, and plans them with greedy-by-size, best-fit and
+the MEMO decomposition (per-layer MIP, reused, then the model).
+
+The buffers come through ``problem_from_intervals(rows)`` with rows
+``(name, size, start, end, block)``, so IR liveness can replace the
+description below without touching the rest.
+
+Run: ``.venv/bin/python -m bench.memplan_bench`` (writes
+bench/results/memplan.md and memplan.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llmc.passes.memplan import (  # noqa: E402
+    best_fit,
+    check_plan,
+    greedy_by_size,
+    lower_bound,
+    plan_blocks,
+    problem_from_intervals,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TIME_LIMIT_S = 30.0
+CONTEXT = 2048
+COLUMNS = ("model", "phase", "quant", "lower_bound_bytes", "greedy_bytes", "bestfit_bytes",
+           "mip_bytes", "mip_ratio", "solve_s")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A decoder-only transformer's sizes (from each model's config.json)."""
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    arch: str  # "gpt2" (LayerNorm, fused QKV, GELU MLP) | "llama" (RMSNorm, RoPE, SwiGLU) | "moe"
+    head_dim: int = 0
+    experts: int = 0
+    top_k: int = 0
+
+    @property
+    def hd(self) -> int:
+        return self.head_dim or self.hidden // self.heads
+
+
+MODELS = (
+    Shape("gpt2", 12, 768, 12, 12, 3072, 50257, "gpt2"),
+    Shape("llama-2-7b", 32, 4096, 32, 32, 11008, 32000, "llama"),
+    Shape("mistral-7b", 32, 4096, 32, 8, 14336, 32000, "llama"),
+    Shape("yi-34b", 60, 7168, 56, 8, 20480, 64000, "llama"),
+    Shape("gpt-oss-120b", 36, 2880, 64, 8, 2880, 201088, "moe", head_dim=64, experts=128,
+          top_k=4),
+)
+
+# An op: (output name, output bytes, input names). Views (splits, reshapes) are
+# not ops: they alias their input and are folded into its consumers.
+Op = tuple[str, int, tuple[str, ...]]
+
+
+def _norm(p: str, x: str, t: int, h: int, a: int, layer: bool) -> list[Op]:
+    """RMSNorm / LayerNorm as an exported graph runs it: upcast to fp32, the
+    per-row statistic, scale, downcast, times the weight."""
+    ops: list[Op] = [(p + "f32", t * h * 4, (x,))]
+    if layer:  # LayerNorm: x - mean first
+        ops += [(p + "mean", t * 4, (p + "f32",)),
+                (p + "centered", t * h * 4, (p + "f32", p + "mean"))]
+        src = p + "centered"
+    else:
+        src = p + "f32"
+    ops += [(p + "sq", t * h * 4, (src,)), (p + "var", t * 4, (p + "sq",)),
+            (p + "rstd", t * 4, (p + "var",)), (p + "scaled", t * h * 4, (src, p + "rstd")),
+            (p + "cast", t * h * a, (p + "scaled",)), (p, t * h * a, (p + "cast",))]
+    return ops
+
+
+def _rope(p: str, x: str, n: int) -> list[Op]:
+    """x * cos + rotate_half(x) * sin, with rotate_half = cat(-x2, x1)."""
+    return [(p + "cos", n, (x,)), (p + "neg", n // 2, (x,)), (p + "rot", n, (x, p + "neg")),
+            (p + "sin", n, (p + "rot",)), (p, n, (p + "cos", p + "sin"))]
+
+
+def layer_ops(m: Shape, i: int, x: str, t: int, ctx: int, a: int, decode: bool) -> list[Op]:
+    """One decoder layer's intermediates in execution order, output last.
+
+    Norms and softmax run in fp32 (4 bytes) whatever the activation width, as
+    in the models' reference code.
+    """
+    p = f"l{i}."
+    qd, kvd, gpt2 = m.heads * m.hd, m.kv_heads * m.hd, m.arch == "gpt2"
+    ops: list[Op] = _norm(p + "norm1", x, t, m.hidden, a, layer=gpt2)
+    n1 = p + "norm1"
+    if gpt2:
+        ops += [(p + "qkv", t * 3 * qd * a, (n1,))]
+        q = k = v = p + "qkv"
+    else:
+        ops += [(p + "q", t * qd * a, (n1,)), (p + "k", t * kvd * a, (n1,)),
+                (p + "v", t * kvd * a, (n1,))]
+        ops += _rope(p + "q_rope", p + "q", t * qd * a) + _rope(p + "k_rope", p + "k", t * kvd * a)
+        q, k, v = p + "q_rope", p + "k_rope", p + "v"
+    if decode:  # torch.cat(past, new) as an exported graph does; the cache itself is state
+        ops += [(p + "k_all", ctx * kvd * a, (k,)), (p + "v_all", ctx * kvd * a, (v,))]
+        k, v = p + "k_all", p + "v_all"
+    s = m.heads * t * ctx
+    ops += [
+        (p + "scores", s * a, (q, k)),
+        (p + "masked", s * a, (p + "scores",)),
+        (p + "softmax_f32", s * 4, (p + "masked",)),
+        (p + "probs", s * a, (p + "softmax_f32",)),
+        (p + "attn", t * qd * a, (p + "probs", v)),
+        (p + "o_proj", t * m.hidden * a, (p + "attn",)),
+        (p + "resid1", t * m.hidden * a, (x, p + "o_proj")),
+    ]
+    ops += _norm(p + "norm2", p + "resid1", t, m.hidden, a, layer=gpt2)
+    n2 = p + "norm2"
+    if gpt2:
+        ops += [(p + "fc", t * m.ffn * a, (n2,)), (p + "gelu", t * m.ffn * a, (p + "fc",)),
+                (p + "down", t * m.hidden * a, (p + "gelu",))]
+        mlp = p + "down"
+    elif m.arch == "llama":
+        ops += [(p + "gate", t * m.ffn * a, (n2,)), (p + "up", t * m.ffn * a, (n2,)),
+                (p + "silu", t * m.ffn * a, (p + "gate",)),
+                (p + "act", t * m.ffn * a, (p + "silu", p + "up")),
+                (p + "down", t * m.hidden * a, (p + "act",))]
+        mlp = p + "down"
+    else:  # MoE with sorted-token grouped GEMMs (each token visits top_k experts)
+        tk = t * m.top_k
+        ops += [(p + "router", t * m.experts * a, (n2,)),
+                (p + "topk_w", t * m.top_k * a, (p + "router",)),
+                (p + "topk_idx", t * m.top_k * 4, (p + "router",)),
+                (p + "dispatch", tk * m.hidden * a, (n2, p + "topk_idx")),
+                (p + "gate_up", tk * 2 * m.ffn * a, (p + "dispatch",)),
+                (p + "act", tk * m.ffn * a, (p + "gate_up",)),
+                (p + "expert_out", tk * m.hidden * a, (p + "act",)),
+                (p + "combine", t * m.hidden * a, (p + "expert_out", p + "topk_w",
+                                                    p + "topk_idx"))]
+        mlp = p + "combine"
+    ops += [(p + "out", t * m.hidden * a, (p + "resid1", mlp))]
+    return ops
+
+
+def model_ops(m: Shape, phase: str, a: int) -> tuple[list[Op], dict[str, int]]:
+    """All ops of one forward pass and the layer index of each op (absent: none)."""
+    decode = phase == "decode"
+    t, ctx = (1, CONTEXT) if decode else (CONTEXT, CONTEXT)
+    ops: list[Op] = [("ids", t * 4, ())]
+    if m.arch == "gpt2":
+        ops += [("tok_emb", t * m.hidden * a, ("ids",)), ("pos_emb", t * m.hidden * a, ()),
+                ("embed", t * m.hidden * a, ("tok_emb", "pos_emb"))]
+    else:
+        ops += [("embed", t * m.hidden * a, ("ids",))]
+    layer_of: dict[str, int] = {}
+    x = "embed"
+    for i in range(m.layers):
+        lo = layer_ops(m, i, x, t, ctx, a, decode)
+        layer_of.update({name: i for name, _, _ in lo})
+        ops += lo
+        x = lo[-1][0]
+    # logits of the last position only, as generate() and serving engines ask for
+    ops += _norm("norm_f", x, t, m.hidden, a, layer=m.arch == "gpt2")
+    ops += [("logits", m.vocab * a, ("norm_f",))]
+    return ops, layer_of
+
+
+def intervals(ops: list[Op], layer_of: dict[str, int], outputs: tuple[str, ...] = ("logits",)
+              ) -> list[tuple[str, int, int, int, int | None]]:
+    """(name, size, start, end, block) rows: live from the producing op to the last
+    consumer; tagged with a layer when produced and consumed inside it."""
+    step = {name: s for s, (name, _, _) in enumerate(ops)}
+    last = dict(step)
+    users: dict[str, set[int | None]] = {name: set() for name in step}
+    for s, (name, _, ins) in enumerate(ops):
+        for x in ins:
+            last[x] = max(last[x], s)
+            users[x].add(layer_of.get(name))
+    for name in outputs:
+        last[name] = len(ops) - 1
+    rows = []
+    for name, size, _ in ops:
+        blk = layer_of.get(name)
+        inside = blk is not None and users[name] <= {blk}
+        rows.append((name, size, step[name], last[name], blk if inside else None))
+    return rows
+
+
+def run_row(m: Shape, phase: str, quant: str, time_limit_s: float = TIME_LIMIT_S) -> dict:
+    ops, layer_of = model_ops(m, phase, 1 if quant == "int8" else 2)
+    problem = problem_from_intervals(intervals(ops, layer_of))
+    lb = lower_bound(problem)
+    greedy, bestfit = greedy_by_size(problem), best_fit(problem)
+    memo = plan_blocks(problem, time_limit_s=time_limit_s)
+    for p in (greedy, bestfit, memo):
+        check_plan(problem, p)
+    return {
+        "model": m.name, "phase": phase, "quant": quant,
+        "lower_bound_bytes": lb, "greedy_bytes": greedy.arena_bytes,
+        "bestfit_bytes": bestfit.arena_bytes, "mip_bytes": memo.arena_bytes,
+        "mip_ratio": round(memo.arena_bytes / lb, 4), "solve_s": round(memo.solve_s, 3),
+        "buffers": len(problem.buffers), "status": memo.status,
+        "classes": memo.info.get("classes"), "plan_source": memo.info.get("source"),
+        "greedy_ratio": round(greedy.arena_bytes / lb, 4),
+    }
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.2f}"
+
+
+def write_results(rows: list[dict], out: Path = RESULTS) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    machine = f"{os.cpu_count()}-core CPU ({platform.machine()}, {platform.system()})"
+    date = _dt.date.today().isoformat()
+    (out / "memplan.json").write_text(json.dumps(
+        {"machine": machine, "date": date, "time_limit_s": TIME_LIMIT_S, "rows": rows},
+        indent=2, sort_keys=True) + "\n")
+    lines = [
+        "# Memory planner benchmark",
+        "",
+        f"Machine: {machine}, Python {platform.python_version()}, CBC via PuLP, one thread. "
+        f"Date: {date}. Produced by `bench/memplan_bench.py`.",
+        "",
+        "Activation buffers of one forward pass (prefill: 2K tokens, logits of the last "
+        "position; decode: 1 token against a 2K KV context, the concatenated K/V "
+        "materialised, the cache itself not counted), from the per-layer description in the "
+        "bench. Quant `fp16` = 2-byte activations, `int8` = 1-byte. Sizes in MiB (bytes in "
+        "memplan.json); the MIP column is the MEMO decomposition (one MIP per distinct "
+        "layer, reused, then the model); ratio = MIP / lower bound; solve_s is its "
+        "wall time.",
+        "",
+        "| model | phase | quant | lower bound | greedy | best-fit | MIP | MIP ratio | solve s |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['phase']} | {r['quant']} | {_mib(r['lower_bound_bytes'])} | "
+            f"{_mib(r['greedy_bytes'])} | {_mib(r['bestfit_bytes'])} | {_mib(r['mip_bytes'])} "
+            f"| {r['mip_ratio']:.4f} | {r['solve_s']:.2f} |")
+    worst = max(r["mip_ratio"] for r in rows)
+    slowest = max(r["solve_s"] for r in rows)
+    lines += ["", f"Worst MIP ratio {worst:.4f} (goal <= 1.01); slowest row {slowest:.2f} s "
+              f"(goal <= {TIME_LIMIT_S:.0f} s); MIP never above greedy: "
+              f"{all(r['mip_bytes'] <= r['greedy_bytes'] for r in rows)}.", ""]
+    (out / "memplan.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="*", default=[m.name for m in MODELS])
+    ap.add_argument("--no-write", action="store_true", help="print only")
+    args = ap.parse_args(argv)
+    rows = []
+    for m in MODELS:
+        if m.name not in args.models:
+            continue
+        for phase in ("prefill", "decode"):
+            for quant in ("fp16", "int8"):
+                t = time.perf_counter()
+                r = run_row(m, phase, quant)
+                rows.append(r)
+                print(f"{m.name:14s} {phase:8s} {quant:5s} ratio {r['mip_ratio']:.4f} "
+                      f"greedy {r['greedy_ratio']:.4f} solve {r['solve_s']:.2f}s "
+                      f"({time.perf_counter() - t:.1f}s total)", flush=True)
+    if not args.no_write:
+        write_results(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

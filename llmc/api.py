@@ -1,0 +1,223 @@
+"""The public Python API (re-exported by `llmc`): what the CLI calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from llmc.errors import UsageError
+from llmc.frontend.export import export_program, to_ir
+from llmc.frontend.loader import LoadedModel, load_model
+from llmc.frontend.zoo.decoder import DecodeGraph, PrefillGraph, example_inputs
+from llmc.ir import Graph, print_graph, verify
+from llmc.ir import interpret as _interpret
+from llmc.ir.cost import graph_cost, op_counts, param_count
+from llmc.passes.manager import run_pipeline
+from llmc.targets import get_target
+
+PHASES = ("prefill", "decode")
+
+
+@dataclass
+class Traced:
+    """A traced model: its IR graph, the example inputs it was traced with,
+    and how long each stage took (seconds)."""
+
+    model: LoadedModel
+    phase: str
+    graph: Graph
+    inputs: tuple[np.ndarray, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def default_seq_len(loaded: LoadedModel, seq_len: int | None) -> int:
+    if seq_len is not None:
+        return seq_len
+    return min(128, loaded.config.max_seq_len) if loaded.config else 128
+
+
+def _check_sizes(**sizes: int | None) -> None:
+    for name, v in sizes.items():
+        if v is not None and (not isinstance(v, int) or v <= 0):
+            raise UsageError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+
+
+def trace(model: str | LoadedModel, phase: str = "prefill", batch: int = 1,
+          seq_len: int | None = None,
+          cache_len: int | None = None, weights: str = "auto") -> Traced:
+    """torch.export `model` and convert it to a verified IR graph.
+
+    prefill: `seq_len` prompt tokens. decode: one new token at position
+    seq_len-1 with a KV cache of `cache_len` (default seq_len) slots.
+    """
+    if phase not in PHASES:
+        raise UsageError(f"unknown phase {phase!r}; expected prefill or decode")
+    _check_sizes(batch=batch, seq_len=seq_len, cache_len=cache_len)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
+    seq_len = default_seq_len(loaded, seq_len)
+    t0 = time.perf_counter()
+    if loaded.config is None:
+        module, args, names = loaded.module, loaded.example_args or (), None
+        gname = loaded.name
+    else:
+        cfg = loaded.config
+        if seq_len > cfg.max_seq_len or (cache_len or 0) > cfg.max_seq_len:
+            raise UsageError(f"{cfg.name}: seq-len {max(seq_len, cache_len or 0)} exceeds its "
+                             f"context of {cfg.max_seq_len}")
+        if cache_len is not None and cache_len < seq_len:
+            raise UsageError(f"cache-len {cache_len} is shorter than seq-len {seq_len}")
+        device = "meta" if loaded.is_meta else "cpu"
+        args = example_inputs(cfg, phase, batch, seq_len, device, cache_len)
+        wrapper = PrefillGraph if phase == "prefill" else DecodeGraph
+        module = wrapper(loaded.module)
+        names = ["tokens"] if phase == "prefill" else ["tokens", "pos"] + [
+            f"{kv}_cache_{i}" for i in range(cfg.n_layers) for kv in "kv"]
+        gname = f"{cfg.name}_{phase}"
+    ep = export_program(module, args)
+    t1 = time.perf_counter()
+    graph = to_ir(ep, gname, names, prefix="model." if loaded.config else "")
+    t2 = time.perf_counter()
+    verify(graph)
+    t3 = time.perf_counter()
+    inputs = tuple(a.detach().numpy() if a.device.type != "meta" else np.empty(0) for a in args)
+    return Traced(loaded, phase, graph, inputs,
+                  {"export_s": t1 - t0, "convert_s": t2 - t1, "verify_s": t3 - t2})
+
+
+def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray]
+              ) -> list[np.ndarray]:
+    """Run a graph in the reference interpreter (the golden model)."""
+    return _interpret(graph, inputs)
+
+
+def summarize(graph: Graph) -> dict[str, Any]:
+    """Op counts, parameter counts, and FLOPs/bytes from the op registry."""
+    params = param_count(graph)
+    cost = graph_cost(graph)
+    return {"ops": op_counts(graph), "nodes": len(graph.nodes), "params_total": params.total,
+            "params_active": params.active, "weight_bytes": params.nbytes,
+            "flops": cost.flops, "bytes": cost.bytes}
+
+
+@dataclass
+class Compiled:
+    out_dir: Path
+    report: dict[str, Any]
+    graphs: dict[str, Graph]
+    timings: dict[str, float]
+
+
+def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[str],
+            phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
+            weights: str = "auto", progress: Any = None) -> Compiled:
+    """Trace both phases, run the target's pipeline, write the artifact
+    directory atomically (built aside, then renamed into place)."""
+    tgt = get_target(target)
+    if phase not in PHASES:
+        raise UsageError(f"unknown phase {phase!r}; expected prefill or decode")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"-o {out}: exists and is not a directory")
+    step = progress or (lambda label: None)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
+    _check_sizes(batch=batch, seq_len=seq_len)
+    seq_len = default_seq_len(loaded, seq_len)
+    graphs: dict[str, Graph] = {}
+    timings: dict[str, float] = {}
+    phases = PHASES if loaded.config is not None else ("prefill",)
+    for ph in phases:
+        step(f"trace {ph}")
+        traced = trace(loaded, ph, batch, seq_len)
+        timings.update({f"{ph}.{k}": v for k, v in traced.timings.items()})
+        step(f"passes {ph}")
+        t = time.perf_counter()
+        graphs[ph] = run_pipeline(traced.graph, tgt.pipeline)
+        timings[f"{ph}.passes_s"] = time.perf_counter() - t
+    step("write")
+    report = _report(loaded, tgt.name, graphs, batch, seq_len)
+    _write_atomically(out, {
+        "model.llmir": print_graph(graphs.get(phase, graphs["prefill"])),
+        "report.json": json.dumps(report, indent=2, sort_keys=True) + "\n",
+        "report.md": _report_md(report),
+    })
+    return Compiled(out, report, graphs, timings)
+
+
+def _report(loaded: LoadedModel, target: str, graphs: dict[str, Graph], batch: int,
+            seq_len: int) -> dict[str, Any]:
+    first = summarize(next(iter(graphs.values())))
+    report: dict[str, Any] = {
+        "model": loaded.name, "target": target, "batch": batch, "seq_len": seq_len,
+        "params_total": first["params_total"], "params_active": first["params_active"],
+        "weight_bytes": first["weight_bytes"],
+    }
+    for ph, g in graphs.items():
+        s = summarize(g)
+        report[ph] = {"flops": s["flops"], "bytes": s["bytes"], "nodes": s["nodes"],
+                      "ops": s["ops"]}
+    return report
+
+
+def _report_md(r: dict[str, Any]) -> str:
+    lines = [f"# {r['model']} on {r['target']}", "",
+             f"batch {r['batch']}, sequence length {r['seq_len']} "
+             "(decode: one new token reading a KV cache of that length)", "",
+             "| | value |", "|---|---:|",
+             f"| parameters (total) | {r['params_total']:,} |",
+             f"| parameters (active per token) | {r['params_active']:,} |",
+             f"| weight bytes | {r['weight_bytes']:,} |"]
+    for ph in PHASES:
+        if ph in r:
+            lines += [f"| {ph} FLOPs | {r[ph]['flops']:,.0f} |",
+                      f"| {ph} bytes moved | {r[ph]['bytes']:,} |"]
+    for ph in PHASES:
+        if ph in r:
+            lines += ["", f"## {ph} ops", "", "| op | count |", "|---|---:|"]
+            lines += [f"| {op} | {n} |" for op, n in r[ph]["ops"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _write_atomically(out: Path, files: dict[str, str | bytes]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp.chmod(0o755)
+    try:
+        for name, content in files.items():
+            path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def torch_reference(traced: Traced) -> list[np.ndarray]:
+    """Run the traced module in PyTorch eager on the same inputs."""
+    loaded = traced.model
+    module = loaded.module if loaded.config is None else (
+        PrefillGraph if traced.phase == "prefill" else DecodeGraph)(loaded.module)
+    with torch.no_grad():
+        out = module(*[torch.from_numpy(x) for x in traced.inputs])
+    out = out if isinstance(out, tuple | list) else (out,)
+    return [o.numpy() for o in out]

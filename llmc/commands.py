@@ -1,0 +1,139 @@
+"""Core sub-commands: compile, models, targets, show, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from llmc.errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compile", help="compile a model for a target into an artifact directory")
+    p.add_argument("model", help="zoo name, HF-style directory, or file.py:factory")
+    p.add_argument("--target", "-t", required=True, help="a100, h100, npu, ... (llmc targets)")
+    p.add_argument("-o", "--out", required=True, help="artifact directory to write")
+    _shape_args(p)
+    p.set_defaults(func=_compile)
+
+    p = sub.add_parser("models", help="list the model zoo")
+    p.set_defaults(func=_models)
+
+    p = sub.add_parser("targets", help="list compilation targets")
+    p.set_defaults(func=_targets)
+
+    p = sub.add_parser("show", help="trace a model and summarise its IR")
+    p.add_argument("model")
+    _shape_args(p)
+    p.add_argument("--ir", action="store_true", help="print the whole IR text")
+    p.set_defaults(func=_show)
+
+    p = sub.add_parser("demo", help="a tour of llmc on the shipped llmc-tiny model")
+    p.add_argument("-o", "--out", default="llmc-demo", help="where to put the artifacts")
+    p.set_defaults(func=_demo)
+
+
+def _shape_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="prompt length (prefill) / KV-cache length (decode); "
+                        "default min(128, the model's context)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--weights", choices=("auto", "meta", "random"), default="auto",
+                   help="auto: real weights when available, else shape-only")
+
+
+@contextmanager
+def progress(total: int) -> Iterator:
+    """A progress bar on stderr; yields step(label)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<20}"), BarColumn(), TimeElapsedColumn(),
+                  transient=True, console=_console(stderr=True)) as bar:
+        task = bar.add_task("", total=total)
+        started = [False]
+
+        def step(label: str) -> None:
+            if started[0]:
+                bar.advance(task)
+            started[0] = True
+            bar.update(task, description=label)
+
+        yield step
+        bar.update(task, completed=total)
+
+
+def _console(stderr: bool = False):  # noqa: ANN202
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _compile(a: argparse.Namespace) -> int:
+    from llmc import api
+
+    with progress(5) as step:
+        result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
+                             seq_len=a.seq_len, weights=a.weights, progress=step)
+    r = result.report
+    print(f"compiled {r['model']} for {r['target']} -> {result.out_dir}/")
+    print(f"  parameters {r['params_total']:,} (active {r['params_active']:,}), "
+          f"weights {r['weight_bytes'] / 1e9:.3f} GB")
+    for ph in ("prefill", "decode"):
+        if ph in r:
+            print(f"  {ph:<8} {r[ph]['flops'] / 1e9:,.2f} GFLOP, {r[ph]['bytes'] / 1e9:,.3f} GB moved")
+    t = result.timings
+    export = sum(v for k, v in t.items() if k.endswith("export_s"))
+    own = sum(v for k, v in t.items() if not k.endswith("export_s"))
+    print(f"  time: torch.export {export:.2f} s, llmc {own:.2f} s")
+    return 0
+
+
+def _models(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from llmc.frontend.loader import WEIGHTS_DIR
+    from llmc.frontend.zoo.config import CONFIGS
+
+    table = Table("name", "family", "layers", "hidden", "heads (kv)", "experts", "weights")
+    for c in CONFIGS.values():
+        shipped = (WEIGHTS_DIR / f"{c.name}.safetensors").exists()
+        table.add_row(c.name, c.family, str(c.n_layers), str(c.hidden),
+                      f"{c.n_heads} ({c.n_kv_heads})",
+                      f"{c.top_k}/{c.n_experts}" if c.n_experts else "-",
+                      "shipped" if shipped else "shape-only")
+    _console().print(table)
+    return 0
+
+
+def _targets(a: argparse.Namespace) -> int:
+    from llmc.targets import TARGETS
+
+    for t in TARGETS.values():
+        print(f"{t.name:<12} {t.description}  [device {t.device}, backend {t.backend}]")
+    return 0
+
+
+def _show(a: argparse.Namespace) -> int:
+    from llmc import api
+
+    traced = api.trace(a.model, a.phase, a.batch, a.seq_len, weights=a.weights)
+    if a.ir:
+        sys.stdout.write(str(traced.graph))
+        return 0
+    s = api.summarize(traced.graph)
+    print(f"@{traced.graph.name}: {s['nodes']} nodes, {s['params_total']:,} parameters "
+          f"({s['params_active']:,} active), {s['flops'] / 1e9:,.3f} GFLOP, "
+          f"{s['bytes'] / 1e6:,.1f} MB moved")
+    print("  " + ", ".join(f"{op} {n}" for op, n in s["ops"].items()))
+    return 0
+
+
+def _demo(a: argparse.Namespace) -> int:
+    from llmc.demo import run_demo
+
+    if a.out and not a.out.strip():
+        raise UsageError("-o must name a directory")
+    return run_demo(a.out)

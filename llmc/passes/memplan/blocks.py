@@ -1,0 +1,307 @@
+"""MEMO-style bi-level planning: solve one layer, reuse it, then the model.
+
+MEMO (Zhao et al., arXiv 2407.12117, Sec. 4) observes that the layers of a
+transformer have identical memory behaviour, so it solves the placement MIP
+for one layer and then the whole model with each layer as one block. Here:
+
+1. Buffers tagged with the same ``block`` key form a block; its *span* is the
+   hull of their lifetimes. Untagged buffers whose lifetime meets a span (the
+   residual stream, say) are *carried* into it: the part of their lifetime
+   inside the span is a *piece* of the block.
+2. A block's *signature* is its span length plus the sorted (aligned size,
+   relative start, relative end) of its buffers and pieces. Blocks with the
+   same signature form a *class*; each class is planned once (greedy warm
+   start + MIP) and the layout is reused at every block, offset-shifted.
+3. A carried buffer that leaves one block of a class and enters the next one
+   of the same class (layer i's output is layer i+1's input) must sit at the
+   same address in both. Planning its outgoing and incoming pieces as *one*
+   slot of the class layout makes the layout periodic, so every layer can sit
+   at the same base and the residual stream needs no extra room.
+4. Blocks linked by carried buffers become one rigid group; the model is then
+   planned with each group (block footprints plus the carried buffers' parts
+   outside any block) and each remaining buffer as items.
+
+The result is checked on the flattened buffers and compared with flat
+greedy-by-size and best-fit plans; the lowest valid plan is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from llmc.errors import IRError
+from llmc.passes.memplan import _items
+from llmc.passes.memplan._items import Item, Part
+from llmc.passes.memplan.check import check_plan
+from llmc.passes.memplan.heuristics import best_fit, greedy_by_size
+from llmc.passes.memplan.mip import solve_items
+from llmc.passes.memplan.problem import Buffer, Plan, Problem, arena_of, lower_bound
+
+log = logging.getLogger("llmc.memplan")
+
+
+@dataclass
+class _Block:
+    key: Hashable
+    start: int
+    end: int
+    slots: list[tuple[str, int, int, int]]  # (buffer name, aligned size, rel start, rel end)
+    sig: tuple = ()
+
+
+@dataclass
+class _Class:
+    blocks: list[_Block]
+    unions: list[list[int]]  # slot indices planned as one item
+    layout: list[int]  # offset of each slot
+    footprint: int = 0
+    stats: dict | None = None
+
+
+def _blocks(problem: Problem) -> tuple[list[_Block], list[Buffer], dict[str, list[tuple[int, int]]]]:
+    """Blocks ordered by span, the carried buffers, and each carried buffer's
+    (block index, slot index) pieces."""
+    groups: dict[Hashable, list[Buffer]] = {}
+    carried: list[Buffer] = []
+    for b in problem.buffers:
+        if b.block is None:
+            carried.append(b)
+        else:
+            groups.setdefault(b.block, []).append(b)
+    blocks = [
+        _Block(k, min(b.start for b in bs), max(b.end for b in bs),
+               [(b.name, problem.aligned(b.size), b.start, b.end) for b in bs])
+        for k, bs in groups.items()
+    ]
+    blocks.sort(key=lambda blk: (blk.start, blk.end, repr(blk.key)))
+    pieces: dict[str, list[tuple[int, int]]] = {}
+    for g in sorted(carried, key=lambda b: (b.start, b.name)):
+        for bi, blk in enumerate(blocks):
+            if g.start <= blk.end and blk.start <= g.end:
+                blk.slots.append((g.name, problem.aligned(g.size),
+                                  max(g.start, blk.start), min(g.end, blk.end)))
+                pieces.setdefault(g.name, []).append((bi, -1))
+    for blk in blocks:
+        # relative lifetimes, then a canonical slot order shared by the class
+        blk.slots = sorted(
+            ((n, s, a - blk.start, e - blk.start) for n, s, a, e in blk.slots),
+            key=lambda x: (x[2], x[3], -x[1], x[0]),
+        )
+        kinds = tuple(
+            (s, a, e, n in pieces) for n, s, a, e in blk.slots
+        )
+        blk.sig = (blk.end - blk.start, kinds)
+    for name, lst in pieces.items():
+        pieces[name] = [
+            (bi, next(k for k, sl in enumerate(blocks[bi].slots) if sl[0] == name))
+            for bi, _ in lst
+        ]
+    return blocks, carried, pieces
+
+
+def _classes(blocks: list[_Block], pieces: dict[str, list[tuple[int, int]]]) -> list[_Class]:
+    """Group blocks by signature and unify the slots a carried buffer links."""
+    by_sig: dict[tuple, _Class] = {}
+    cls_of: list[_Class] = []
+    for blk in blocks:
+        c = by_sig.setdefault(blk.sig, _Class([], [], []))
+        c.blocks.append(blk)
+        cls_of.append(c)
+    for c in by_sig.values():
+        c.unions = [[k] for k in range(len(c.blocks[0].slots))]
+    for name in sorted(pieces):
+        lst = pieces[name]
+        for (b0, s0), (b1, s1) in zip(lst, lst[1:]):
+            if cls_of[b0] is cls_of[b1]:
+                _unify(cls_of[b0], s0, s1)
+    return list(by_sig.values())
+
+
+def _unify(c: _Class, s0: int, s1: int) -> None:
+    """Plan slots s0 and s1 of class c as one item, if they never live together."""
+    u0 = next(u for u in c.unions if s0 in u)
+    u1 = next(u for u in c.unions if s1 in u)
+    if u0 is u1:
+        return
+    slots = c.blocks[0].slots
+    merged = u0 + u1
+    if len({slots[k][1] for k in merged}) != 1:
+        return
+    spans = sorted((slots[k][2], slots[k][3]) for k in merged)
+    if any(a[1] >= b[0] for a, b in zip(spans, spans[1:])):
+        return
+    c.unions.remove(u1)
+    u0.extend(u1)
+    u0.sort()
+
+
+def _solve_class(c: _Class, time_limit_s: float) -> None:
+    slots = c.blocks[0].slots
+    items = [
+        Item(slots[u[0]][0], tuple(Part(0, slots[k][1], slots[k][2], slots[k][3]) for k in u))
+        for u in c.unions
+    ]
+    cons = _items.conflicts(items)
+    warm = _items.best_heuristic(items, cons)
+    lb = _items.load_bound(items)
+    offs, status, info = solve_items(items, warm, lb, time_limit_s)
+    c.layout = [0] * len(slots)
+    for u, o in zip(c.unions, offs):
+        for k in u:
+            c.layout[k] = o
+    c.footprint = _items.height(items, offs)
+    c.stats = {"blocks": len(c.blocks), "items": len(items), "lower_bound_bytes": lb,
+               "footprint_bytes": c.footprint, "status": status, **info}
+
+
+class _Groups:
+    """Rigid groups of blocks (and carried buffers) with fixed relative offsets."""
+
+    def __init__(self, blocks: list[_Block], foot: list[int]) -> None:
+        self.of = list(range(len(blocks)))
+        self.rel = [0] * len(blocks)
+        self.parts: dict[int, list[tuple[int, int, int, int, str]]] = {
+            i: [(0, foot[i], blk.start, blk.end, f"block {blk.key!r}")]
+            for i, blk in enumerate(blocks)
+        }
+
+    def attach(self, name: str, size: int, links: list[tuple[int, int]],
+               exposed: list[tuple[int, int]]) -> int | None:
+        """Fix carried buffer ``name`` at slot offsets ``links`` [(block, offset in block)].
+
+        Merges the blocks' groups; returns the buffer's offset relative to
+        the group, or None (and changes nothing) if that breaks a group.
+        """
+        of, rel = list(self.of), list(self.rel)
+        parts = {g: list(p) for g, p in self.parts.items()}
+        b0, l0 = links[0]
+        target = rel[b0] + l0
+        for b, l in links[1:]:
+            if of[b] == of[b0]:
+                if rel[b] + l != target:
+                    return None
+                continue
+            gone, shift = of[b], target - l - rel[b]
+            for m in range(len(of)):
+                if of[m] == gone:
+                    of[m], rel[m] = of[b0], rel[m] + shift
+            parts[of[b0]] += [(r + shift, s, a, e, n) for r, s, a, e, n in parts.pop(gone)]
+        parts[of[b0]] += [(target, size, a, e, name) for a, e in exposed]
+        if not _rigid_ok(parts[of[b0]]):
+            return None
+        self.of, self.rel, self.parts = of, rel, parts
+        return target
+
+
+def _rigid_ok(parts: list[tuple[int, int, int, int, str]]) -> bool:
+    items = [Item(str(k), (Part(r, s, a, e),)) for k, (r, s, a, e, _) in enumerate(parts)]
+    return _items.valid(items, [0] * len(items), _items.conflicts(items))
+
+
+def _exposed(g: Buffer, blocks: list[_Block], idx: list[int]) -> list[tuple[int, int]]:
+    """Steps of g's lifetime outside the spans of the blocks it touches."""
+    out, cur = [], g.start
+    for bi in sorted(idx, key=lambda i: blocks[i].start):
+        blk = blocks[bi]
+        if blk.start > cur:
+            out.append((cur, min(g.end, blk.start - 1)))
+        cur = max(cur, blk.end + 1)
+    if cur <= g.end:
+        out.append((cur, g.end))
+    return out
+
+
+def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
+    """Plan a problem whose buffers carry ``block`` keys (module docstring).
+
+    ``time_limit_s`` bounds the MIP time of all classes and the top level
+    together. The plan is verified with :func:`check_plan` and is never worse
+    than greedy-by-size or best-fit on the flattened problem.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    blocks, carried, pieces = _blocks(problem)
+    classes = _classes(blocks, pieces)
+    for k, c in enumerate(classes):
+        left = max(0.0, deadline - time.perf_counter())
+        _solve_class(c, 0.7 * left / (len(classes) - k))
+    cls_of = {id(blk): c for c in classes for blk in c.blocks}
+    groups = _Groups(blocks, [cls_of[id(b)].footprint for b in blocks])
+    attached: dict[str, tuple[int, int]] = {}  # carried name -> (a block, offset in block)
+    free: list[Buffer] = []
+    for g in sorted(carried, key=lambda b: (b.start, b.name)):
+        links = [(bi, cls_of[id(blocks[bi])].layout[s]) for bi, s in pieces.get(g.name, [])]
+        size = problem.aligned(g.size)
+        if links and groups.attach(g.name, size, links,
+                                   _exposed(g, blocks, [b for b, _ in links])) is not None:
+            attached[g.name] = links[0]
+        else:
+            free.append(g)
+    offsets, top_stats = _place_top(problem, blocks, groups, free, deadline)
+    for bi, blk in enumerate(blocks):
+        layout = cls_of[id(blk)].layout
+        for k, slot in enumerate(blk.slots):
+            if slot[0] not in pieces:  # the block's own buffers
+                offsets[slot[0]] = offsets[f"\0block{bi}"] + layout[k]
+    for name, (b0, l0) in attached.items():
+        offsets[name] = offsets[f"\0block{b0}"] + l0
+    offsets = {b.name: offsets[b.name] for b in problem.buffers}
+    info = {
+        "blocks": len(blocks), "classes": len(classes),
+        "class_stats": [c.stats for c in classes],
+        "carried": len(carried), "carried_free": len(free), "top": top_stats,
+    }
+    return _best(problem, offsets, info, t0)
+
+
+def _place_top(problem: Problem, blocks: list[_Block], groups: _Groups, free: list[Buffer],
+               deadline: float) -> tuple[dict[str, int], dict[str, object]]:
+    """Place each rigid group and each free carried buffer; return block bases."""
+    items: list[Item] = []
+    roots = sorted(set(groups.of))
+    for g in roots:
+        parts = groups.parts[g]
+        low = min(p[0] for p in parts)
+        items.append(Item(f"\0group{g}", tuple(
+            Part(r - low, s, a, e) for r, s, a, e, _ in parts)))
+    for b in free:
+        items.append(Item(b.name, (Part(0, problem.aligned(b.size), b.start, b.end),)))
+    cons = _items.conflicts(items)
+    warm = _items.best_heuristic(items, cons)
+    offs, status, info = solve_items(items, warm, _items.load_bound(items),
+                                     max(0.0, deadline - time.perf_counter()))
+    out: dict[str, int] = {}
+    for gi, g in enumerate(roots):
+        low = min(p[0] for p in groups.parts[g])
+        for bi in range(len(blocks)):
+            if groups.of[bi] == g:
+                out[f"\0block{bi}"] = offs[gi] - low + groups.rel[bi]
+    for b, o in zip(free, offs[len(roots):]):
+        out[b.name] = o
+    return out, {"items": len(items), "status": status, **info}
+
+
+def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float) -> Plan:
+    """The memo plan if valid, else (or if lower) a flat greedy one."""
+    lb = lower_bound(problem)
+    cands: list[tuple[int, str, dict[str, int]]] = []
+    try:
+        memo = Plan(offsets, arena_of(problem, offsets), "memo", 0.0)
+        check_plan(problem, memo)
+        cands.append((memo.arena_bytes, "memo", offsets))
+    except IRError as e:  # a bug, but the user still gets a valid plan
+        warnings.warn(f"block decomposition produced an invalid plan ({e}); using greedy",
+                      stacklevel=3)
+    for fn in (greedy_by_size, best_fit):
+        p = fn(problem)
+        cands.append((p.arena_bytes, p.method, p.offsets))
+    arena, source, offs = min(cands, key=lambda c: (c[0], c[1] != "memo"))
+    info["source"] = source
+    return Plan(
+        offsets=offs, arena_bytes=arena, method="memo", solve_s=time.perf_counter() - t0,
+        status="optimal" if arena == lb else "feasible", lower_bound_bytes=lb, info=info,
+    )

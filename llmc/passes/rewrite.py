@@ -1,0 +1,70 @@
+"""Rewrites as tables of small pure functions (STYLE.md, rule 3).
+
+A rule looks at one node (already rebuilt on top of earlier rewrites) and
+returns a replacement value built with `ctx.b`, or None. `rewrite` applies
+the first matching rule per node, then removes dead nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from llmc.ir.graph import Builder, Graph, Node, Value
+
+Rule = Callable[[Node, "RewriteCtx"], Value | None]
+
+
+class RewriteCtx:
+    def __init__(self, graph: Graph, taken: set[str]) -> None:
+        self.graph = graph
+        self.b = Builder(graph)
+        self.b._names |= taken  # new nodes must not reuse any original name
+
+
+def rewrite(graph: Graph, rules: Sequence[Rule]) -> Graph:
+    """A new graph with `rules` applied once over the nodes, in order."""
+    out = Graph(graph.name, params=dict(graph.params))
+    ctx = RewriteCtx(out, {n.name for n in graph.nodes})
+    remap: dict[Value, Value] = {}
+    for node in graph.nodes:
+        inputs = tuple(remap.get(v, v) for v in node.inputs)
+        new = node if inputs == node.inputs else Node(
+            node.op, inputs, node.attrs, node.types, node.name, node.loc)
+        out.nodes.append(new)
+        for i in range(len(node.types)):
+            remap[Value(node, i)] = Value(new, i)
+        for rule in rules:
+            replacement = rule(new, ctx)
+            if replacement is not None:
+                remap[Value(node, 0)] = replacement
+                break
+    out.outputs = [remap.get(v, v) for v in graph.outputs]
+    return eliminate_dead(out)
+
+
+def eliminate_dead(graph: Graph) -> Graph:
+    """Drop nodes no output depends on (graph inputs always stay)."""
+    live: set[int] = set()
+    stack = [v.node for v in graph.outputs]
+    while stack:
+        n = stack.pop()
+        if id(n) in live:
+            continue
+        live.add(id(n))
+        stack.extend(v.node for v in n.inputs)
+    nodes = [n for n in graph.nodes if id(n) in live or n.op == "input"]
+    used = {n.attrs["name"] for n in nodes if n.op == "param"}
+    return Graph(graph.name, nodes, list(graph.outputs),
+                 {k: v for k, v in graph.params.items() if k in used})
+
+
+def producer(v: Value, op: str) -> Node | None:
+    """v's node if it is an `op` with a single output, else None."""
+    return v.node if v.node.op == op else None
+
+
+def scalar_const(v: Value) -> float | None:
+    n = v.node
+    if n.op == "const" and n.type.numel == 1:
+        return float(n.attrs["value"])
+    return None

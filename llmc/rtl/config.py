@@ -1,0 +1,153 @@
+"""What an RTL GEMM core is generated from: the simulator's array, plus buffer sizes.
+
+`CoreConfig` wraps `llmc.sim.systolic.ArraySpec` (R×C, dataflow, operand and
+accumulator widths) with the largest GEMM the core's buffers hold, checks
+every value is in the range the generator supports, and derives the bit
+widths the generated Verilog uses, so generator, testbench and CLI agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmc.errors import UsageError
+from llmc.sim.systolic import ArraySpec, Dataflow
+
+MAX_DIM = 64            # array rows / cols the generator accepts
+MAX_GEMM_DIM = 4096     # M, N, K limits of the behavioural buffers
+MAX_BUFFER_WORDS = 1 << 22
+IN_BITS_RANGE = (2, 16)
+MAX_ACC_BITS = 64
+CYCLE_BITS = 32         # width of the core's cycle counter
+
+
+def clog2(x: int) -> int:
+    """⌈log2 x⌉ for x ≥ 1 (Verilog's $clog2)."""
+    return max(0, (x - 1).bit_length())
+
+
+def _in_range(name: str, value: int, lo: int, hi: int, hint: str = "") -> None:
+    if not lo <= value <= hi:
+        raise UsageError(f"{name} must be in {lo}..{hi}, got {value}{hint}")
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """An RTL GEMM core: the array `spec` and its buffer limits M, N, K ≤ *_max."""
+
+    spec: ArraySpec
+    m_max: int
+    n_max: int
+    k_max: int
+
+    def __post_init__(self) -> None:
+        s = self.spec
+        if s.dataflow is not Dataflow.OS:
+            raise UsageError(
+                f"the RTL generator builds output-stationary arrays only; got dataflow "
+                f"{s.dataflow.value!r} (use --dataflow os)"
+            )
+        _in_range("array rows", s.rows, 1, MAX_DIM)
+        _in_range("array cols", s.cols, 1, MAX_DIM)
+        _in_range("in_bits", s.in_bits, *IN_BITS_RANGE)
+        _in_range("acc_bits", s.acc_bits, 2 * s.in_bits, MAX_ACC_BITS,
+                  " (the accumulator must hold a full product: acc_bits >= 2*in_bits)")
+        for name in ("m_max", "n_max", "k_max"):
+            _in_range(name, getattr(self, name), 1, MAX_GEMM_DIM)
+        for name, words in (("A", self.a_words), ("B", self.b_words), ("C", self.c_words)):
+            if words > MAX_BUFFER_WORDS:
+                raise UsageError(
+                    f"the {name} buffer would need {words} words (> {MAX_BUFFER_WORDS}); "
+                    "use a smaller GEMM"
+                )
+
+    # ---- names
+    @property
+    def top(self) -> str:
+        """Name of the generated top module, e.g. `llmc_gemm_os_4x4`."""
+        return f"llmc_gemm_os_{self.spec.rows}x{self.spec.cols}"
+
+    @property
+    def array(self) -> str:
+        """Name of the generated array module, e.g. `llmc_os_array_4x4`."""
+        return f"llmc_os_array_{self.spec.rows}x{self.spec.cols}"
+
+    # ---- widths (bits)
+    @property
+    def row_bits(self) -> int:
+        """Bits of a row index inside the array (≥ 1)."""
+        return max(1, clog2(self.spec.rows))
+
+    @property
+    def m_bits(self) -> int:
+        """Bits of M and of a row index m0 + i, which can reach M_MAX + R − 1."""
+        return clog2(self.m_max + self.spec.rows)
+
+    @property
+    def n_bits(self) -> int:
+        """Bits of N and of a column index n0 + j."""
+        return clog2(self.n_max + self.spec.cols)
+
+    @property
+    def step_bits(self) -> int:
+        """Bits of K and of the step within a fold, 0..P−1 with P ≤ R + C + K_MAX − 2."""
+        return clog2(self.spec.rows + self.spec.cols + self.k_max)
+
+    @property
+    def ma_bits(self) -> int:
+        """Address bits of a row of A or C in the buffers."""
+        return max(1, clog2(self.m_max))
+
+    @property
+    def na_bits(self) -> int:
+        """Address bits of a column of B or C."""
+        return max(1, clog2(self.n_max))
+
+    @property
+    def ka_bits(self) -> int:
+        """Address bits of the K index of A or B."""
+        return max(1, clog2(self.k_max))
+
+    @property
+    def c_addr_bits(self) -> int:
+        """Bits of a C buffer address {m, n}."""
+        return self.ma_bits + self.na_bits
+
+    @property
+    def a_words(self) -> int:
+        return 1 << (self.ma_bits + self.ka_bits)
+
+    @property
+    def b_words(self) -> int:
+        return 1 << (self.ka_bits + self.na_bits)
+
+    @property
+    def c_words(self) -> int:
+        return 1 << self.c_addr_bits
+
+    # ---- buffer layout, shared with the testbench
+    def a_addr(self, m: int, k: int) -> int:
+        """Word of A[m][k] in `a_mem`: the bits {m, k}."""
+        return (m << self.ka_bits) | k
+
+    def b_addr(self, k: int, n: int) -> int:
+        """Word of B[k][n] in `b_mem`: the bits {k, n}."""
+        return (k << self.na_bits) | n
+
+    def c_addr(self, m: int, n: int) -> int:
+        """Word of C[m][n] in `c_mem`: the bits {m, n}."""
+        return (m << self.na_bits) | n
+
+    def check_shape(self, m: int, n: int, k: int) -> None:
+        """UsageError unless 1 ≤ M, N, K ≤ the buffer limits."""
+        for name, v, hi in (("M", m, self.m_max), ("N", n, self.n_max), ("K", k, self.k_max)):
+            _in_range(name, v, 1, hi, f" (the core was generated for {name} <= {hi})")
+
+    def describe(self) -> str:
+        """One line naming everything the core was generated from."""
+        s = self.spec
+        return (
+            f"ArraySpec(rows={s.rows}, cols={s.cols}, dataflow={s.dataflow.value}, "
+            f"in_bits={s.in_bits}, acc_bits={s.acc_bits}) with buffers for "
+            f"M<={self.m_max}, N<={self.n_max}, K<={self.k_max}"
+        )
