@@ -17,12 +17,22 @@ Chrome/Perfetto trace. The simulator takes GEMM shapes, not IR.
 from llmc.sim.actions import Actions
 from llmc.sim.energy import EnergyTable, energy_breakdown_pj, load_energy_table
 from llmc.sim.gemm import (
-    clear_cache, fold_overlap_cycles, simulate_gemm, simulate_vector_gemm,
+    clear_cache,
+    fold_overlap_cycles,
+    simulate_gemm,
+    simulate_vector_gemm,
 )
 from llmc.sim.hardware import DramSpec, LinkSpec, SimHardware, SramSpec, VectorSpec
 from llmc.sim.result import SimResult
 from llmc.sim.steps import (
-    AllReduceStep, DmaStep, GemmStep, LinkStep, Step, VectorStep, simulate_schedule, simulate_step,
+    AllReduceStep,
+    DmaStep,
+    GemmStep,
+    LinkStep,
+    Step,
+    VectorStep,
+    simulate_schedule,
+    simulate_step,
 )
 from llmc.sim.systolic import ArraySpec, Dataflow, compute_cycles
 

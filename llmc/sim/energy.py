@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 from llmc.errors import UsageError
 from llmc.sim.actions import Actions
@@ -62,6 +63,7 @@ class EnergyTable:
             raise UsageError(f"no energy figure for {dtype} {op}; the table has "
                              f"{', '.join(sorted(k for k in self.figures if k.startswith(kind)))}")
         # integer widths not in the table: scale from the nearest tabulated width
+        # (nearest in log2; a tie goes to the wider one)
         widths = sorted(int(m.group(1)) for k in self.figures
                         if (m := re.match(rf"^int(\d+)_{op}_energy_pj$", k)))
         if not widths:

@@ -30,7 +30,11 @@ from llmc.sim.hardware import SimHardware
 from llmc.sim.pipeline import run_pipeline
 from llmc.sim.result import SimResult
 from llmc.sim.systolic import (
-    Dataflow, compute_cycles, fold_counts, fold_cycles, mapping,
+    Dataflow,
+    compute_cycles,
+    fold_counts,
+    fold_cycles,
+    mapping,
 )
 from llmc.sim.tiling import FoldPlan, plan_folds
 

@@ -22,12 +22,12 @@ name, signature and meaning are fixed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from llmc.errors import UsageError
 
 
-class Dataflow(str, Enum):
+class Dataflow(StrEnum):
     """Which operand stays put in the PEs."""
 
     OS = "os"  # output-stationary: each PE accumulates one C element

@@ -17,9 +17,11 @@ for one layer and then the whole model with each layer as one block. Here:
    same address in both. Planning its outgoing and incoming pieces as *one*
    slot of the class layout makes the layout periodic, so every layer can sit
    at the same base and the residual stream needs no extra room.
-4. Blocks linked by carried buffers become one rigid group; the model is then
-   planned with each group (block footprints plus the carried buffers' parts
-   outside any block) and each remaining buffer as items.
+4. Blocks linked by carried buffers become one rigid group (their buffers at
+   fixed relative offsets); the model is then planned with each group and
+   each remaining buffer as one item. A group keeps its buffers' exact
+   rectangles rather than one footprint box, so another buffer may use a
+   hole in a layer's layout.
 
 The result is checked on the flattened buffers and compared with flat
 greedy-by-size and best-fit plans; the lowest valid plan is returned.
@@ -38,7 +40,7 @@ from llmc.passes.memplan import _items
 from llmc.passes.memplan._items import Item, Part
 from llmc.passes.memplan.check import check_plan
 from llmc.passes.memplan.heuristics import best_fit, greedy_by_size
-from llmc.passes.memplan.mip import solve_items
+from llmc.passes.memplan.mip import SolverTimeoutWarning, solve_items
 from llmc.passes.memplan.problem import Buffer, Plan, Problem, arena_of, lower_bound
 
 log = logging.getLogger("llmc.memplan")
@@ -159,60 +161,53 @@ def _solve_class(c: _Class, time_limit_s: float) -> None:
 
 
 class _Groups:
-    """Rigid groups of blocks (and carried buffers) with fixed relative offsets."""
+    """Rigid groups: blocks (and carried buffers) at fixed offsets from each other.
 
-    def __init__(self, blocks: list[_Block], foot: list[int]) -> None:
+    A group keeps its buffers as parts (relative offset, size, steps), so a
+    later buffer can use any hole of a block's layout, not just the room above
+    its footprint.
+    """
+
+    def __init__(self, blocks: list[_Block], layouts: list[list[int]], carried: set[str]
+                 ) -> None:
         self.of = list(range(len(blocks)))
         self.rel = [0] * len(blocks)
-        self.parts: dict[int, list[tuple[int, int, int, int, str]]] = {
-            i: [(0, foot[i], blk.start, blk.end, f"block {blk.key!r}")]
+        self.parts: dict[int, list[Part]] = {
+            i: [Part(layouts[i][k], size, blk.start + a, blk.start + e)
+                for k, (name, size, a, e) in enumerate(blk.slots) if name not in carried]
             for i, blk in enumerate(blocks)
         }
 
-    def attach(self, name: str, size: int, links: list[tuple[int, int]],
-               exposed: list[tuple[int, int]]) -> int | None:
-        """Fix carried buffer ``name`` at slot offsets ``links`` [(block, offset in block)].
+    def attach(self, g: Buffer, size: int, links: list[tuple[int, int]]) -> bool:
+        """Fix carried buffer ``g`` at ``links`` [(block, offset of its slot there)].
 
-        Merges the blocks' groups; returns the buffer's offset relative to
-        the group, or None (and changes nothing) if that breaks a group.
+        Merges the linked blocks' groups so that ``g`` has one address in all
+        of them; returns False (and changes nothing) if the offsets disagree
+        or the merged buffers would overlap.
         """
         of, rel = list(self.of), list(self.rel)
-        parts = {g: list(p) for g, p in self.parts.items()}
         b0, l0 = links[0]
-        target = rel[b0] + l0
+        root, target = of[b0], rel[b0] + l0
+        sources = [Item("base", tuple(self.parts[root]))]
         for b, l in links[1:]:
-            if of[b] == of[b0]:
+            if of[b] == root:
                 if rel[b] + l != target:
-                    return None
+                    return False
                 continue
             gone, shift = of[b], target - l - rel[b]
             for m in range(len(of)):
                 if of[m] == gone:
-                    of[m], rel[m] = of[b0], rel[m] + shift
-            parts[of[b0]] += [(r + shift, s, a, e, n) for r, s, a, e, n in parts.pop(gone)]
-        parts[of[b0]] += [(target, size, a, e, name) for a, e in exposed]
-        if not _rigid_ok(parts[of[b0]]):
-            return None
-        self.of, self.rel, self.parts = of, rel, parts
-        return target
-
-
-def _rigid_ok(parts: list[tuple[int, int, int, int, str]]) -> bool:
-    items = [Item(str(k), (Part(r, s, a, e),)) for k, (r, s, a, e, _) in enumerate(parts)]
-    return _items.valid(items, [0] * len(items), _items.conflicts(items))
-
-
-def _exposed(g: Buffer, blocks: list[_Block], idx: list[int]) -> list[tuple[int, int]]:
-    """Steps of g's lifetime outside the spans of the blocks it touches."""
-    out, cur = [], g.start
-    for bi in sorted(idx, key=lambda i: blocks[i].start):
-        blk = blocks[bi]
-        if blk.start > cur:
-            out.append((cur, min(g.end, blk.start - 1)))
-        cur = max(cur, blk.end + 1)
-    if cur <= g.end:
-        out.append((cur, g.end))
-    return out
+                    of[m], rel[m] = root, rel[m] + shift
+            sources.append(Item(f"g{gone}", tuple(
+                Part(p.rel + shift, p.size, p.start, p.end) for p in self.parts[gone])))
+        sources.append(Item(g.name, (Part(target, size, g.start, g.end),)))
+        if not _items.valid(sources, [0] * len(sources), _items.conflicts(sources)):
+            return False
+        for gone in {int(it.name[1:]) for it in sources[1:-1]}:
+            del self.parts[gone]
+        self.parts[root] = [p for it in sources for p in it.parts]
+        self.of, self.rel = of, rel
+        return True
 
 
 def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
@@ -230,14 +225,12 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
         left = max(0.0, deadline - time.perf_counter())
         _solve_class(c, 0.7 * left / (len(classes) - k))
     cls_of = {id(blk): c for c in classes for blk in c.blocks}
-    groups = _Groups(blocks, [cls_of[id(b)].footprint for b in blocks])
+    groups = _Groups(blocks, [cls_of[id(b)].layout for b in blocks], set(pieces))
     attached: dict[str, tuple[int, int]] = {}  # carried name -> (a block, offset in block)
     free: list[Buffer] = []
     for g in sorted(carried, key=lambda b: (b.start, b.name)):
         links = [(bi, cls_of[id(blocks[bi])].layout[s]) for bi, s in pieces.get(g.name, [])]
-        size = problem.aligned(g.size)
-        if links and groups.attach(g.name, size, links,
-                                   _exposed(g, blocks, [b for b, _ in links])) is not None:
+        if links and groups.attach(g, problem.aligned(g.size), links):
             attached[g.name] = links[0]
         else:
             free.append(g)
@@ -255,6 +248,12 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
         "class_stats": [c.stats for c in classes],
         "carried": len(carried), "carried_free": len(free), "top": top_stats,
     }
+    unproved = [st for st in [c.stats for c in classes] + [top_stats]
+                if st and st["status"] in ("feasible", "warm") and "cbc_status" in st]
+    if unproved:
+        warnings.warn(f"block decomposition: {len(unproved)} sub-problem(s) stopped at the "
+                      f"{time_limit_s} s time limit; the plan is the best found",
+                      SolverTimeoutWarning, stacklevel=2)
     return _best(problem, offsets, info, t0)
 
 
@@ -265,9 +264,9 @@ def _place_top(problem: Problem, blocks: list[_Block], groups: _Groups, free: li
     roots = sorted(set(groups.of))
     for g in roots:
         parts = groups.parts[g]
-        low = min(p[0] for p in parts)
+        low = min((p.rel for p in parts), default=0)
         items.append(Item(f"\0group{g}", tuple(
-            Part(r - low, s, a, e) for r, s, a, e, _ in parts)))
+            Part(p.rel - low, p.size, p.start, p.end) for p in parts)))
     for b in free:
         items.append(Item(b.name, (Part(0, problem.aligned(b.size), b.start, b.end),)))
     cons = _items.conflicts(items)
@@ -276,7 +275,7 @@ def _place_top(problem: Problem, blocks: list[_Block], groups: _Groups, free: li
                                      max(0.0, deadline - time.perf_counter()))
     out: dict[str, int] = {}
     for gi, g in enumerate(roots):
-        low = min(p[0] for p in groups.parts[g])
+        low = min((p.rel for p in groups.parts[g]), default=0)
         for bi in range(len(blocks)):
             if groups.of[bi] == g:
                 out[f"\0block{bi}"] = offs[gi] - low + groups.rel[bi]

@@ -79,8 +79,8 @@ def solve_items(
     except Exception as e:  # a missing or crashing solver must not lose the plan
         if isinstance(e, LlmcError):
             raise
-        warnings.warn(f"MIP solver failed ({e}); keeping the greedy plan", SolverTimeoutWarning,
-                      stacklevel=3)
+        log.warning("MIP solver failed: %s", e)
+        info["error"] = f"solver failed: {e}"
         return warm, "warm", info
     info.update(extra)
     if sol is None:
@@ -256,10 +256,10 @@ def solve_mip(
     if status == "warm":
         status = "optimal" if _items.height(items, offs) <= lb else "feasible"
         if status != "optimal":
-            warnings.warn(
-                f"MIP found no plan better than the greedy warm start within {time_limit_s} s "
-                f"({info.get('cbc_status', 'not run')}); using the warm start",
-                SolverTimeoutWarning, stacklevel=2)
+            why = info.get("error") or (
+                f"no better plan found within {time_limit_s} s: {info.get('cbc_status', 'not run')}")
+            warnings.warn(f"MIP: {why}; using the greedy warm start", SolverTimeoutWarning,
+                          stacklevel=2)
     elif status == "feasible":
         warnings.warn(f"MIP stopped at its {time_limit_s} s time limit; the plan is the best "
                       "found, not proved optimal", SolverTimeoutWarning, stacklevel=2)

@@ -172,8 +172,8 @@ def lower_bound(problem: Problem) -> int:
 
 
 def live_at(problem: Problem, step: int) -> list[Buffer]:
-    """Buffers live at ``step``, largest first (ties by name)."""
-    live = [b for b in problem.buffers if b.start <= step <= b.end]
+    """Buffers of non-zero size live at ``step``, largest first (ties by name)."""
+    live = [b for b in problem.buffers if b.size and b.start <= step <= b.end]
     return sorted(live, key=lambda b: (-b.size, b.name))
 
 

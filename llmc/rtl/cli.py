@@ -1,0 +1,147 @@
+"""`llmc rtl`: generate a systolic GEMM core, simulate it, synthesise it.
+
+    llmc rtl gemm --array 4x4 --m 10 --n 9 --k 7 [--simulator verilator] [--waves] -o out/
+    llmc rtl synth --array 8x8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from llmc.errors import UsageError
+from llmc.rtl.gemm import GemmCase, GemmRun, build_gemm, core_config, run_gemm
+from llmc.rtl.outdir import atomic_dir
+from llmc.rtl.tools import SIMULATORS, find_simulator
+from llmc.sim.systolic import ArraySpec, compute_cycles
+
+MARKER = "llmc-rtl.json"  # summary file that marks a directory as `llmc rtl gemm` output
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `llmc rtl` and its sub-commands to the top-level parser."""
+    rtl = sub.add_parser("rtl", help="generate, simulate and synthesise RTL systolic arrays")
+    rsub = rtl.add_subparsers(dest="rtl_command", metavar="SUBCOMMAND", parser_class=type(rtl))
+
+    def _help(_args: argparse.Namespace) -> int:
+        rtl.print_help()
+        return 2
+
+    rtl.set_defaults(func=_help)
+
+    g = rsub.add_parser(
+        "gemm",
+        help="generate an array core + cocotb testbench into DIR, run it, compare with llmc sim",
+    )
+    _array_args(g)
+    g.add_argument("--m", type=int, required=True, help="rows of A and C")
+    g.add_argument("--n", type=int, required=True, help="columns of B and C")
+    g.add_argument("--k", type=int, required=True, help="columns of A, rows of B")
+    g.add_argument("--simulator", default="icarus", help=f"one of {', '.join(SIMULATORS)} (default icarus)")
+    g.add_argument("--waves", action="store_true", help="record a waveform (FST/VCD)")
+    g.add_argument("--seed", type=int, default=0, help="seed of the random operands")
+    g.add_argument("--inject", metavar="I,J", default=None,
+                   help="self-test: expect a wrong C[I][J], so the run must FAIL")
+    g.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    g.set_defaults(func=cmd_gemm)
+
+    s = rsub.add_parser("synth", help="yosys cell counts of the generated array (needs yosys)")
+    _array_args(s)
+    s.set_defaults(func=cmd_synth)
+
+
+def _array_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--array", required=True, metavar="RxC", help="array size, e.g. 4x4")
+    p.add_argument("--dataflow", default="os", help="os (output-stationary; the only one in RTL)")
+    p.add_argument("--in-bits", type=int, default=8, help="operand width (default 8)")
+    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default 32)")
+
+
+def _spec(args: argparse.Namespace) -> ArraySpec:
+    return ArraySpec.parse(args.array, args.dataflow, in_bits=args.in_bits, acc_bits=args.acc_bits)
+
+
+def _inject(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, j = (int(p) for p in text.split(","))
+    except ValueError:
+        raise UsageError(f"--inject must look like I,J (e.g. 1,2), got {text!r}") from None
+    return i, j
+
+
+def cmd_gemm(args: argparse.Namespace) -> int:
+    """Handler of `llmc rtl gemm`: 0 if the RTL matches numpy and llmc sim, else 1."""
+    spec = _spec(args)
+    case = GemmCase(args.m, args.n, args.k, seed=args.seed, inject=_inject(args.inject))
+    cfg = core_config(spec, [case])
+    tool = find_simulator(args.simulator)  # fail before writing anything
+    out = Path(args.output)
+    with atomic_dir(out, MARKER) as tmp:
+        build = build_gemm(cfg, tool.name, tmp, waves=True if args.waves else None)
+        run = run_gemm(build, cfg, [case], tmp / "run", waves=args.waves)
+        summary = _summary(run, cfg.top, tool.version, build.seconds, spec, case, tmp)
+        (tmp / MARKER).write_text(json.dumps(summary, indent=1) + "\n")
+    _print(summary, out)
+    return 0 if run.passed else 1
+
+
+def _summary(run: GemmRun, top: str, version: str, build_s: float,
+             spec: ArraySpec, case: GemmCase, tmp: Path) -> dict:
+    r = run.cases[0] if run.cases else None
+    waves = str(run.sim.waves.relative_to(tmp)) if run.sim.waves else None
+    error = run.problem or (r.errors[0] if r and r.errors else None)
+    return {
+        "top": top,
+        "array": f"{spec.rows}x{spec.cols}",
+        "dataflow": spec.dataflow.value,
+        "in_bits": spec.in_bits,
+        "acc_bits": spec.acc_bits,
+        "m": case.m, "n": case.n, "k": case.k, "seed": case.seed,
+        "simulator": run.simulator,
+        "simulator_version": version,
+        "passed": run.passed,
+        "outputs": case.m * case.n,
+        "output_errors": r.output_errors if r else None,
+        "n_errors": r.n_errors if r else None,
+        "first_error": error.replace(str(tmp), ".") if error else None,
+        "rtl_cycles": r.rtl_cycles if r else None,
+        "monitor_cycles": r.monitor_cycles if r else None,
+        "predicted_cycles": compute_cycles(case.m, case.n, case.k, spec),
+        "build_s": round(build_s, 3),
+        "run_s": round(run.sim.seconds, 3),
+        "waves": waves,
+        "testbench": "llmc.rtl.tb_gemm",
+    }
+
+
+def _print(s: dict, out: Path) -> None:
+    verdict = "PASS" if s["passed"] else "FAIL"
+    print(f"llmc rtl gemm  {s['array']} {s['dataflow']}  int{s['in_bits']}->int{s['acc_bits']}  "
+          f"M={s['m']} N={s['n']} K={s['k']} seed={s['seed']}  {s['simulator_version']}")
+    bad = s["output_errors"]
+    outputs = "not checked" if bad is None else "all bit-exact" if bad == 0 else f"{bad} wrong"
+    cycles_ok = s["rtl_cycles"] == s["monitor_cycles"] == s["predicted_cycles"]
+    print(f"  outputs  {s['outputs']} elements of C vs numpy: {outputs}")
+    print(f"  cycles   RTL {s['rtl_cycles']}  monitor {s['monitor_cycles']}  "
+          f"llmc sim gemm {s['predicted_cycles']}: {'equal' if cycles_ok else 'DIFFERENT'}")
+    if not s["passed"]:
+        print(f"  first error: {s['first_error']}")
+        hint = "(rerun with --waves)" if s["waves"] is None else str(out / s["waves"])
+        print(f"  waveform: {hint}")
+    print(f"  {verdict}  build {s['build_s']:.1f} s, run {s['run_s']:.1f} s, files in {out}/")
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    """Handler of `llmc rtl synth`: print yosys cell counts of the array."""
+    from llmc.rtl.config import CoreConfig
+    from llmc.rtl.synth import synth_array
+
+    spec = _spec(args)
+    CoreConfig(spec, 1, 1, 1)  # range checks
+    for line in synth_array(spec).lines():
+        print(line)
+    return 0
+

@@ -1,0 +1,45 @@
+"""Write an output directory atomically: build it beside, then rename it into place."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from llmc.errors import UsageError
+
+
+@contextmanager
+def atomic_dir(dest: str | Path, marker: str) -> Iterator[Path]:
+    """Yield a fresh directory beside `dest`; on success it replaces `dest`.
+
+    `dest` may not exist, may be empty, or may be an earlier output (it holds
+    the file `marker`); anything else — a file, or a directory of other
+    things — is refused with a UsageError. On an exception nothing changes.
+    """
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"{dest} exists and is not a directory; give a directory path for -o")
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / marker).is_file():
+        raise UsageError(
+            f"{dest} is a non-empty directory that llmc did not write (no {marker}); "
+            "refusing to replace it"
+        )
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; an output directory is not
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if dest.exists():
+        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+        os.rename(dest, old)
+    os.rename(tmp, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

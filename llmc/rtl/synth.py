@@ -1,0 +1,61 @@
+"""Cell counts of a generated systolic array from yosys (optional; not in CI).
+
+`synth_array(spec)` writes the array module and its blocks to a temporary
+directory, runs `synth -flatten` on the array (the buffers and controller of
+the GEMM core are behavioural and left out) and reports yosys' generic cells.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmc.rtl.config import CoreConfig
+from llmc.rtl.gemm_core import generate_core
+from llmc.rtl.runner import SimulationError
+from llmc.rtl.tools import find_yosys
+from llmc.sim.systolic import ArraySpec
+
+
+@dataclass(frozen=True)
+class SynthReport:
+    """yosys `stat` of one module: total cells, flip-flops, cells by type."""
+
+    module: str
+    cells: int
+    flops: int
+    by_type: tuple[tuple[str, int], ...]
+    yosys: str
+
+    def lines(self) -> list[str]:
+        """Human-readable summary."""
+        out = [f"{self.module}: {self.cells} cells ({self.flops} flip-flops), {self.yosys}"]
+        out += [f"  {name:<16} {count}" for name, count in self.by_type]
+        return out
+
+
+def synth_array(spec: ArraySpec) -> SynthReport:
+    """Synthesise the R×C array of `spec` with yosys and count its cells."""
+    tool = find_yosys()
+    cfg = CoreConfig(spec, 1, 1, 1)  # buffer sizes do not matter for the array
+    design = generate_core(cfg)
+    with tempfile.TemporaryDirectory(prefix="llmc-synth-") as tmp:
+        paths = design.write(tmp)
+        array = [p for p in paths if p.stem != cfg.top]  # blocks + array, no core
+        stat = Path(tmp) / "stat.json"
+        script = (
+            f"read_verilog {' '.join(str(p) for p in array)}; "
+            f"synth -flatten -top {cfg.array}; tee -q -o {stat} stat -json"
+        )
+        out = subprocess.run([str(tool.executable), "-q", "-p", script],
+                             capture_output=True, text=True, check=False)
+        if out.returncode != 0 or not stat.is_file():
+            raise SimulationError(f"yosys failed on {cfg.array}: {out.stderr.strip()[-2000:]}")
+        data = json.loads(stat.read_text())
+    mod = data["design"]
+    by_type = sorted(mod["num_cells_by_type"].items())
+    flops = sum(n for name, n in by_type if "DFF" in name)
+    return SynthReport(cfg.array, int(mod["num_cells"]), flops, tuple(by_type), tool.version)

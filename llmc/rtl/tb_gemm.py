@@ -1,0 +1,276 @@
+"""cocotb testbench of a generated GEMM core: driver, monitor, scoreboard.
+
+Runs inside the simulator (started by `llmc.rtl.gemm`), configured by the JSON
+file named in $LLMC_TB_CONFIG (see `llmc.rtl.gemm.write_tb_config`). For each
+case (M, N, K, seed) it
+
+* drives: seeded random int operands into the core's buffers (backdoor, like
+  $readmemh), then cfg_m/n/k and a one-cycle `start`, all on falling edges;
+* monitors (unless the config turns it off, for benchmarks): every cycle it
+  samples the result write port and the MAC activity of PE (0,0) and
+  PE (R−1,C−1), stamping each with the index of the rising edge it acts on;
+* scores: every C[m][n] written exactly once and equal bit for bit to numpy
+  (`llmc.rtl.golden.reference_gemm`); the core's `cycles` register and the
+  monitor's own count (last MAC edge − first MAC edge) equal to
+  `compute_cycles`, passed in as `expected_cycles`.
+
+It writes a JSON report (per case: cycles, errors, first mismatch) to the
+path in the config, and fails the cocotb test on the first bad case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
+from cocotb.triggers import FallingEdge, RisingEdge, SimTimeoutError, with_timeout
+
+from llmc.rtl.golden import random_operands, reference_gemm, wrap_signed
+
+PERIOD_NS = 10
+MAX_ERRORS = 10  # errors kept per case (all are counted)
+
+
+@dataclass
+class Write:
+    """One result written by the core: C[m][n] = value, at rising edge `edge`."""
+
+    m: int
+    n: int
+    value: int
+    edge: int
+    lane: int
+    ns: float  # simulation time of that rising edge
+
+
+@dataclass
+class Observed:
+    """What the monitor saw during one GEMM."""
+
+    writes: list[Write] = field(default_factory=list)
+    first_mac: int | None = None  # edge of PE (0,0)'s first MAC
+    last_mac: int | None = None   # edge of PE (R−1,C−1)'s last MAC
+    errors: list[str] = field(default_factory=list)
+
+
+class Driver:
+    """Drives reset, the operand buffers and the start handshake."""
+
+    def __init__(self, dut: Any, cfg: dict[str, Any]) -> None:
+        self.dut, self.cfg = dut, cfg
+
+    async def reset(self) -> None:
+        d = self.dut
+        d.rst.value, d.start.value = 1, 0
+        d.cfg_m.value = d.cfg_n.value = d.cfg_k.value = 0
+        for _ in range(2):
+            await FallingEdge(d.clk)
+        d.rst.value = 0
+
+    def load(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Write A (M, K) and B (K, N) into a_mem/b_mem at {m, k} and {k, n}."""
+        ka, na, mask = self.cfg["ka_bits"], self.cfg["na_bits"], (1 << self.cfg["in_bits"]) - 1
+        a_mem, b_mem = self.dut.a_mem, self.dut.b_mem
+        for (m, k), v in np.ndenumerate(a):
+            a_mem[(m << ka) | k].value = int(v) & mask
+        for (k, n), v in np.ndenumerate(b):
+            b_mem[(k << na) | n].value = int(v) & mask
+
+    def poison(self, m: int, n: int, value: int) -> None:
+        """Fill C's region of c_mem with `value`, so a missed write cannot pass."""
+        na = self.cfg["na_bits"]
+        for i in range(m):
+            for j in range(n):
+                self.dut.c_mem[(i << na) | j].value = value
+
+    async def start(self, m: int, n: int, k: int) -> None:
+        d = self.dut
+        await FallingEdge(d.clk)
+        d.cfg_m.value, d.cfg_n.value, d.cfg_k.value = m, n, k
+        d.start.value = 1
+        await FallingEdge(d.clk)
+        d.start.value = 0
+
+
+class Monitor:
+    """Samples the write port and MAC activity every cycle (at the falling edge)."""
+
+    def __init__(self, dut: Any, cfg: dict[str, Any]) -> None:
+        self.dut, self.cfg = dut, cfg
+        self.seen = Observed()
+
+    async def run(self) -> None:
+        d, cols, acc = self.dut, self.cfg["cols"], self.cfg["acc_bits"]
+        na, ca = self.cfg["na_bits"], self.cfg["ma_bits"] + self.cfg["na_bits"]
+        edge = 0
+        while True:
+            await FallingEdge(d.clk)
+            edge += 1  # the rising edge these values act on, half a period later
+            try:
+                if int(d.mac_first.value) and self.seen.first_mac is None:
+                    self.seen.first_mac = edge
+                if int(d.mac_last.value):
+                    self.seen.last_mac = edge
+                we = int(d.c_we.value)
+            except ValueError:  # X or Z on a control signal
+                self.seen.errors.append(f"unknown (X/Z) MAC flag or c_we at edge {edge}")
+                return
+            if we:
+                addrs, data = str(d.c_addr.value), str(d.c_wdata.value)  # MSB first
+                for lane in range(cols):
+                    if we >> lane & 1:
+                        addr, raw = _lane(addrs, lane, ca), _lane(data, lane, acc)
+                        if addr is None or raw is None:
+                            self.seen.errors.append(f"unknown (X/Z) bits in write lane {lane} at edge {edge}")
+                            continue
+                        value = int(wrap_signed(np.int64(_as_i64(raw)), acc))
+                        ns = get_sim_time("ns") + PERIOD_NS / 2
+                        self.seen.writes.append(
+                            Write(addr >> na, addr & ((1 << na) - 1), value, edge, lane, ns))
+
+
+def _lane(bits: str, lane: int, width: int) -> int | None:
+    """Lane `lane` (width bits, lane 0 at the LSB end) of a binary string; None if X/Z."""
+    end = len(bits) - lane * width
+    try:
+        return int(bits[end - width:end], 2)
+    except ValueError:
+        return None
+
+
+def _as_i64(raw: int) -> int:
+    """An unsigned ≤64-bit pattern as the int64 with the same bits."""
+    return raw - (1 << 64) if raw >= 1 << 63 else raw
+
+
+class Scoreboard:
+    """Compares one case's outputs and cycle counts with the golden model."""
+
+    def __init__(self, case: dict[str, Any], expected: np.ndarray) -> None:
+        self.case, self.expected = case, expected
+        self.errors: list[str] = []
+        self.count = 0          # every error
+        self.output_errors = 0  # wrong, missing, duplicate or stray elements of C
+
+    def error(self, text: str, output: bool = False) -> None:
+        self.count += 1
+        self.output_errors += output
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(text)
+
+    def check_writes(self, writes: list[Write]) -> None:
+        m, n = self.expected.shape
+        got: dict[tuple[int, int], Write] = {}
+        for w in writes:  # in time order, so the first error is the earliest
+            where = f"C[{w.m}][{w.n}] (written by lane {w.lane} at {w.ns:g} ns, edge {w.edge})"
+            if not (w.m < m and w.n < n):
+                self.error(f"write outside C ({m}x{n}): {where}", output=True)
+            elif (w.m, w.n) in got:
+                self.error(f"{where} written twice", output=True)
+            else:
+                got[(w.m, w.n)] = w
+                want = int(self.expected[w.m, w.n])
+                if w.value != want:
+                    self.error(f"{where}: RTL {w.value} != numpy {want}", output=True)
+        missing = [(i, j) for i in range(m) for j in range(n) if (i, j) not in got]
+        if missing:
+            i, j = missing[0]
+            self.error(f"C[{i}][{j}] never written ({len(missing)} elements missing)", output=True)
+            self.count += len(missing) - 1
+            self.output_errors += len(missing) - 1
+
+    def check_matrix(self, c: np.ndarray) -> None:
+        bad = np.argwhere(c != self.expected)  # row-major order
+        for i, j in bad:
+            self.error(f"C[{i}][{j}]: RTL {int(c[i, j])} != numpy {int(self.expected[i, j])}",
+                       output=True)
+
+    def check_cycles(self, name: str, got: int | None, want: int) -> None:
+        if got != want:
+            self.error(f"{name} cycles {got} != compute_cycles {want}")
+
+
+def _read_c(dut: Any, m: int, n: int, cfg: dict[str, Any]) -> np.ndarray:
+    """C (M, N) read back from c_mem."""
+    na, acc = cfg["na_bits"], cfg["acc_bits"]
+    raw = np.array([[int(dut.c_mem[(i << na) | j].value) for j in range(n)] for i in range(m)],
+                   dtype=object)
+    return wrap_signed(np.vectorize(_as_i64, otypes=[np.int64])(raw), acc)
+
+
+async def _run_case(dut: Any, cfg: dict[str, Any], case: dict[str, Any], drv: Driver) -> dict:
+    m, n, k, acc = case["m"], case["n"], case["k"], cfg["acc_bits"]
+    a, b = random_operands(m, n, k, cfg["in_bits"], case["seed"])
+    expected = reference_gemm(a, b, acc)
+    if case.get("inject") is not None:  # negative test: a wrong expectation must be caught
+        i, j = case["inject"]
+        expected[i, j] = wrap_signed(expected[i, j] + 1, acc)
+    drv.load(a, b)
+    monitor = Monitor(dut, cfg) if cfg["monitor"] else None
+    if monitor is None:
+        drv.poison(m, n, 0x5A5A5A5A & ((1 << acc) - 1))
+    task = cocotb.start_soon(monitor.run()) if monitor else None
+    budget = 2 * case["expected_cycles"] + 8 * (cfg["rows"] + cfg["cols"]) + 100
+    await drv.start(m, n, k)
+    t_sim, t_wall = get_sim_time("ns"), time.perf_counter()
+    board = Scoreboard(case, expected)
+    try:
+        await with_timeout(RisingEdge(dut.done), budget * PERIOD_NS, "ns")
+    except SimTimeoutError:
+        board.error(f"timeout: `done` did not rise within {budget} cycles of start")
+    wall = time.perf_counter() - t_wall
+    sim_cycles = round((get_sim_time("ns") - t_sim) / PERIOD_NS)
+    await FallingEdge(dut.clk)  # let the monitor sample the last cycle
+    if task:
+        task.cancel()
+    rtl_cycles = int(dut.cycles.value)
+    board.check_cycles("RTL", rtl_cycles, case["expected_cycles"])
+    if monitor:
+        seen = monitor.seen
+        for e in seen.errors:
+            board.error(e)
+        mon = None if seen.first_mac is None or seen.last_mac is None else seen.last_mac - seen.first_mac
+        board.check_cycles("monitor", mon, case["expected_cycles"])
+        board.check_writes(seen.writes)
+    else:
+        mon = None
+        board.check_matrix(_read_c(dut, m, n, cfg))
+    return {
+        **case,
+        "rtl_cycles": rtl_cycles,
+        "monitor_cycles": mon,
+        "sim_cycles": sim_cycles,
+        "wall_s": wall,
+        "passed": board.count == 0,
+        "n_errors": board.count,
+        "output_errors": board.output_errors,
+        "errors": board.errors,
+    }
+
+
+@cocotb.test()
+async def gemm(dut: Any) -> None:
+    """Every case of the config: outputs bit-exact, cycles exact."""
+    cfg_path = Path(os.environ["LLMC_TB_CONFIG"])
+    cfg = json.loads(cfg_path.read_text())
+    report = cfg_path.parent / cfg["report"]  # relative to the config file
+    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    drv = Driver(dut, cfg)
+    await drv.reset()
+    results = []
+    for case in cfg["cases"]:
+        results.append(await _run_case(dut, cfg, case, drv))
+        report.write_text(json.dumps({"cases": results}, indent=1))
+    bad = [r for r in results if not r["passed"]]
+    if bad:
+        r = bad[0]
+        shape = f"M={r['m']} N={r['n']} K={r['k']} seed={r['seed']}"
+        raise AssertionError(f"{shape}: {r['errors'][0]} ({r['n_errors']} errors)")
