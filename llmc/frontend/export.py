@@ -14,14 +14,15 @@ from typing import Any
 
 import torch
 
-from llmc.errors import IRError, UnsupportedOpError
+from llmc.errors import IRError, ModelError, UnsupportedOpError
 from llmc.frontend.aten import TABLE, Ctx
 from llmc.ir import dtypes
 from llmc.ir.graph import Builder, Graph, Value
 from llmc.ir.types import TensorType
 
 # Composite ATen ops the IR keeps as one op instead of decomposing them.
-KEEP_WHOLE = ("linear", "scaled_dot_product_attention", "layer_norm", "rms_norm", "silu", "gelu")
+KEEP_WHOLE = ("linear", "matmul", "scaled_dot_product_attention", "layer_norm", "rms_norm", "silu",
+              "gelu")
 
 
 def export_program(module: torch.nn.Module, args: tuple[Any, ...]) -> torch.export.ExportedProgram:
@@ -33,7 +34,12 @@ def export_program(module: torch.nn.Module, args: tuple[Any, ...]) -> torch.expo
             del table[op]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch-internal deprecations
-        ep = torch.export.export(module, args, strict=False)
+        try:
+            ep = torch.export.export(module, args, strict=False)
+        except Exception as exc:  # torch raises many types; the user needs one line
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ModelError(f"torch.export failed on {type(module).__name__}: "
+                             f"{type(exc).__name__}: {first}") from None
         return ep.run_decompositions(table)
 
 

@@ -150,7 +150,18 @@ def _attention_type(types, attrs):  # noqa: ANN001, ANN202
                       f"(query heads must be a multiple of KV heads)")
     if attrs["causal"] and Tq > Tk:
         raise IRError(f"attention: causal with more queries ({Tq}) than keys ({Tk})")
+    if _is_sparse(attrs):
+        from llmc.ir.ops.tiled import check_sparse_attrs
+        check_sparse_attrs(attrs)
     return (TensorType((B, H, Tq, v.shape[3]), q.dtype),)
+
+
+# Sparse attention (streaming sinks + window, block-sparse): llmc/ir/ops/tiled.py.
+_SPARSE_ATTRS = ("window", "sinks", "block_size", "block_topk")
+
+
+def _is_sparse(attrs) -> bool:  # noqa: ANN001
+    return any(a in attrs for a in _SPARSE_ATTRS)
 
 
 def attention_pairs(tq: int, tk: int, causal: bool) -> int:
@@ -173,11 +184,17 @@ def _attention(xs, attrs):  # noqa: ANN001, ANN202
     if len(xs) > 3:
         mask = xs[3]
         s = np.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask
+    if _is_sparse(attrs):
+        from llmc.ir.ops.tiled import sparse_keep
+        s = np.where(sparse_keep(q, k, attrs, xs[3] if len(xs) > 3 else None), s, -np.inf)
     p = np.exp(s - s.max(axis=-1, keepdims=True))
     return (p / p.sum(axis=-1, keepdims=True)) @ v
 
 
 def _attention_cost(node) -> Cost:  # noqa: ANN001
+    if _is_sparse(node.attrs):
+        from llmc.ir.ops.tiled import sparse_attention_cost
+        return sparse_attention_cost(node)
     B, H, Tq, D = node.inputs[0].type.shape
     Tk = node.inputs[1].type.shape[2]
     pairs = attention_pairs(Tq, Tk, node.attrs["causal"])
@@ -190,8 +207,9 @@ define("attention", infer=_attention_type, run=_attention, cost=_attention_cost,
        kind="attention",
        doc="softmax(q k^T * scale [causal, mask]) v with grouped KV heads; "
            "q (B,H,Tq,D), k/v (B,G,Tk,D), optional mask broadcastable to (B,H,Tq,Tk): "
-           "bool keeps True, float is added",
-       attrs=("causal", "scale"))
+           "bool keeps True, float is added; optional sparse attention: window/sinks "
+           "(streaming), block_size/block_topk (block-sparse), see llmc/ir/ops/tiled.py",
+       attrs=("causal", "scale"), optional_attrs=_SPARSE_ATTRS)
 
 # ---- routed experts ----------------------------------------------------------
 

@@ -105,6 +105,7 @@ def place(
     order: Sequence[int],
     cons: list[list[Conflict]],
     fit: str = "first",
+    pinned: dict[int, int] | None = None,
 ) -> list[int]:
     """Place ``items`` one by one in ``order`` (TFLite's greedy planner).
 
@@ -112,10 +113,15 @@ def place(
     placed, time-overlapping part (``fit="first"``: the first gap), or, for
     ``fit="best"``, to the smallest gap its (single) part fits in. Candidate
     bases are 0 and the tops of placed conflicting parts, which is where a
-    gap begins.
+    gap begins. ``pinned`` items sit at their given offsets (placed first;
+    they must not overlap each other).
     """
     offsets: list[int | None] = [None] * len(items)
+    for i, o in (pinned or {}).items():
+        offsets[i] = o
     for i in order:
+        if offsets[i] is not None:
+            continue
         it = items[i]
         placed = [(j, k, q) for j, k, q in cons[i] if offsets[j] is not None]
         cands = {0}
@@ -144,16 +150,18 @@ def _gap(
     return (min(above) - base) if above else float("inf")
 
 
-def compact(items: Sequence[Item], offsets: Sequence[int | float], cons: list[list[Conflict]]
-            ) -> list[int]:
+def compact(items: Sequence[Item], offsets: Sequence[int | float], cons: list[list[Conflict]],
+            pinned: dict[int, int] | None = None) -> list[int]:
     """Drop every item as low as the above/below order of ``offsets`` allows.
 
     Reads which part lies below which in a (possibly fractional, solver-made)
     placement, then finds the least integer bases that keep that order: the
     longest-path solution of the difference constraints
     ``base_j >= base_i + rel_p + size_p - rel_q`` (Bellman-Ford from 0). The
-    result is integral, never higher than the input, and canonical.
+    result is integral, never higher than the input, and canonical. Pinned
+    items stay where they are.
     """
+    pinned = pinned or {}
     eps = 1e-6
     edges: list[tuple[int, int, int]] = []
     for i, cl in enumerate(cons):
@@ -164,11 +172,11 @@ def compact(items: Sequence[Item], offsets: Sequence[int | float], cons: list[li
     # Relaxing edges in order of their source's offset converges in one pass
     # when the order is acyclic over bases (always so for one-part items).
     edges.sort(key=lambda e: (offsets[e[0]], e[0], e[1]))
-    base = [0] * len(items)
+    base = [pinned.get(i, 0) for i in range(len(items))]
     for _ in range(len(items) + 1):
         changed = False
         for i, j, w in edges:
-            if base[i] + w > base[j]:
+            if base[i] + w > base[j] and j not in pinned:
                 base[j] = base[i] + w
                 changed = True
         if not changed:
@@ -211,12 +219,13 @@ def start_order(items: Sequence[Item]) -> list[int]:
     return sorted(range(len(items)), key=key)
 
 
-def best_heuristic(items: Sequence[Item], cons: list[list[Conflict]]) -> list[int]:
+def best_heuristic(items: Sequence[Item], cons: list[list[Conflict]],
+                   pinned: dict[int, int] | None = None) -> list[int]:
     """The lowest of several greedy placements (orders x first/best fit)."""
     best: list[int] | None = None
     for order in (size_order(items), area_order(items), start_order(items)):
         for fit in ("first", "best"):
-            offs = place(items, order, cons, fit)
+            offs = place(items, order, cons, fit, pinned)
             if best is None or height(items, offs) < height(items, best):
                 best = offs
     return best or []

@@ -39,7 +39,7 @@ from llmc.errors import IRError
 from llmc.passes.memplan import _items
 from llmc.passes.memplan._items import Item, Part
 from llmc.passes.memplan.check import check_plan
-from llmc.passes.memplan.heuristics import best_fit, greedy_by_size
+from llmc.passes.memplan.heuristics import best_fit, greedy_by_size, items_of
 from llmc.passes.memplan.mip import SolverTimeoutWarning, solve_items
 from llmc.passes.memplan.problem import Buffer, Plan, Problem, arena_of, lower_bound
 
@@ -51,7 +51,9 @@ class _Block:
     key: Hashable
     start: int
     end: int
-    slots: list[tuple[str, int, int, int]]  # (buffer name, aligned size, rel start, rel end)
+    # (buffer name, aligned size, start, end, is a carried piece); steps are
+    # relative to the span's start once the block is built
+    slots: list[tuple[str, int, int, int, bool]]
     sig: tuple = ()
 
 
@@ -76,7 +78,7 @@ def _blocks(problem: Problem) -> tuple[list[_Block], list[Buffer], dict[str, lis
             groups.setdefault(b.block, []).append(b)
     blocks = [
         _Block(k, min(b.start for b in bs), max(b.end for b in bs),
-               [(b.name, problem.aligned(b.size), b.start, b.end) for b in bs])
+               [(b.name, problem.aligned(b.size), b.start, b.end, False) for b in bs])
         for k, bs in groups.items()
     ]
     blocks.sort(key=lambda blk: (blk.start, blk.end, repr(blk.key)))
@@ -85,17 +87,15 @@ def _blocks(problem: Problem) -> tuple[list[_Block], list[Buffer], dict[str, lis
         for bi, blk in enumerate(blocks):
             if g.start <= blk.end and blk.start <= g.end:
                 blk.slots.append((g.name, problem.aligned(g.size),
-                                  max(g.start, blk.start), min(g.end, blk.end)))
+                                  max(g.start, blk.start), min(g.end, blk.end), True))
                 pieces.setdefault(g.name, []).append((bi, -1))
     for blk in blocks:
         # relative lifetimes, then a canonical slot order shared by the class
         blk.slots = sorted(
-            ((n, s, a - blk.start, e - blk.start) for n, s, a, e in blk.slots),
-            key=lambda x: (x[2], x[3], -x[1], x[0]),
+            ((n, s, a - blk.start, e - blk.start, c) for n, s, a, e, c in blk.slots),
+            key=lambda x: (x[2], x[3], -x[1], x[4], x[0]),
         )
-        kinds = tuple(
-            (s, a, e, n in pieces) for n, s, a, e in blk.slots
-        )
+        kinds = tuple(sl[1:] for sl in blk.slots)
         blk.sig = (blk.end - blk.start, kinds)
     for name, lst in pieces.items():
         pieces[name] = [
@@ -141,23 +141,57 @@ def _unify(c: _Class, s0: int, s1: int) -> None:
     u0.sort()
 
 
-def _solve_class(c: _Class, time_limit_s: float) -> None:
+def _solve_class(c: _Class, time_limit_s: float, pins: dict[int, int]) -> None:
+    """Plan one class's slots; ``pins`` fixes some slots' offsets (slot -> bytes)."""
     slots = c.blocks[0].slots
     items = [
         Item(slots[u[0]][0], tuple(Part(0, slots[k][1], slots[k][2], slots[k][3]) for k in u))
         for u in c.unions
     ]
     cons = _items.conflicts(items)
-    warm = _items.best_heuristic(items, cons)
+    pinned: dict[int, int] = {}
+    for i, u in enumerate(c.unions):
+        want = next((pins[k] for k in u if k in pins), None)
+        trial = {**pinned, i: want} if want is not None else pinned
+        idx = sorted(trial)
+        sub = [items[j] for j in idx]
+        if want is not None and _items.valid(sub, [trial[j] for j in idx], _items.conflicts(sub)):
+            pinned = trial
+    warm = _items.best_heuristic(items, cons, pinned)
     lb = _items.load_bound(items)
-    offs, status, info = solve_items(items, warm, lb, time_limit_s)
+    offs, status, info = solve_items(items, warm, lb, time_limit_s, pinned)
+    if not pinned:
+        # Upside down is as good; prefer the way up that keeps carried slots
+        # low, where the classes planned next will be pinned to meet them.
+        top = _items.height(items, offs)
+        flip = [top - o - it.height for o, it in zip(offs, items)]
+        carried = [i for i, u in enumerate(c.unions) if any(slots[k][4] for k in u)]
+        if sum(flip[i] for i in carried) < sum(offs[i] for i in carried):
+            offs = flip
     c.layout = [0] * len(slots)
     for u, o in zip(c.unions, offs):
         for k in u:
             c.layout[k] = o
     c.footprint = _items.height(items, offs)
     c.stats = {"blocks": len(c.blocks), "items": len(items), "lower_bound_bytes": lb,
-               "footprint_bytes": c.footprint, "status": status, **info}
+               "footprint_bytes": c.footprint, "pinned": len(pinned), "status": status, **info}
+
+
+def _pins(c: _Class, solved: list[_Class], block_cls: list[_Class],
+          pieces: dict[str, list[tuple[int, int]]]) -> dict[int, int]:
+    """Slots of class ``c`` that must sit where an already planned class put the
+    same carried buffer, so that blocks of different classes (a first or last
+    layer, alternating layer kinds) still share one base."""
+    pins: dict[int, int] = {}
+    for name in sorted(pieces):
+        lst = pieces[name]
+        known = [(b, s) for b, s in lst if any(block_cls[b] is d for d in solved)]
+        if known:
+            value = block_cls[known[0][0]].layout[known[0][1]]
+            for b, s in lst:
+                if block_cls[b] is c:
+                    pins.setdefault(s, value)
+    return pins
 
 
 class _Groups:
@@ -168,13 +202,12 @@ class _Groups:
     its footprint.
     """
 
-    def __init__(self, blocks: list[_Block], layouts: list[list[int]], carried: set[str]
-                 ) -> None:
+    def __init__(self, blocks: list[_Block], layouts: list[list[int]]) -> None:
         self.of = list(range(len(blocks)))
         self.rel = [0] * len(blocks)
         self.parts: dict[int, list[Part]] = {
             i: [Part(layouts[i][k], size, blk.start + a, blk.start + e)
-                for k, (name, size, a, e) in enumerate(blk.slots) if name not in carried]
+                for k, (name, size, a, e, piece) in enumerate(blk.slots) if not piece]
             for i, blk in enumerate(blocks)
         }
 
@@ -221,11 +254,12 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     deadline = t0 + time_limit_s
     blocks, carried, pieces = _blocks(problem)
     classes = _classes(blocks, pieces)
+    cls_of = {id(blk): c for c in classes for blk in c.blocks}
+    block_cls = [cls_of[id(blk)] for blk in blocks]
     for k, c in enumerate(classes):
         left = max(0.0, deadline - time.perf_counter())
-        _solve_class(c, 0.7 * left / (len(classes) - k))
-    cls_of = {id(blk): c for c in classes for blk in c.blocks}
-    groups = _Groups(blocks, [cls_of[id(b)].layout for b in blocks], set(pieces))
+        _solve_class(c, 0.7 * left / (len(classes) - k), _pins(c, classes[:k], block_cls, pieces))
+    groups = _Groups(blocks, [cls_of[id(b)].layout for b in blocks])
     attached: dict[str, tuple[int, int]] = {}  # carried name -> (a block, offset in block)
     free: list[Buffer] = []
     for g in sorted(carried, key=lambda b: (b.start, b.name)):
@@ -238,7 +272,7 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     for bi, blk in enumerate(blocks):
         layout = cls_of[id(blk)].layout
         for k, slot in enumerate(blk.slots):
-            if slot[0] not in pieces:  # the block's own buffers
+            if not slot[4]:  # the block's own buffers
                 offsets[slot[0]] = offsets[f"\0block{bi}"] + layout[k]
     for name, (b0, l0) in attached.items():
         offsets[name] = offsets[f"\0block{b0}"] + l0
@@ -254,7 +288,7 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
         warnings.warn(f"block decomposition: {len(unproved)} sub-problem(s) stopped at the "
                       f"{time_limit_s} s time limit; the plan is the best found",
                       SolverTimeoutWarning, stacklevel=2)
-    return _best(problem, offsets, info, t0)
+    return _best(problem, offsets, info, t0, deadline)
 
 
 def _place_top(problem: Problem, blocks: list[_Block], groups: _Groups, free: list[Buffer],
@@ -272,7 +306,7 @@ def _place_top(problem: Problem, blocks: list[_Block], groups: _Groups, free: li
     cons = _items.conflicts(items)
     warm = _items.best_heuristic(items, cons)
     offs, status, info = solve_items(items, warm, _items.load_bound(items),
-                                     max(0.0, deadline - time.perf_counter()))
+                                     max(0.0, 0.5 * (deadline - time.perf_counter())))
     out: dict[str, int] = {}
     for gi, g in enumerate(roots):
         low = min((p.rel for p in groups.parts[g]), default=0)
@@ -284,8 +318,13 @@ def _place_top(problem: Problem, blocks: list[_Block], groups: _Groups, free: li
     return out, {"items": len(items), "status": status, **info}
 
 
-def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float) -> Plan:
-    """The memo plan if valid, else (or if lower) a flat greedy one."""
+POLISH_MAX_BUFFERS = 400  # flat MIP polish only below this many buffers
+
+
+def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float, deadline: float
+          ) -> Plan:
+    """The lowest valid plan among the decomposed one and flat greedy ones; on a
+    small problem not yet at the lower bound, a flat MIP then polishes it."""
     lb = lower_bound(problem)
     cands: list[tuple[int, str, dict[str, int]]] = []
     try:
@@ -299,6 +338,13 @@ def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float) -> P
         p = fn(problem)
         cands.append((p.arena_bytes, p.method, p.offsets))
     arena, source, offs = min(cands, key=lambda c: (c[0], c[1] != "memo"))
+    left = deadline - time.perf_counter()
+    if arena > lb and len(problem.buffers) <= POLISH_MAX_BUFFERS and left > 0:
+        items = items_of(problem)
+        flat, status, _ = solve_items(items, [offs[b.name] for b in problem.buffers], lb, left)
+        polished = {b.name: o for b, o in zip(problem.buffers, flat)}
+        if arena_of(problem, polished) < arena:
+            arena, source, offs = arena_of(problem, polished), source + "+flat-mip", polished
     info["source"] = source
     return Plan(
         offsets=offs, arena_bytes=arena, method="memo", solve_s=time.perf_counter() - t0,

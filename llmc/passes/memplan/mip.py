@@ -56,26 +56,31 @@ def solve_items(
     warm: Sequence[int],
     lb: int,
     time_limit_s: float,
+    pinned: dict[int, int] | None = None,
 ) -> tuple[list[int], str, dict[str, object]]:
     """Optimal bases for ``items`` (bytes), starting from the valid placement ``warm``.
+
+    ``pinned`` items keep their offsets (``warm`` must agree).
 
     Returns (offsets, status, info) with status "optimal", "feasible"
     (time limit hit with a plan) or "warm" (the solver found nothing better
     or failed; ``warm`` compacted is returned). Never worse than ``warm``.
     """
+    pinned = pinned or {}
     cons = _items.conflicts(items)
-    warm = _items.compact(items, warm, cons)
+    warm = _items.compact(items, warm, cons, pinned)
     ub_bytes = _items.height(items, warm)
     info: dict[str, object] = {"items": len(items)}
     if ub_bytes <= lb:
         return warm, "optimal", info
-    unit = _unit(items)
+    unit = _unit(items, pinned)
     scaled = [_scale(it, unit) for it in items]
     ub, lbu = ub_bytes // unit, -(-lb // unit)
     if time_limit_s <= 0:
         return warm, "warm", info
     try:
-        sol, status, extra = _cbc(scaled, cons, [w // unit for w in warm], lbu, ub, time_limit_s)
+        sol, status, extra = _cbc(scaled, cons, [w // unit for w in warm], lbu, ub, time_limit_s,
+                                  {i: o // unit for i, o in pinned.items()})
     except Exception as e:  # a missing or crashing solver must not lose the plan
         if isinstance(e, LlmcError):
             raise
@@ -85,15 +90,18 @@ def solve_items(
     info.update(extra)
     if sol is None:
         return warm, "warm", info
-    offs = [o * unit for o in _items.compact(scaled, sol, cons)]
+    offs = [o * unit for o in _items.compact(
+        scaled, sol, cons, {i: o // unit for i, o in pinned.items()})]
     if not _items.valid(items, offs, cons) or _items.height(items, offs) > ub_bytes:
         log.warning("MIP solution failed verification; keeping the warm start")
         return warm, "warm", info
     return offs, status, info
 
 
-def _unit(items: Sequence[Item]) -> int:
+def _unit(items: Sequence[Item], pinned: dict[int, int]) -> int:
     g = 0
+    for o in pinned.values():
+        g = math.gcd(g, o)
     for it in items:
         for p in it.parts:
             g = math.gcd(g, math.gcd(p.size, p.rel))
@@ -123,13 +131,15 @@ def _pairs(items: Sequence[Item], cons: list[list[_items.Conflict]]
     return sorted(out)
 
 
-def _symmetry(items: Sequence[Item], cons: list[list[_items.Conflict]]) -> set[tuple[int, int]]:
-    """Pairs (i, j) fixed with i below j; see the module docstring."""
+def _symmetry(items: Sequence[Item], cons: list[list[_items.Conflict]], pinned: dict[int, int]
+              ) -> set[tuple[int, int]]:
+    """Pairs (i, j) fixed with i below j; see the module docstring. None when
+    items are pinned (mirroring or swapping would move them)."""
     fixed: set[tuple[int, int]] = set()
     groups: dict[tuple[Part, ...], list[int]] = {}
     for i, it in enumerate(items):
         groups.setdefault(it.parts, []).append(i)
-    single = all(len(it.parts) == 1 for it in items)
+    single = all(len(it.parts) == 1 for it in items) and not pinned
     for members in groups.values():
         if len(members) > 1 and single:
             members.sort(key=lambda i: items[i].name)
@@ -152,6 +162,8 @@ def _respect(items: Sequence[Item], warm: list[int], fixed: set[tuple[int, int]]
              ) -> list[int]:
     """Rewrite a valid placement so it obeys the symmetry-breaking pairs."""
     warm = list(warm)
+    if not fixed:
+        return warm
     mirror = [(i, j) for i, j in fixed if items[i].parts != items[j].parts]
     for i, j in mirror:
         if warm[i] > warm[j]:
@@ -174,10 +186,11 @@ def _cbc(
     lb: int,
     ub: int,
     time_limit_s: float,
+    pinned: dict[int, int],
 ) -> tuple[list[float] | None, str, dict[str, object]]:
     import pulp
 
-    fixed = _symmetry(items, cons)
+    fixed = _symmetry(items, cons, pinned)
     warm = _respect(items, warm, fixed, ub)
     with warnings.catch_warnings():  # PuLP 3.x deprecation notices about its own API
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -186,7 +199,10 @@ def _cbc(
         prob += peak
         base = []
         for i, it in enumerate(items):
-            v = prob.add_variable(f"A{i}", lowBound=0, upBound=max(0, ub - it.height))
+            if i in pinned:
+                v = prob.add_variable(f"A{i}", lowBound=pinned[i], upBound=pinned[i])
+            else:
+                v = prob.add_variable(f"A{i}", lowBound=0, upBound=max(0, ub - it.height))
             v.setInitialValue(warm[i])
             base.append(v)
             if it.height:

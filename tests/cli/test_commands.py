@@ -1,0 +1,70 @@
+"""The CLI's happy paths and the artifact it writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from llmc.cli import main
+from llmc.ir import parse_graph, verify
+
+USER_MODEL = '''
+import torch
+class Attn(torch.nn.Module):
+    """Attention written by hand, as many user models do."""
+    def __init__(self):
+        super().__init__()
+        self.qkv = torch.nn.Linear(32, 96)
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, 4, 8).permute(2, 0, 3, 1, 4)
+        att = (q @ k.transpose(-2, -1)) * (1.0 / 8 ** 0.5)
+        att = torch.softmax(att, dim=-1)
+        return (att @ v).transpose(1, 2).reshape(B, T, C)
+def make():
+    torch.manual_seed(0)
+    return Attn(), (torch.randn(2, 5, 32),)
+'''
+
+
+def test_compile_writes_artifact(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "art"
+    assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(out),
+                 "--weights", "random", "--seq-len", "16"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    for key in ("model", "target", "params_total", "params_active", "weight_bytes"):
+        assert key in report
+    assert report["prefill"]["flops"] > report["decode"]["flops"] > 0
+    verify(parse_graph((out / "model.llmir").read_text()))
+    first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(out),
+                 "--weights", "random", "--seq-len", "16"]) == 0
+    again = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert first == again, "same inputs must give byte-identical artifacts"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["art"]  # no temp dirs left
+    assert "compiled llama-tiny for h100" in capsys.readouterr().out
+
+
+def test_user_module_attention_is_fused(tmp_path: Path) -> None:
+    from llmc import api
+    from llmc.numerics import assert_close
+    from llmc.passes.manager import run_pipeline
+
+    f = tmp_path / "attn_model.py"
+    f.write_text(USER_MODEL)
+    traced = api.trace(f"{f}:make")
+    assert "softmax" in api.summarize(traced.graph)["ops"]
+    fused = run_pipeline(traced.graph, ["fuse-attention"])
+    ops = api.summarize(fused)["ops"]
+    assert ops.get("attention") == 1 and "softmax" not in ops
+    assert_close(api.interpret(fused, traced.inputs)[0], api.torch_reference(traced)[0])
+
+
+def test_models_targets_show(capsys) -> None:  # noqa: ANN001
+    assert main(["models"]) == 0
+    assert "gpt-oss-120b" in capsys.readouterr().out
+    assert main(["targets"]) == 0
+    assert "spinnaker2" in capsys.readouterr().out
+    assert main(["show", "moe-tiny", "--weights", "random", "--seq-len", "8"]) == 0
+    out = capsys.readouterr().out
+    assert "moe_ffn 2" in out and "active" in out
