@@ -37,7 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--single-buffer", action="store_true",
                    help="no ping/pong buffers: DMA does not overlap compute")
     g.add_argument("--dram-gbps", type=float, default=None, metavar="X",
-                   help=f"DRAM bandwidth in GB/s, 'inf' for ideal (default {DramSpec().gbps:g})")
+                   help=f"DRAM bandwidth in GB/s, 'inf' for unlimited (latency still applies; "
+                        f"add --dram-latency-ns 0 for an ideal memory; default {DramSpec().gbps:g})")
     g.add_argument("--dram-latency-ns", type=float, default=None,
                    help=f"DRAM latency in ns (default {DramSpec().latency_ns:g})")
     g.add_argument("--clock-ghz", type=float, default=1.0, help="array clock (default 1)")
