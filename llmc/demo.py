@@ -39,8 +39,25 @@ def run_demo(out: str) -> int:
     print(f"  {r['params_total'] / 1e9:.2f} B parameters, prefill 2K: "
           f"{r['prefill']['flops'] / 1e12:.1f} TFLOP, decode: "
           f"{r['decode']['flops'] / 1e9:.1f} GFLOP/token -> {result.out_dir}/")
+    _section("4. cycle/energy simulator: that decode step on a 128x128 int8 array")
+    _simulate(result.graphs["decode"])
     print(f"\nartifacts under {root}/")
     return 0
+
+
+def _simulate(graph) -> None:  # noqa: ANN001
+    from llmc.sim import ArraySpec, DramSpec, SimHardware, SramSpec, simulate_schedule
+    from llmc.sim.from_ir import schedule_from_graph
+
+    # An NPU-like design point: 128x128 output-stationary array, 8 MB scratchpad,
+    # 400 GB/s DRAM, 1 GHz, 7 nm energy table (Horowitz 2014 scaled).
+    hw = SimHardware(array=ArraySpec(128, 128, "os"), sram=SramSpec(kb=8192),
+                     dram=DramSpec(gbps=400.0), clock_ghz=1.0, node_nm=7)
+    res = simulate_schedule(schedule_from_graph(graph), hw)
+    e = res.energy_breakdown_pj
+    print(f"  {res.time_s * 1e3:.1f} ms per token ({res.cycles:,} cycles, "
+          f"{res.stall_cycles / max(res.cycles, 1):.0%} waiting on DRAM), "
+          f"{res.energy_pj / 1e12:.2f} J per token (DRAM {e['dram'] / res.energy_pj:.0%})")
 
 
 def _greedy(model, prompt: bytes, n: int) -> str:  # noqa: ANN001
