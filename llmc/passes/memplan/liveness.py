@@ -1,0 +1,78 @@
+"""Liveness of a graph's intermediate tensors, as a planning `Problem`.
+
+Steps are node positions in execution order. Every output of a computing op
+is a buffer live from its defining step to the last step that reads it,
+directly or through a view (reshape, permute, slice, expand alias their
+input, so they extend its lifetime instead of owning memory). Graph inputs,
+weights and KV-cache updates live for the whole run and are planned
+separately (`external`). A buffer belongs to a block (the transformer layer
+of `loc` "layers.N...") when it is made and used inside that layer only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from llmc.ir.graph import Graph, Node, Value
+from llmc.ir.ops import get_op
+from llmc.passes.memplan.problem import Buffer, Problem
+
+_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
+
+
+def buffer_name(v: Value) -> str:
+    return v.node.name if len(v.node.types) == 1 else f"{v.node.name}#{v.index}"
+
+
+def alias_root(v: Value) -> Value:
+    """The value whose memory `v` views (itself unless produced by a view op)."""
+    while get_op(v.node.op).kind == "view":
+        v = v.node.inputs[0]
+    return v
+
+
+def is_external(node: Node) -> bool:
+    """Not planned in the activation arena: graph inputs, weights, and
+    in-place updates of a graph input (KV-cache writes)."""
+    if node.op in ("input", "param"):
+        return True
+    return node.op == "index_copy" and alias_root(node.inputs[0]).node.op == "input"
+
+
+def layer_of(node: Node) -> int | None:
+    m = _LAYER.search(node.loc)
+    return int(m.group(1)) if m else None
+
+
+@dataclass(frozen=True)
+class Liveness:
+    problem: Problem
+    values: dict[str, Value]      # buffer name -> the value it holds
+
+
+def liveness(graph: Graph, alignment: int = 64) -> Liveness:
+    step = {n: i for i, n in enumerate(graph.nodes)}
+    end: dict[Value, int] = {}
+    layers: dict[Value, set[int | None]] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            root = alias_root(v)
+            end[root] = max(end.get(root, 0), step[node])
+            layers.setdefault(root, set()).add(layer_of(node))
+    last = len(graph.nodes)
+    for v in graph.outputs:
+        end[alias_root(v)] = last
+        layers.setdefault(alias_root(v), set()).add(None)
+    buffers, values = [], {}
+    for node in graph.nodes:
+        if get_op(node.op).kind == "view" or is_external(node):
+            continue
+        for i, t in enumerate(node.types):
+            v = Value(node, i)
+            users = layers.get(v, set()) | {layer_of(node)}
+            block = next(iter(users)) if len(users) == 1 else None
+            name = buffer_name(v)
+            buffers.append(Buffer(name, t.nbytes, step[node], end.get(v, step[node]), block))
+            values[name] = v
+    return Liveness(Problem(buffers, alignment), values)
