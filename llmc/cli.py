@@ -32,7 +32,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="llmc", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="llmc", description="An ahead-of-time compiler and hardware "
+                     "simulator for LLM accelerators.")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in _COMMAND_MODULES:
