@@ -7,16 +7,22 @@ for one layer and then the whole model with each layer as one block. Here:
 1. Buffers tagged with the same ``block`` key form a block; its *span* is the
    hull of their lifetimes. Untagged buffers whose lifetime meets a span (the
    residual stream, say) are *carried* into it: the part of their lifetime
-   inside the span is a *piece* of the block.
+   inside the span is a *piece* of the block. A buffer that lives right
+   through some block (a K/V output kept to the end, a mask read by every
+   layer) is no piece of any block: it would make every layer's signature
+   different, and, being live at every step of such a block, it costs the
+   same when it is placed around the blocks at the top level.
 2. A block's *signature* is its span length plus the sorted (aligned size,
    relative start, relative end) of its buffers and pieces. Blocks with the
    same signature form a *class*; each class is planned once (greedy warm
    start + MIP) and the layout is reused at every block, offset-shifted.
-3. A carried buffer that leaves one block of a class and enters the next one
-   of the same class (layer i's output is layer i+1's input) must sit at the
-   same address in both. Planning its outgoing and incoming pieces as *one*
-   slot of the class layout makes the layout periodic, so every layer can sit
-   at the same base and the residual stream needs no extra room.
+3. A carried buffer that leaves one block and enters the next (layer i's
+   output is layer i+1's input) must sit at the same address in both. Its
+   outgoing and incoming pieces are therefore planned as *one* slot: within
+   a class this makes the layout periodic, so every layer sits at the same
+   base and the residual stream needs no extra room; across classes (a
+   different first layer, alternating layer kinds) the linked classes are
+   planned together in one MIP, each on its own stretch of time.
 4. Blocks linked by carried buffers become one rigid group (their buffers at
    fixed relative offsets); the model is then planned with each group and
    each remaining buffer as one item. A group keeps its buffers' exact
@@ -34,6 +40,7 @@ import time
 import warnings
 from collections.abc import Hashable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from llmc.errors import IRError
 from llmc.passes.memplan import _items
@@ -44,6 +51,9 @@ from llmc.passes.memplan.mip import SolverTimeoutWarning, solve_items
 from llmc.passes.memplan.problem import Buffer, Plan, Problem, arena_of, lower_bound
 
 log = logging.getLogger("llmc.memplan")
+
+POLISH_MAX_BUFFERS = 400  # flat MIP polish (see _best) only below this many buffers
+POLISH_SHARE = 0.25  # and for at most this share of the time limit
 
 
 @dataclass
@@ -59,16 +69,16 @@ class _Block:
 
 @dataclass
 class _Class:
-    blocks: list[_Block]
-    unions: list[list[int]]  # slot indices planned as one item
-    layout: list[int]  # offset of each slot
+    blocks: list[_Block]  # blocks with one signature; blocks[0] stands for all
+    layout: list[int]  # offset of each slot, relative to the block's base
     footprint: int = 0
-    stats: dict | None = None
 
 
-def _blocks(problem: Problem) -> tuple[list[_Block], list[Buffer], dict[str, list[tuple[int, int]]]]:
-    """Blocks ordered by span, the carried buffers, and each carried buffer's
-    (block index, slot index) pieces."""
+Pieces = dict[str, list[tuple[int, int]]]  # carried name -> [(block index, slot index)]
+
+
+def _blocks(problem: Problem) -> tuple[list[_Block], list[Buffer], Pieces]:
+    """Blocks ordered by span, the carried buffers, and their pieces."""
     groups: dict[Hashable, list[Buffer]] = {}
     carried: list[Buffer] = []
     for b in problem.buffers:
@@ -82,8 +92,10 @@ def _blocks(problem: Problem) -> tuple[list[_Block], list[Buffer], dict[str, lis
         for k, bs in groups.items()
     ]
     blocks.sort(key=lambda blk: (blk.start, blk.end, repr(blk.key)))
-    pieces: dict[str, list[tuple[int, int]]] = {}
+    pieces: Pieces = {}
     for g in sorted(carried, key=lambda b: (b.start, b.name)):
+        if any(g.start < blk.start and blk.end < g.end for blk in blocks):
+            continue  # passes through a whole block: planned around the blocks, see above
         for bi, blk in enumerate(blocks):
             if g.start <= blk.end and blk.start <= g.end:
                 blk.slots.append((g.name, problem.aligned(g.size),
@@ -105,93 +117,111 @@ def _blocks(problem: Problem) -> tuple[list[_Block], list[Buffer], dict[str, lis
     return blocks, carried, pieces
 
 
-def _classes(blocks: list[_Block], pieces: dict[str, list[tuple[int, int]]]) -> list[_Class]:
-    """Group blocks by signature and unify the slots a carried buffer links."""
-    by_sig: dict[tuple, _Class] = {}
-    cls_of: list[_Class] = []
+Node = tuple[int, int]  # (class index, slot index)
+
+
+def _classes(blocks: list[_Block]) -> tuple[list[_Class], list[int]]:
+    """Blocks grouped by signature (in order of first appearance), and each
+    block's class index."""
+    by_sig: dict[tuple, int] = {}
+    classes: list[_Class] = []
+    of: list[int] = []
     for blk in blocks:
-        c = by_sig.setdefault(blk.sig, _Class([], [], []))
-        c.blocks.append(blk)
-        cls_of.append(c)
-    for c in by_sig.values():
-        c.unions = [[k] for k in range(len(c.blocks[0].slots))]
+        if blk.sig not in by_sig:
+            by_sig[blk.sig] = len(classes)
+            classes.append(_Class([], []))
+        of.append(by_sig[blk.sig])
+        classes[of[-1]].blocks.append(blk)
+    return classes, of
+
+
+def _unions(classes: list[_Class], cls_of: list[int], pieces: Pieces) -> list[list[Node]]:
+    """Slots planned as one item: a carried buffer's pieces in consecutive
+    blocks (layer i's output slot and layer i+1's input slot, in the same class
+    or not), when they never live together within a class."""
+    unions: list[list[Node]] = [[(ci, k)] for ci, c in enumerate(classes)
+                                for k in range(len(c.blocks[0].slots))]
+    where = {u[0]: u for u in unions}
     for name in sorted(pieces):
         lst = pieces[name]
-        for (b0, s0), (b1, s1) in zip(lst, lst[1:]):
-            if cls_of[b0] is cls_of[b1]:
-                _unify(cls_of[b0], s0, s1)
-    return list(by_sig.values())
+        for (b0, s0), (b1, s1) in pairwise(lst):
+            u0, u1 = where[(cls_of[b0], s0)], where[(cls_of[b1], s1)]
+            if u0 is u1 or not _compatible(classes, u0 + u1):
+                continue
+            u0.extend(u1)
+            u0.sort()
+            for n in u1:
+                where[n] = u0
+            unions.remove(u1)
+    return unions
 
 
-def _unify(c: _Class, s0: int, s1: int) -> None:
-    """Plan slots s0 and s1 of class c as one item, if they never live together."""
-    u0 = next(u for u in c.unions if s0 in u)
-    u1 = next(u for u in c.unions if s1 in u)
-    if u0 is u1:
-        return
-    slots = c.blocks[0].slots
-    merged = u0 + u1
-    if len({slots[k][1] for k in merged}) != 1:
-        return
-    spans = sorted((slots[k][2], slots[k][3]) for k in merged)
-    if any(a[1] >= b[0] for a, b in zip(spans, spans[1:])):
-        return
-    c.unions.remove(u1)
-    u0.extend(u1)
-    u0.sort()
+def _compatible(classes: list[_Class], nodes: list[Node]) -> bool:
+    """Same size, and no two slots of one class live at a common step."""
+    slot = {n: classes[n[0]].blocks[0].slots[n[1]] for n in nodes}
+    if len({sl[1] for sl in slot.values()}) != 1:
+        return False
+    for ci in {n[0] for n in nodes}:
+        spans = sorted((sl[2], sl[3]) for n, sl in slot.items() if n[0] == ci)
+        if any(a[1] >= b[0] for a, b in pairwise(spans)):
+            return False
+    return True
 
 
-def _solve_class(c: _Class, time_limit_s: float, pins: dict[int, int]) -> None:
-    """Plan one class's slots; ``pins`` fixes some slots' offsets (slot -> bytes)."""
-    slots = c.blocks[0].slots
-    items = [
-        Item(slots[u[0]][0], tuple(Part(0, slots[k][1], slots[k][2], slots[k][3]) for k in u))
-        for u in c.unions
-    ]
+def _components(unions: list[list[Node]], n: int) -> list[list[int]]:
+    """Classes linked through shared slots, each list in class order."""
+    root = list(range(n))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for u in unions:
+        for a, _ in u[1:]:
+            ra, rb = find(a), find(u[0][0])
+            if ra != rb:
+                root[max(ra, rb)] = min(ra, rb)
+    comps: dict[int, list[int]] = {}
+    for ci in range(n):
+        comps.setdefault(find(ci), []).append(ci)
+    return [comps[r] for r in sorted(comps)]
+
+
+def _solve_component(classes: list[_Class], comp: list[int], unions: list[list[Node]],
+                     time_limit_s: float) -> dict[str, object]:
+    """One MIP for linked classes: each class on its own stretch of time, so
+    their slots never conflict, and a shared slot is one item with a part in
+    each class. Fills each class's layout and footprint."""
+    shift, t = {}, 0
+    for ci in comp:
+        shift[ci] = t
+        t += classes[ci].blocks[0].end - classes[ci].blocks[0].start + 2
+    mine = [u for u in unions if u[0][0] in shift]
+    items = []
+    for u in mine:
+        parts = []
+        for ci, k in u:
+            _, size, a, e, _ = classes[ci].blocks[0].slots[k]
+            parts.append(Part(0, size, a + shift[ci], e + shift[ci]))
+        ci, k = u[0]
+        items.append(Item(classes[ci].blocks[0].slots[k][0], tuple(parts)))
     cons = _items.conflicts(items)
-    pinned: dict[int, int] = {}
-    for i, u in enumerate(c.unions):
-        want = next((pins[k] for k in u if k in pins), None)
-        trial = {**pinned, i: want} if want is not None else pinned
-        idx = sorted(trial)
-        sub = [items[j] for j in idx]
-        if want is not None and _items.valid(sub, [trial[j] for j in idx], _items.conflicts(sub)):
-            pinned = trial
-    warm = _items.best_heuristic(items, cons, pinned)
     lb = _items.load_bound(items)
-    offs, status, info = solve_items(items, warm, lb, time_limit_s, pinned)
-    if not pinned:
-        # Upside down is as good; prefer the way up that keeps carried slots
-        # low, where the classes planned next will be pinned to meet them.
-        top = _items.height(items, offs)
-        flip = [top - o - it.height for o, it in zip(offs, items)]
-        carried = [i for i, u in enumerate(c.unions) if any(slots[k][4] for k in u)]
-        if sum(flip[i] for i in carried) < sum(offs[i] for i in carried):
-            offs = flip
-    c.layout = [0] * len(slots)
-    for u, o in zip(c.unions, offs):
-        for k in u:
-            c.layout[k] = o
-    c.footprint = _items.height(items, offs)
-    c.stats = {"blocks": len(c.blocks), "items": len(items), "lower_bound_bytes": lb,
-               "footprint_bytes": c.footprint, "pinned": len(pinned), "status": status, **info}
-
-
-def _pins(c: _Class, solved: list[_Class], block_cls: list[_Class],
-          pieces: dict[str, list[tuple[int, int]]]) -> dict[int, int]:
-    """Slots of class ``c`` that must sit where an already planned class put the
-    same carried buffer, so that blocks of different classes (a first or last
-    layer, alternating layer kinds) still share one base."""
-    pins: dict[int, int] = {}
-    for name in sorted(pieces):
-        lst = pieces[name]
-        known = [(b, s) for b, s in lst if any(block_cls[b] is d for d in solved)]
-        if known:
-            value = block_cls[known[0][0]].layout[known[0][1]]
-            for b, s in lst:
-                if block_cls[b] is c:
-                    pins.setdefault(s, value)
-    return pins
+    offs, status, info = solve_items(items, _items.best_heuristic(items, cons), lb, time_limit_s)
+    for ci in comp:
+        classes[ci].layout = [0] * len(classes[ci].blocks[0].slots)
+    for u, o in zip(mine, offs, strict=True):
+        for ci, k in u:
+            classes[ci].layout[k] = o
+    for ci in comp:
+        c = classes[ci]
+        tops = (o + sl[1] for o, sl in zip(c.layout, c.blocks[0].slots, strict=True) if sl[1])
+        c.footprint = max(tops, default=0)
+    return {"classes": len(comp), "blocks": sum(len(classes[ci].blocks) for ci in comp),
+            "items": len(items), "lower_bound_bytes": lb,
+            "footprint_bytes": max(classes[ci].footprint for ci in comp), "status": status,
+            **info}
 
 
 class _Groups:
@@ -222,12 +252,14 @@ class _Groups:
         b0, l0 = links[0]
         root, target = of[b0], rel[b0] + l0
         sources = [Item("base", tuple(self.parts[root]))]
+        merged: list[int] = []
         for b, l in links[1:]:
             if of[b] == root:
                 if rel[b] + l != target:
                     return False
                 continue
             gone, shift = of[b], target - l - rel[b]
+            merged.append(gone)
             for m in range(len(of)):
                 if of[m] == gone:
                     of[m], rel[m] = root, rel[m] + shift
@@ -236,7 +268,7 @@ class _Groups:
         sources.append(Item(g.name, (Part(target, size, g.start, g.end),)))
         if not _items.valid(sources, [0] * len(sources), _items.conflicts(sources)):
             return False
-        for gone in {int(it.name[1:]) for it in sources[1:-1]}:
+        for gone in merged:
             del self.parts[gone]
         self.parts[root] = [p for it in sources for p in it.parts]
         self.of, self.rel = of, rel
@@ -253,72 +285,65 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     blocks, carried, pieces = _blocks(problem)
-    classes = _classes(blocks, pieces)
-    cls_of = {id(blk): c for c in classes for blk in c.blocks}
-    block_cls = [cls_of[id(blk)] for blk in blocks]
-    for k, c in enumerate(classes):
+    classes, cls_of = _classes(blocks)
+    unions = _unions(classes, cls_of, pieces)
+    comps = _components(unions, len(classes))
+    solves = []
+    for k, comp in enumerate(comps):
         left = max(0.0, deadline - time.perf_counter())
-        _solve_class(c, 0.7 * left / (len(classes) - k), _pins(c, classes[:k], block_cls, pieces))
-    groups = _Groups(blocks, [cls_of[id(b)].layout for b in blocks])
+        solves.append(_solve_component(classes, comp, unions, 0.7 * left / (len(comps) - k)))
+    groups = _Groups(blocks, [classes[ci].layout for ci in cls_of])
     attached: dict[str, tuple[int, int]] = {}  # carried name -> (a block, offset in block)
     free: list[Buffer] = []
     for g in sorted(carried, key=lambda b: (b.start, b.name)):
-        links = [(bi, cls_of[id(blocks[bi])].layout[s]) for bi, s in pieces.get(g.name, [])]
+        links = [(bi, classes[cls_of[bi]].layout[s]) for bi, s in pieces.get(g.name, [])]
         if links and groups.attach(g, problem.aligned(g.size), links):
             attached[g.name] = links[0]
         else:
             free.append(g)
-    offsets, top_stats = _place_top(problem, blocks, groups, free, deadline)
+    base, offsets, top_stats = _place_top(problem, groups, free, deadline)
     for bi, blk in enumerate(blocks):
-        layout = cls_of[id(blk)].layout
+        layout = classes[cls_of[bi]].layout
         for k, slot in enumerate(blk.slots):
             if not slot[4]:  # the block's own buffers
-                offsets[slot[0]] = offsets[f"\0block{bi}"] + layout[k]
+                offsets[slot[0]] = base[bi] + layout[k]
     for name, (b0, l0) in attached.items():
-        offsets[name] = offsets[f"\0block{b0}"] + l0
+        offsets[name] = base[b0] + l0
     offsets = {b.name: offsets[b.name] for b in problem.buffers}
     info = {
         "blocks": len(blocks), "classes": len(classes),
-        "class_stats": [c.stats for c in classes],
+        "class_solves": solves,
         "carried": len(carried), "carried_free": len(free), "top": top_stats,
     }
-    unproved = [st for st in [c.stats for c in classes] + [top_stats]
+    unproved = [st for st in solves + [top_stats]
                 if st and st["status"] in ("feasible", "warm") and "cbc_status" in st]
     if unproved:
         warnings.warn(f"block decomposition: {len(unproved)} sub-problem(s) stopped at the "
                       f"{time_limit_s} s time limit; the plan is the best found",
                       SolverTimeoutWarning, stacklevel=2)
-    return _best(problem, offsets, info, t0, deadline)
+    polish_by = min(deadline, time.perf_counter() + POLISH_SHARE * time_limit_s)
+    return _best(problem, offsets, info, t0, polish_by)
 
 
-def _place_top(problem: Problem, blocks: list[_Block], groups: _Groups, free: list[Buffer],
-               deadline: float) -> tuple[dict[str, int], dict[str, object]]:
-    """Place each rigid group and each free carried buffer; return block bases."""
-    items: list[Item] = []
+def _place_top(problem: Problem, groups: _Groups, free: list[Buffer], deadline: float
+               ) -> tuple[list[int], dict[str, int], dict[str, object]]:
+    """Place each rigid group and each free carried buffer as one item.
+
+    Returns every block's base offset, the free buffers' offsets and stats.
+    """
     roots = sorted(set(groups.of))
-    for g in roots:
-        parts = groups.parts[g]
-        low = min((p.rel for p in parts), default=0)
-        items.append(Item(f"\0group{g}", tuple(
-            Part(p.rel - low, p.size, p.start, p.end) for p in parts)))
-    for b in free:
-        items.append(Item(b.name, (Part(0, problem.aligned(b.size), b.start, b.end),)))
+    low = {g: min((p.rel for p in groups.parts[g]), default=0) for g in roots}
+    items = [Item(f"group {g}", tuple(Part(p.rel - low[g], p.size, p.start, p.end)
+                                      for p in groups.parts[g])) for g in roots]
+    items += [Item(b.name, (Part(0, problem.aligned(b.size), b.start, b.end),)) for b in free]
     cons = _items.conflicts(items)
     warm = _items.best_heuristic(items, cons)
     offs, status, info = solve_items(items, warm, _items.load_bound(items),
                                      max(0.0, 0.5 * (deadline - time.perf_counter())))
-    out: dict[str, int] = {}
-    for gi, g in enumerate(roots):
-        low = min((p.rel for p in groups.parts[g]), default=0)
-        for bi in range(len(blocks)):
-            if groups.of[bi] == g:
-                out[f"\0block{bi}"] = offs[gi] - low + groups.rel[bi]
-    for b, o in zip(free, offs[len(roots):]):
-        out[b.name] = o
-    return out, {"items": len(items), "status": status, **info}
-
-
-POLISH_MAX_BUFFERS = 400  # flat MIP polish only below this many buffers
+    at = dict(zip(roots, offs[:len(roots)], strict=True))
+    base = [at[g] - low[g] + r for g, r in zip(groups.of, groups.rel, strict=True)]
+    placed = {b.name: o for b, o in zip(free, offs[len(roots):], strict=True)}
+    return base, placed, {"items": len(items), "status": status, **info}
 
 
 def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float, deadline: float
@@ -339,14 +364,19 @@ def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float, dead
         cands.append((p.arena_bytes, p.method, p.offsets))
     arena, source, offs = min(cands, key=lambda c: (c[0], c[1] != "memo"))
     left = deadline - time.perf_counter()
+    proved = arena == lb
     if arena > lb and len(problem.buffers) <= POLISH_MAX_BUFFERS and left > 0:
         items = items_of(problem)
         flat, status, _ = solve_items(items, [offs[b.name] for b in problem.buffers], lb, left)
-        polished = {b.name: o for b, o in zip(problem.buffers, flat)}
+        polished = {b.name: o for b, o in zip(problem.buffers, flat, strict=True)}
+        proved = status == "optimal"
         if arena_of(problem, polished) < arena:
             arena, source, offs = arena_of(problem, polished), source + "+flat-mip", polished
+        if status == "feasible":
+            warnings.warn("block decomposition: the flat MIP polish stopped at the time limit; "
+                          "the plan is the best found", SolverTimeoutWarning, stacklevel=3)
     info["source"] = source
     return Plan(
         offsets=offs, arena_bytes=arena, method="memo", solve_s=time.perf_counter() - t0,
-        status="optimal" if arena == lb else "feasible", lower_bound_bytes=lb, info=info,
+        status="optimal" if proved else "feasible", lower_bound_bytes=lb, info=info,
     )

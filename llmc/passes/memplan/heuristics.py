@@ -24,7 +24,7 @@ def items_of(problem: Problem) -> list[_items.Item]:
 
 
 def _plan(problem: Problem, offsets: list[int], method: str, t0: float) -> Plan:
-    offs = {b.name: o for b, o in zip(problem.buffers, offsets)}
+    offs = {b.name: o for b, o in zip(problem.buffers, offsets, strict=True)}
     arena = arena_of(problem, offs)
     lb = lower_bound(problem)
     return Plan(

@@ -37,12 +37,12 @@ import time
 import warnings
 from collections.abc import Sequence
 
+from llmc.errors import LlmcError
 from llmc.passes.memplan import _items
 from llmc.passes.memplan._items import Item, Part
 from llmc.passes.memplan.check import check_plan
 from llmc.passes.memplan.heuristics import best_heuristic, items_of
 from llmc.passes.memplan.problem import Plan, Problem, arena_of, lower_bound
-from llmc.errors import LlmcError
 
 log = logging.getLogger("llmc.memplan")
 
@@ -56,31 +56,26 @@ def solve_items(
     warm: Sequence[int],
     lb: int,
     time_limit_s: float,
-    pinned: dict[int, int] | None = None,
 ) -> tuple[list[int], str, dict[str, object]]:
     """Optimal bases for ``items`` (bytes), starting from the valid placement ``warm``.
-
-    ``pinned`` items keep their offsets (``warm`` must agree).
 
     Returns (offsets, status, info) with status "optimal", "feasible"
     (time limit hit with a plan) or "warm" (the solver found nothing better
     or failed; ``warm`` compacted is returned). Never worse than ``warm``.
     """
-    pinned = pinned or {}
     cons = _items.conflicts(items)
-    warm = _items.compact(items, warm, cons, pinned)
+    warm = _items.compact(items, warm, cons)
     ub_bytes = _items.height(items, warm)
     info: dict[str, object] = {"items": len(items)}
     if ub_bytes <= lb:
         return warm, "optimal", info
-    unit = _unit(items, pinned)
+    unit = _unit(items)
     scaled = [_scale(it, unit) for it in items]
     ub, lbu = ub_bytes // unit, -(-lb // unit)
     if time_limit_s <= 0:
         return warm, "warm", info
     try:
-        sol, status, extra = _cbc(scaled, cons, [w // unit for w in warm], lbu, ub, time_limit_s,
-                                  {i: o // unit for i, o in pinned.items()})
+        sol, status, extra = _cbc(scaled, cons, [w // unit for w in warm], lbu, ub, time_limit_s)
     except Exception as e:  # a missing or crashing solver must not lose the plan
         if isinstance(e, LlmcError):
             raise
@@ -90,18 +85,15 @@ def solve_items(
     info.update(extra)
     if sol is None:
         return warm, "warm", info
-    offs = [o * unit for o in _items.compact(
-        scaled, sol, cons, {i: o // unit for i, o in pinned.items()})]
+    offs = [o * unit for o in _items.compact(scaled, sol, cons)]
     if not _items.valid(items, offs, cons) or _items.height(items, offs) > ub_bytes:
         log.warning("MIP solution failed verification; keeping the warm start")
         return warm, "warm", info
     return offs, status, info
 
 
-def _unit(items: Sequence[Item], pinned: dict[int, int]) -> int:
+def _unit(items: Sequence[Item]) -> int:
     g = 0
-    for o in pinned.values():
-        g = math.gcd(g, o)
     for it in items:
         for p in it.parts:
             g = math.gcd(g, math.gcd(p.size, p.rel))
@@ -131,15 +123,13 @@ def _pairs(items: Sequence[Item], cons: list[list[_items.Conflict]]
     return sorted(out)
 
 
-def _symmetry(items: Sequence[Item], cons: list[list[_items.Conflict]], pinned: dict[int, int]
-              ) -> set[tuple[int, int]]:
-    """Pairs (i, j) fixed with i below j; see the module docstring. None when
-    items are pinned (mirroring or swapping would move them)."""
+def _symmetry(items: Sequence[Item], cons: list[list[_items.Conflict]]) -> set[tuple[int, int]]:
+    """Pairs (i, j) fixed with i below j; see the module docstring."""
     fixed: set[tuple[int, int]] = set()
     groups: dict[tuple[Part, ...], list[int]] = {}
     for i, it in enumerate(items):
         groups.setdefault(it.parts, []).append(i)
-    single = all(len(it.parts) == 1 for it in items) and not pinned
+    single = all(len(it.parts) == 1 for it in items)
     for members in groups.values():
         if len(members) > 1 and single:
             members.sort(key=lambda i: items[i].name)
@@ -167,14 +157,14 @@ def _respect(items: Sequence[Item], warm: list[int], fixed: set[tuple[int, int]]
     mirror = [(i, j) for i, j in fixed if items[i].parts != items[j].parts]
     for i, j in mirror:
         if warm[i] > warm[j]:
-            warm = [ub - o - it.height for o, it in zip(warm, items)]
+            warm = [ub - o - it.height for o, it in zip(warm, items, strict=True)]
     if all(len(it.parts) == 1 for it in items):
         groups: dict[tuple[Part, ...], list[int]] = {}
         for i, it in enumerate(items):
             groups.setdefault(it.parts, []).append(i)
         for members in groups.values():
             names = sorted(members, key=lambda i: items[i].name)
-            for i, o in zip(names, sorted(warm[m] for m in members)):
+            for i, o in zip(names, sorted(warm[m] for m in members), strict=True):
                 warm[i] = o
     return warm
 
@@ -186,11 +176,10 @@ def _cbc(
     lb: int,
     ub: int,
     time_limit_s: float,
-    pinned: dict[int, int],
 ) -> tuple[list[float] | None, str, dict[str, object]]:
     import pulp
 
-    fixed = _symmetry(items, cons, pinned)
+    fixed = _symmetry(items, cons)
     warm = _respect(items, warm, fixed, ub)
     with warnings.catch_warnings():  # PuLP 3.x deprecation notices about its own API
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -199,15 +188,12 @@ def _cbc(
         prob += peak
         base = []
         for i, it in enumerate(items):
-            if i in pinned:
-                v = prob.add_variable(f"A{i}", lowBound=pinned[i], upBound=pinned[i])
-            else:
-                v = prob.add_variable(f"A{i}", lowBound=0, upBound=max(0, ub - it.height))
+            v = prob.add_variable(f"A{i}", lowBound=0, upBound=max(0, ub - it.height))
             v.setInitialValue(warm[i])
             base.append(v)
             if it.height:
                 prob += v + it.height <= peak
-        peak.setInitialValue(max(w + it.height for w, it in zip(warm, items)))
+        peak.setInitialValue(max(w + it.height for w, it in zip(warm, items, strict=True)))
         nbin = 0
         for i, j, up, down in _pairs(items, cons):
             if (i, j) in fixed:
@@ -272,14 +258,14 @@ def solve_mip(
     if status == "warm":
         status = "optimal" if _items.height(items, offs) <= lb else "feasible"
         if status != "optimal":
-            why = info.get("error") or (
-                f"no better plan found within {time_limit_s} s: {info.get('cbc_status', 'not run')}")
+            cbc = info.get("cbc_status", "not run")
+            why = info.get("error") or f"no better plan found within {time_limit_s} s: {cbc}"
             warnings.warn(f"MIP: {why}; using the greedy warm start", SolverTimeoutWarning,
                           stacklevel=2)
     elif status == "feasible":
         warnings.warn(f"MIP stopped at its {time_limit_s} s time limit; the plan is the best "
                       "found, not proved optimal", SolverTimeoutWarning, stacklevel=2)
-    named = {b.name: o for b, o in zip(problem.buffers, offs)}
+    named = {b.name: o for b, o in zip(problem.buffers, offs, strict=True)}
     return Plan(
         offsets=named,
         arena_bytes=arena_of(problem, named),

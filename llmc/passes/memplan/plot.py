@@ -53,17 +53,18 @@ def plot_plan(problem: Problem, plan: Plan, path: str | Path, title: str | None 
             ax.text(b.start + (b.end + 1 - b.start) / 2, y + b.size / scale / 2, b.name,
                     ha="center", va="center", fontsize=6, clip_on=True)
     lb = lower_bound(problem)
+    digits = 0 if scale == 1 else 2
     ax.axhline(lb / scale, color="black", linestyle="--", linewidth=1,
-               label=f"lower bound {lb / scale:,.2f} {unit}")
+               label=f"lower bound {lb / scale:,.{digits}f} {unit}")
     ax.axhline(plan.arena_bytes / scale, color="crimson", linewidth=1,
-               label=f"arena {plan.arena_bytes / scale:,.2f} {unit} ({plan.method})")
+               label=f"arena {plan.arena_bytes / scale:,.{digits}f} {unit} ({plan.method})")
     ax.set_xlim(t0, max(t1, t0 + 1))
-    ax.set_ylim(0, arena / scale * 1.05)
+    ax.set_ylim(0, arena / scale * 1.15)  # headroom for the legend
     ax.set_xlabel("step")
     ax.set_ylabel(f"address ({unit})")
     ax.set_title(title or f"memory plan: {len(problem.buffers)} buffers, "
                  f"ratio {plan.ratio:.4f} to the lower bound")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", ncol=2, fontsize=8, framealpha=0.9)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, format="png", metadata={"Software": None})
