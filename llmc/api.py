@@ -143,14 +143,53 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
         t = time.perf_counter()
         graphs[ph] = run_pipeline(traced.graph, tgt.pipeline)
         timings[f"{ph}.passes_s"] = time.perf_counter() - t
+    step("memory plan")
+    t = time.perf_counter()
+    plans = {ph: plan_memory(g) for ph, g in graphs.items()}
+    timings["memplan_s"] = time.perf_counter() - t
     step("write")
     report = _report(loaded, tgt.name, graphs, batch, seq_len)
-    _write_atomically(out, {
+    report["memory_plan"] = {ph: {k: p.json[k] for k in ("arena_bytes", "lower_bound_bytes",
+                                                          "ratio", "method")}
+                             for ph, p in plans.items()}
+    files: dict[str, Any] = {
         "model.llmir": print_graph(graphs.get(phase, graphs["prefill"])),
         "report.json": json.dumps(report, indent=2, sort_keys=True) + "\n",
         "report.md": _report_md(report),
-    })
+        "plan.json": json.dumps({ph: p.json for ph, p in plans.items()}, indent=2,
+                                sort_keys=True) + "\n",
+    }
+    for ph, p in plans.items():
+        files[f"plan_{ph}.png"] = p.plot
+    _write_atomically(out, files)
     return Compiled(out, report, graphs, timings)
+
+
+@dataclass
+class MemoryPlan:
+    """An activation-arena plan of one graph: its JSON form and a plotter."""
+
+    problem: Any
+    plan: Any
+    json: dict[str, Any]
+
+    def plot(self, path: Path) -> None:
+        from llmc.passes.memplan import plot_plan
+
+        plot_plan(self.problem, self.plan, path)
+
+
+def plan_memory(graph: Graph, method: str = "auto", arena_bytes: int | None = None
+                ) -> MemoryPlan:
+    """Plan every intermediate of `graph` into one arena (weights, inputs and
+    the KV cache are planned separately); checked before it is returned."""
+    from llmc.passes.memplan import check_plan, plan, plan_to_json
+    from llmc.passes.memplan.liveness import liveness
+
+    problem = liveness(graph).problem
+    p = plan(problem, method=method, arena_bytes=arena_bytes)
+    check_plan(problem, p, arena_bytes)
+    return MemoryPlan(problem, p, plan_to_json(problem, p, timing=False))
 
 
 def _report(loaded: LoadedModel, target: str, graphs: dict[str, Graph], batch: int,
@@ -180,6 +219,9 @@ def _report_md(r: dict[str, Any]) -> str:
         if ph in r:
             lines += [f"| {ph} FLOPs | {r[ph]['flops']:,.0f} |",
                       f"| {ph} bytes moved | {r[ph]['bytes']:,} |"]
+    for ph, m in r.get("memory_plan", {}).items():
+        lines.append(f"| {ph} activation arena ({m['method']}) | {m['arena_bytes']:,} B "
+                     f"= {m['ratio']:.4f} x lower bound |")
     for ph in PHASES:
         if ph in r:
             lines += ["", f"## {ph} ops", "", "| op | count |", "|---|---:|"]
@@ -187,7 +229,9 @@ def _report_md(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomically(out: Path, files: dict[str, str | bytes]) -> None:
+def _write_atomically(out: Path, files: dict[str, Any]) -> None:
+    """Write `files` (name -> text, bytes, or a function writing to a path)
+    into a directory built aside and renamed into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     tmp.chmod(0o755)
@@ -195,7 +239,9 @@ def _write_atomically(out: Path, files: dict[str, str | bytes]) -> None:
         for name, content in files.items():
             path = tmp / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
+            if callable(content):
+                content(path)
+            elif isinstance(content, bytes):
                 path.write_bytes(content)
             else:
                 path.write_text(content)

@@ -74,7 +74,7 @@ def _console(stderr: bool = False):  # noqa: ANN202
 def _compile(a: argparse.Namespace) -> int:
     from llmc import api
 
-    with progress(5) as step:
+    with progress(6) as step:
         result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
                              seq_len=a.seq_len, weights=a.weights, progress=step)
     r = result.report

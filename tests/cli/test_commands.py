@@ -36,6 +36,10 @@ def test_compile_writes_artifact(tmp_path: Path, capsys) -> None:  # noqa: ANN00
         assert key in report
     assert report["prefill"]["flops"] > report["decode"]["flops"] > 0
     verify(parse_graph((out / "model.llmir").read_text()))
+    plans = json.loads((out / "plan.json").read_text())
+    for phase in ("prefill", "decode"):
+        assert plans[phase]["arena_bytes"] >= plans[phase]["lower_bound_bytes"] > 0
+        assert (out / f"plan_{phase}.png").stat().st_size > 0
     first = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(out),
                  "--weights", "random", "--seq-len", "16"]) == 0
