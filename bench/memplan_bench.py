@@ -19,6 +19,7 @@ bench/results/memplan.md and memplan.json).
 from __future__ import annotations
 
 import argparse
+import functools
 import datetime as _dt
 import json
 import os
@@ -269,6 +270,34 @@ def run_row(m: Shape, phase: str, quant: str, time_limit_s: float = TIME_LIMIT_S
             "synthetic": False, **plan_row(problem, time_limit_s)}
 
 
+@functools.cache
+def _ir_liveness(model: str, phase: str):  # noqa: ANN202
+    """Liveness of the model's real IR graph (shape-only trace, 2K tokens, or
+    the model's whole context when shorter: GPT-2's is 1024)."""
+    from llmc import api
+    from llmc.frontend.zoo.config import get_config
+    from llmc.passes.memplan.liveness import liveness
+
+    seq = min(2048, get_config(model).max_seq_len)
+    return liveness(api.trace(model, phase, batch=1, seq_len=seq, weights="meta").graph)
+
+
+def run_ir_row(name: str, phase: str, quant: str, time_limit_s: float = TIME_LIMIT_S) -> dict:
+    """A row whose buffers come from llmc's own IR liveness. The traced graph
+    is float32; float activations are re-sized to the deployment's activation
+    width (fp16: 2 bytes, int8: 1 byte); integer tensors keep their size."""
+    live = _ir_liveness(name, phase)
+    width = 1 if quant == "int8" else 2
+    bufs = []
+    for b in live.problem.buffers:
+        dtype = live.values[b.name].type.dtype
+        size = b.size * width // 4 if dtype.kind == "float" and dtype.bits == 32 else b.size
+        bufs.append((b.name, size, b.start, b.end, b.block))
+    problem = problem_from_intervals(bufs)
+    return {"model": name, "phase": phase, "quant": quant, "source": "ir",
+            "synthetic": False, **plan_row(problem, time_limit_s)}
+
+
 def run_synthetic(name: str, seed: int, layers: int) -> dict:
     """A synthetic row, plus the MIP on the flat problem (no decomposition) to compare."""
     problem = problem_from_intervals(synthetic_intervals(seed, layers))
@@ -284,11 +313,25 @@ def run_synthetic(name: str, seed: int, layers: int) -> dict:
     return row
 
 
+SOURCE_TEXT = {
+    "ir": "Activation buffers of one forward pass, from the liveness of llmc's own traced "
+          "IR (`llmc.passes.memplan.liveness`; prefill: 2K tokens, all logits; decode: 1 "
+          "token writing a 2K-slot KV cache; GPT-2 at its 1K context, which is planned separately with the weights). "
+          "Views alias their base tensor. Quant `fp16` = float activations at 2 bytes, "
+          "`int8` = 1 byte (integer tensors keep their size).",
+    "layer-description": "Activation buffers of one forward pass (prefill: 2K tokens, logits "
+          "of the last position; decode: 1 token against a 2K KV context, the concatenated "
+          "K/V materialised, the cache itself not counted), from the per-layer description "
+          "in the bench. Quant `fp16` = 2-byte activations, `int8` = 1-byte (norm and "
+          "softmax intermediates stay fp32 in both).",
+}
+
+
 def _mib(n: int) -> str:
     return f"{n / 2**20:,.2f}"
 
 
-def write_results(rows: list[dict], out: Path = RESULTS) -> None:
+def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> None:
     out.mkdir(parents=True, exist_ok=True)
     machine = f"{os.cpu_count()}-core CPU ({platform.machine()}, {platform.system()})"
     date = _dt.date.today().isoformat()
@@ -305,11 +348,7 @@ def write_results(rows: list[dict], out: Path = RESULTS) -> None:
         f"Machine: {machine}, Python {platform.python_version()}, CBC via PuLP, one thread. "
         f"Date: {date}. Produced by `bench/memplan_bench.py`.",
         "",
-        "Activation buffers of one forward pass (prefill: 2K tokens, logits of the last "
-        "position; decode: 1 token against a 2K KV context, the concatenated K/V "
-        "materialised, the cache itself not counted), from the per-layer description in the "
-        "bench. Quant `fp16` = 2-byte activations, `int8` = 1-byte (norm and softmax "
-        "intermediates stay fp32 in both). Sizes in MiB (bytes in "
+        SOURCE_TEXT[source] + " Sizes in MiB (bytes in "
         "memplan.json); the MIP column is the MEMO decomposition (one MIP per distinct "
         "layer, reused, then the model); ratio = MIP / lower bound; solve_s is its "
         "wall time.",
@@ -356,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", default=[m.name for m in MODELS])
     ap.add_argument("--no-write", action="store_true", help="print only")
+    ap.add_argument("--source", choices=("ir", "layer-description"), default="ir",
+                    help="buffers from llmc's traced IR (default) or the bench's own "
+                         "per-layer description")
     ap.add_argument("--no-synthetic", dest="synthetic", action="store_false",
                     help="skip the synthetic stress rows")
     args = ap.parse_args(argv)
@@ -366,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         for phase in ("prefill", "decode"):
             for quant in ("fp16", "int8"):
                 t = time.perf_counter()
-                r = run_row(m, phase, quant)
+                r = (run_ir_row(m.name, phase, quant) if args.source == "ir"
+                     else run_row(m, phase, quant))
                 rows.append(r)
                 print(f"{m.name:14s} {phase:8s} {quant:5s} ratio {r['mip_ratio']:.4f} "
                       f"greedy {r['greedy_ratio']:.4f} solve {r['solve_s']:.2f}s "
@@ -378,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['model']:22s} ratio {r['mip_ratio']:.4f} greedy {r['greedy_ratio']:.4f} "
                   f"solve {r['solve_s']:.2f}s", flush=True)
     if not args.no_write:
-        write_results(rows)
+        write_results(rows, source=args.source)
     return 0
 
 

@@ -28,11 +28,9 @@ def test_split_is_deterministic_and_disjoint() -> None:
     train_names, heldout_names = data.split_topics()
     assert not set(train_names) & set(heldout_names)
     assert 0.05 < len(heldout) / (len(train) + len(heldout)) < 0.15
-    # No held-out topic's text appears in train (checked on a 200-byte probe of each).
-    from pydoc_data.topics import topics
-    for name in heldout_names:
-        probe = topics[name].encode()[:200]
-        assert probe in heldout and probe not in train
+    # Topics quote one another; after deduplication no held-out text is in train.
+    chunks = [heldout[i:i + 64] for i in range(0, len(heldout) - 64, 64)]
+    assert not [c for c in chunks if c in train]
 
 
 def test_encode_decode_and_windows() -> None:

@@ -2,13 +2,25 @@
 
     python -m llmc.frontend.zoo.train_tiny --out llmc/frontend/zoo/weights
 
+The shipped weights came from `--minutes 30`, which on a contended 2-core
+CPU chose 666 steps (533 stable + 133 cooldown, 2.7 M tokens, 6.3 epochs);
+those are now the defaults, so the command above repeats that run.
+
 Recipe (the defaults below; every choice is a flag):
   * data: byte-level `pydoc_data.topics` (see `llmc.frontend.zoo.data`), random
     windows of seq_len 256 + 1, batch 16 (4,096 target tokens a step);
   * model: `get_config("llmc-tiny")` built by `build_model(seed=0)`, no dropout;
   * AdamW (betas 0.9/0.95, eps 1e-8), weight decay on 2-D weights only
     (embeddings and linears; RMSNorm gains are not decayed);
-  * LR: linear warmup, then cosine decay to `min_lr_frac` of the peak;
+  * LR: linear warmup, constant peak, then a cosine cooldown to `min_lr_frac`
+    of the peak over the last `decay_steps` steps (warmup-stable-decay, as in
+    Hu et al. 2024, MiniCPM, and Hägele et al. 2024, arXiv 2405.18392). The
+    stable phase does not depend on the total step count, which is what lets
+    `--minutes` pick the step count at run time without changing the run:
+    with a wall-clock budget the cooldown starts after (1 - decay_frac) of
+    the budget and lasts decay_frac of the steps; the card records the
+    resulting `steps` / `decay_steps`, and rerunning with those two flags
+    (and --minutes 0) repeats the run exactly;
   * grad-norm clip 1.0; forward/backward under CPU bf16 autocast with fp32
     master weights and fp32 loss (about 2x faster than fp32 on AVX512-BF16);
   * held-out loss on all non-overlapping seq_len windows every `eval_every`
@@ -29,7 +41,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +64,15 @@ FIRST_N = 16        # the test re-measures perplexity on the first 16 held-out w
 class Recipe:
     seed: int = 0
     threads: int = 2
-    steps: int = 3000
+    steps: int = 666           # what `--minutes 30` chose for the shipped weights
+    decay_steps: int = 133
+    minutes: float = 0.0       # > 0: wall-clock budget that picks steps/decay_steps
+    decay_frac: float = 0.2    # budget mode: the cooldown's share of all steps
     batch: int = 16
     seq_len: int = 256
     lr: float = 2e-3
     min_lr_frac: float = 0.05
-    warmup: int = 100
+    warmup: int = 50
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -67,11 +82,20 @@ class Recipe:
 
 
 def lr_at(step: int, r: Recipe) -> float:
-    """Linear warmup over r.warmup steps, then cosine from r.lr to r.lr * r.min_lr_frac."""
+    """Linear warmup over r.warmup steps, constant r.lr, then over the last
+    r.decay_steps steps a cosine from r.lr down to r.lr * r.min_lr_frac."""
     if step < r.warmup:
         return r.lr * (step + 1) / r.warmup
-    t = (step - r.warmup) / max(1, r.steps - r.warmup)
+    t = (step - (r.steps - r.decay_steps)) / max(1, r.decay_steps)
+    if t <= 0:
+        return r.lr
     return r.lr * (r.min_lr_frac + (1 - r.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def start_cooldown(step: int, r: Recipe) -> Recipe:
+    """Budget mode: end the stable phase at `step`; the cooldown is decay_frac of all steps."""
+    decay = max(1, round(step * r.decay_frac / (1 - r.decay_frac)))
+    return replace(r, steps=step + decay, decay_steps=decay, minutes=0.0)
 
 
 def make_optimizer(model: Decoder, r: Recipe) -> torch.optim.AdamW:
@@ -136,18 +160,27 @@ def load_tiny(path: Path | str) -> Decoder:
     return model.eval()
 
 
-def train(r: Recipe) -> tuple[Decoder, dict[str, object]]:
-    """Run the recipe; returns the best-held-out model (fp32) and a training log."""
+def train(r: Recipe) -> tuple[Decoder, Recipe, dict[str, object]]:
+    """Run the recipe; returns the best-held-out model (fp32), the recipe as run
+    (budget mode fills in steps/decay_steps) and a training log."""
     torch.manual_seed(r.seed)
     torch.set_num_threads(r.threads)
     train_bytes, heldout_bytes = data.corpus_splits()
     heldout = data.eval_windows(heldout_bytes, r.seq_len)
     model = build_model(get_config(MODEL), seed=r.seed).train()
     opt = make_optimizer(model, r)
+    budget_s = r.minutes * 60
+    if budget_s:  # stable phase until the cooldown is started by the clock
+        r = replace(r, steps=10**9, decay_steps=0)
     best = {"loss": float("inf"), "step": -1, "state": None}
     history: list[dict[str, float]] = []
     t0 = time.time()
-    for step in range(r.steps + 1):
+    step = 0
+    while True:
+        if budget_s and r.minutes and time.time() - t0 >= budget_s * (1 - r.decay_frac):
+            r = start_cooldown(step, r)
+            print(f"step {step:5d}  cooldown starts: {r.decay_steps} steps of {r.steps}",
+                  flush=True)
         if step % r.eval_every == 0 or step == r.steps:
             ho = evaluate(model, heldout, autocast=r.bf16)
             history.append({"step": step, "heldout_loss": round(ho, 5)})
@@ -159,7 +192,7 @@ def train(r: Recipe) -> tuple[Decoder, dict[str, object]]:
         if step == r.steps:
             break
         rows = torch.from_numpy(data.batches(train_bytes, r.seq_len, r.batch,
-                                             seed=r.seed * 1_000_003 + step))
+                                             seed=r.seed * 1_000_003 + step))  # (B, T+1)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, r)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=r.bf16):
@@ -171,13 +204,24 @@ def train(r: Recipe) -> tuple[Decoder, dict[str, object]]:
         if step % 20 == 0:
             print(f"step {step:5d}  train {loss.item():.4f}  lr {lr_at(step, r):.2e}"
                   f"  gnorm {gnorm:.2f}  {time.time() - t0:7.1f}s", flush=True)
+        step += 1
     model.load_state_dict(best["state"])
     log = {"wall_time_s": round(time.time() - t0, 1), "best_step": best["step"],
            "best_heldout_loss_bf16": round(best["loss"], 5), "history": history}
-    return model.eval(), log
+    return model.eval(), r, log
 
 
-def model_card(weights: Path, r: Recipe, log: dict[str, object]) -> dict[str, object]:
+def reproduce_command(r: Recipe) -> str:
+    """The command that repeats run `r`: steps, seed and threads always, other fields if changed."""
+    default = Recipe()
+    flags = [(k, v) for k, v in asdict(r).items()
+             if k in ("steps", "decay_steps", "seed", "threads") or v != getattr(default, k)]
+    return "python -m llmc.frontend.zoo.train_tiny " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in flags)
+
+
+def model_card(weights: Path, r: Recipe, log: dict[str, object],
+               budget_minutes: float = 0.0) -> dict[str, object]:
     """Measure the shipped fp16 weights (reloaded to fp32, fp32 math) and describe them."""
     cfg = get_config(MODEL)
     model = load_tiny(weights)
@@ -194,11 +238,14 @@ def model_card(weights: Path, r: Recipe, log: dict[str, object]) -> dict[str, ob
         "corpus": {"source": "pydoc_data.topics (CPython documentation)",
                    "python": platform.python_version(), "sha256": data.corpus_sha256(),
                    "split": f"sorted topic names; every {data.HELDOUT_EVERY}th "
-                            "(positions 0, 10, ...) held out",
+                            "(positions 0, 10, ...) held out, minus held-out paragraphs "
+                            "that occur in train",
                    "tokenizer": "UTF-8 bytes (vocab 256)",
                    "train_bytes": len(train_bytes), "heldout_bytes": len(heldout_bytes),
                    "heldout_topics": data.split_topics()[1]},
-        "recipe": {**asdict(r), "optimizer": "AdamW", "schedule": "linear warmup + cosine",
+        "recipe": {**asdict(r), "optimizer": "AdamW", "schedule": "linear warmup, constant, cosine cooldown",
+                   "budget_minutes": budget_minutes,
+                   "reproduce": reproduce_command(r),
                    "tokens_per_step": tokens_per_step,
                    "tokens_seen": tokens_per_step * r.steps,
                    "epochs": round(tokens_per_step * r.steps / len(train_bytes), 2),
@@ -226,10 +273,10 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     r = Recipe(**{k: getattr(args, k) for k in asdict(Recipe())})
     print(f"recipe: {r}", flush=True)
-    model, log = train(r)
+    model, r, log = train(r)
     args.out.mkdir(parents=True, exist_ok=True)
     save_weights(model, args.out / WEIGHTS)
-    card = model_card(args.out / WEIGHTS, r, log)
+    card = model_card(args.out / WEIGHTS, r, log, budget_minutes=args.minutes)
     (args.out / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
     ev = card["heldout_eval"]
     print(f"held-out (fp16 weights, fp32 eval): {ev['loss_nats_per_byte']:.4f} nats/byte, "

@@ -1,0 +1,204 @@
+"""The zoo decoder's IR, built straight from its config (no torch.export).
+
+`synth_graph` emits the ops the frontend produces when it traces a zoo
+model (llmc/frontend/zoo/decoder.py and layers.py, through torch.export and
+llmc/frontend/export.py): same ops, shapes, attributes and module paths, in
+float32 like a trace. Costs then come from the op registry, as for a traced
+graph. Every layer is the same graph, so `synth_workload` builds one layer
+and counts it `n_layers` times: a report of a 34B model at a 1M-token
+context costs milliseconds instead of a ~10 s trace of the full model.
+
+tests/costmodel/test_synth.py checks that the synthesized graph's costs equal
+the traced graph's, node for node, and that one layer scaled by depth equals
+the full trace.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import replace
+
+from llmc.costmodel.precision import Precision
+from llmc.costmodel.workload import Workload, from_graph, live_weights, retype, weight_storage
+from llmc.frontend.zoo.config import ModelConfig
+from llmc.ir.dtypes import f32, i64
+from llmc.ir.graph import Builder, Graph, Node, Value
+from llmc.ir.ops.nn import moe_active_fraction
+from llmc.ir.types import TensorType
+
+
+class _Decoder:
+    """Emits one decoder's ops into a graph (mirrors zoo Decoder.forward)."""
+
+    def __init__(self, cfg: ModelConfig, phase: str, batch: int, tokens: int,
+                 cache_len: int) -> None:
+        self.cfg, self.phase, self.B, self.T, self.S = cfg, phase, batch, tokens, cache_len
+        self.g = Graph(f"{cfg.name}_{phase}")
+        self.b = Builder(self.g)
+
+    def op(self, op: str, *inputs: Value, loc: str = "", **attrs: object) -> Value:
+        return self.b.add(op, inputs, attrs, loc=loc).out()
+
+    def param(self, name: str, *shape: int, buffer: bool = False) -> Value:
+        return self.b.param(name, TensorType(shape, f32), None, buffer)
+
+    def linear(self, x: Value, name: str, n_in: int, n_out: int, bias: bool, loc: str) -> Value:
+        w = self.param(f"{name}.weight", n_out, n_in)
+        args = (x, w, self.param(f"{name}.bias", n_out)) if bias else (x, w)
+        return self.op("linear", *args, loc=loc)
+
+    def norm(self, x: Value, name: str) -> Value:
+        c = self.cfg
+        if c.family == "gpt2":
+            w, bias = self.param(f"{name}.weight", c.hidden), self.param(f"{name}.bias", c.hidden)
+            return self.op("layer_norm", x, w, bias, loc=name, eps=c.norm_eps)
+        return self.op("rms_norm", x, self.param(f"{name}.weight", c.hidden), loc=name,
+                       eps=c.norm_eps)
+
+    def heads(self, x: Value, n: int, loc: str) -> Value:
+        """(B, T, n*D) -> (B, n, T, D)."""
+        x = self.op("reshape", x, loc=loc, shape=[self.B, self.T, n, self.cfg.head_dim])
+        return self.op("permute", x, loc=loc, perm=[0, 2, 1, 3])
+
+    def rope(self, x: Value, cos: Value, sin: Value, loc: str) -> Value:
+        """x * cos + rotate_half(x) * sin (zoo layers.apply_rope)."""
+        D = self.cfg.head_dim
+        hi = self.op("slice", x, loc=loc, dim=3, start=D // 2, end=D, step=1)
+        lo = self.op("slice", x, loc=loc, dim=3, start=0, end=D // 2, step=1)
+        rotated = self.op("concat", self.op("neg", hi, loc=loc), lo, loc=loc, dim=3)
+        return self.op("add", self.op("mul", x, cos, loc=loc), self.op("mul", rotated, sin, loc=loc),
+                       loc=loc)
+
+    def attention(self, x: Value, i: int, positions: Value, rope: tuple[Value, Value] | None,
+                  cache: tuple[Value, Value] | None) -> Value:
+        c, loc = self.cfg, f"layers.{i}.attn"
+        bias = c.attn_bias
+        q = self.heads(self.linear(x, f"{loc}.q_proj", c.hidden, c.q_dim, bias, f"{loc}.q_proj"),
+                       c.n_heads, loc)
+        k = self.heads(self.linear(x, f"{loc}.k_proj", c.hidden, c.kv_dim, bias, f"{loc}.k_proj"),
+                       c.n_kv_heads, loc)
+        v = self.heads(self.linear(x, f"{loc}.v_proj", c.hidden, c.kv_dim, bias, f"{loc}.v_proj"),
+                       c.n_kv_heads, loc)
+        if rope is not None:
+            cos = self.op("embedding", rope[0], positions, loc=loc)
+            sin = self.op("embedding", rope[1], positions, loc=loc)
+            q, k = self.rope(q, cos, sin, loc), self.rope(k, cos, sin, loc)
+        scale = 1.0 / math.sqrt(c.head_dim)
+        if cache is None:
+            out = self.op("attention", q, k, v, loc=loc, causal=True, scale=scale)
+        else:
+            kc = self.op("index_copy", cache[0], positions, k, loc=loc, dim=2)
+            vc = self.op("index_copy", cache[1], positions, v, loc=loc, dim=2)
+            keys = self.op("arange", loc=loc, start=0, end=self.S, step=1, dtype=i64)
+            keys = self.op("reshape", keys, loc=loc, shape=[1, self.S])
+            pos = self.op("reshape", positions, loc=loc, shape=[self.T, 1])
+            mask = self.op("le", keys, pos, loc=loc)
+            out = self.op("attention", q, kc, vc, mask, loc=loc, causal=False, scale=scale)
+        out = self.op("permute", out, loc=loc, perm=[0, 2, 1, 3])
+        out = self.op("reshape", out, loc=loc, shape=[self.B, self.T, c.q_dim])
+        return self.linear(out, f"{loc}.o_proj", c.q_dim, c.hidden, c.attn_bias or c.mlp_bias,
+                           f"{loc}.o_proj")
+
+    def ffn(self, x: Value, i: int) -> Value:
+        c, loc = self.cfg, f"layers.{i}.ffn"
+        h, f, bias = c.hidden, c.ffn_hidden, c.mlp_bias
+        if c.family == "gpt2":
+            up = self.linear(x, f"{loc}.up", h, f, bias, f"{loc}.up")
+            act = self.op("gelu", up, loc=loc, approximate="tanh")
+            return self.linear(act, f"{loc}.down", f, h, bias, f"{loc}.down")
+        if c.family == "moe":
+            E = c.n_experts
+            x2 = self.op("reshape", x, loc=loc, shape=[self.B * self.T, h])
+            y = self.op("moe_ffn", x2, self.param(f"{loc}.router", E, h),
+                        self.param(f"{loc}.w_gate", E, f, h), self.param(f"{loc}.w_up", E, f, h),
+                        self.param(f"{loc}.w_down", E, h, f), loc=loc, top_k=c.top_k)
+            return self.op("reshape", y, loc=loc, shape=[self.B, self.T, h])
+        gate = self.op("silu", self.linear(x, f"{loc}.gate", h, f, bias, f"{loc}.gate"), loc=loc)
+        up = self.linear(x, f"{loc}.up", h, f, bias, f"{loc}.up")
+        return self.linear(self.op("mul", gate, up, loc=loc), f"{loc}.down", f, h, bias,
+                           f"{loc}.down")
+
+    def build(self, n_layers: int) -> Graph:
+        c, B, T = self.cfg, self.B, self.T
+        embed = self.param("embed.weight", c.vocab_size, c.hidden)
+        tokens = self.b.input("tokens", TensorType((B, T), i64))
+        rope = None
+        if c.family != "gpt2":
+            rope = (self.param("rope_cos", c.max_seq_len, c.head_dim, buffer=True),
+                    self.param("rope_sin", c.max_seq_len, c.head_dim, buffer=True))
+        caches: list[tuple[Value, Value]] = []
+        positions = self.op("arange", start=0, end=T, step=1, dtype=i64)
+        if self.phase == "decode":
+            pos = self.b.input("pos", TensorType((1,), i64))
+            shape = TensorType((B, c.n_kv_heads, self.S, c.head_dim), f32)
+            caches = [(self.b.input(f"k_cache_{i}", shape), self.b.input(f"v_cache_{i}", shape))
+                      for i in range(n_layers)]
+            positions = self.op("add", positions, pos)
+        x = self.op("embedding", embed, tokens, loc="embed")
+        if c.family == "gpt2":
+            pe = self.param("pos_embed.weight", c.max_seq_len, c.hidden)
+            x = self.op("add", x, self.op("embedding", pe, positions, loc="pos_embed"))
+        for i in range(n_layers):
+            h = self.attention(self.norm(x, f"layers.{i}.attn_norm"), i, positions, rope,
+                               caches[i] if caches else None)
+            x = self.op("add", x, h, loc=f"layers.{i}")
+            x = self.op("add", x, self.ffn(self.norm(x, f"layers.{i}.ffn_norm"), i),
+                        loc=f"layers.{i}")
+        head = embed if c.tie_embeddings else self.param("lm_head.weight", c.vocab_size, c.hidden)
+        logits = self.op("linear", self.norm(x, "norm"), head, loc="lm_head")
+        self.g.outputs = [logits]
+        return self.g
+
+
+def synth_graph(cfg: ModelConfig, phase: str, batch: int, tokens: int,
+                cache_len: int | None = None, n_layers: int | None = None) -> Graph:
+    """The IR the frontend would trace for `cfg` (float32, shape only).
+
+    prefill: `tokens` prompt tokens; decode: one new token (tokens must be 1)
+    with a KV cache of `cache_len` slots. n_layers: build only that many."""
+    if phase == "decode" and tokens != 1:
+        raise ValueError("decode graphs have one new token")
+    S = cache_len if cache_len is not None else tokens
+    return _Decoder(cfg, phase, batch, tokens, S).build(n_layers or cfg.n_layers)
+
+
+def synth_workload(cfg: ModelConfig, phase: str, p: Precision, *, batch: int, tokens: int,
+                   context: int) -> Workload:
+    """The workload of `cfg` from one synthesized layer counted n_layers times.
+
+    prefill: `tokens` prompt tokens attending causally (context = tokens);
+    decode: one token per sequence reading a KV cache of `context` slots."""
+    graph = synth_graph(cfg, phase, batch, tokens, context, n_layers=1)
+    one = from_graph(graph, phase, p, batch=batch, tokens=tokens, context=context)
+    extra = cfg.n_layers - 1                     # layers beyond the one built
+    layer = _layer_stats(graph, p)
+    counts = Counter(one.op_counts)
+    for op, n in layer["ops"].items():
+        counts[op] += n * extra
+    recs = tuple(replace(r, count=r.count * cfg.n_layers) if r.loc.startswith("layers.*") else r
+                 for r in one.records)
+    return replace(one, records=recs,
+                   weight_bytes=one.weight_bytes + layer["bytes"] * extra,
+                   weight_bytes_sharded=one.weight_bytes_sharded + layer["sharded"] * extra,
+                   params_total=one.params_total + layer["total"] * extra,
+                   params_active=one.params_active + layer["active"] * extra,
+                   nodes=one.nodes + layer["nodes"] * extra, op_counts=dict(sorted(counts.items())))
+
+
+def _in_layer0(n: Node) -> bool:
+    name = n.attrs.get("name", n.name) if n.op == "param" else n.name
+    return (n.loc.startswith("layers.0") or name.startswith("layers.0.")
+            or (n.op == "input" and name in ("k_cache_0", "v_cache_0")))
+
+
+def _layer_stats(graph: Graph, p: Precision) -> dict:
+    """Nodes, op counts, weight elements and bytes of layer 0 of a synthesized graph."""
+    nodes = [n for n in graph.nodes if _in_layer0(n)]
+    total, sharded = weight_storage(retype(graph, p), prefix="layers.0.")
+    fraction = {v.node: moe_active_fraction(n) for n in nodes if n.op == "moe_ffn"
+                for v in n.inputs[2:]}
+    weights = [n for n in live_weights(graph) if _in_layer0(n)]
+    return {"nodes": len(nodes), "ops": Counter(n.op for n in nodes), "bytes": total,
+            "sharded": sharded, "total": sum(n.type.numel for n in weights),
+            "active": sum(round(n.type.numel * fraction.get(n, 1.0)) for n in weights)}

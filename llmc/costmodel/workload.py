@@ -1,0 +1,285 @@
+"""A phase's work as the cost model sees it: one record per op of the graph,
+with the registry's FLOPs and bytes split into weight, KV-cache and
+activation traffic at the precision being costed.
+
+The split uses the registry's cost itself: an op's cost is linear in the
+storage width of each input, so costing a node once more with its weight
+inputs set to a zero-bit dtype leaves its non-weight bytes (likewise KV).
+The precision is applied by re-typing the graph (what a quantization pass
+would do to the types, without touching values): weight matrices to the
+weight dtype, the KV cache to the KV dtype, every other float value to the
+activation dtype. A graph whose passes already chose dtypes is costed as is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+
+from llmc.costmodel.precision import Precision, compute_class, sparse_24
+from llmc.ir.dtypes import DType
+from llmc.ir.graph import Attrs, Graph, Node, Value
+from llmc.ir.ops import get_op
+from llmc.ir.ops.nn import moe_active_fraction
+from llmc.ir.types import TensorType
+
+_ZERO = DType("zero", 0, "float")
+_SHARDED_LOC = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head)(\.|$)")
+_SHARDED_PARAM = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head|embed)\.")
+_LAYER = re.compile(r"(^|\.)layers\.\d+(?=\.|$)")
+_WEIGHT_OPS = ("linear", "moe_ffn")
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One op (or `count` identical ops): FLOPs and bytes per copy.
+
+    compute: the arithmetic class it runs in (bf16, int8, ... or vector);
+    weight_operand: multiplies by stored weights (linear, moe);
+    shard: split across devices under tensor parallelism."""
+
+    name: str
+    op: str
+    kind: str
+    loc: str
+    flops: float
+    weight_bytes: float
+    kv_bytes: float
+    act_bytes: float
+    compute: str
+    weight_operand: bool = False
+    sparse: bool = False
+    shard: bool = False
+    count: int = 1
+
+    @property
+    def bytes(self) -> float:
+        return self.weight_bytes + self.kv_bytes + self.act_bytes
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The ops of one phase (prefill or decode) and what the model stores.
+
+    tokens: new tokens per sequence; context: keys each new token attends to
+    (prefill: the prompt; decode: the KV cache length)."""
+
+    phase: str
+    records: tuple[OpRecord, ...]
+    batch: int
+    tokens: int
+    context: int
+    weight_bytes: float              # storage of all weights at the costed precision
+    weight_bytes_sharded: float      # the part tensor parallelism splits
+    params_total: int
+    params_active: int
+    nodes: int
+    op_counts: dict[str, int]
+
+    @property
+    def flops(self) -> float:
+        return sum(r.flops * r.count for r in self.records)
+
+    @property
+    def bytes(self) -> float:
+        return sum(r.bytes * r.count for r in self.records)
+
+
+def layer_pattern(loc: str) -> str:
+    """`layers.3.attn.q_proj` -> `layers.*.attn.q_proj`."""
+    return _LAYER.sub(lambda m: f"{m.group(1)}layers.*", loc)
+
+
+# ---- re-typing ----------------------------------------------------------------
+
+def _chain(v: Value) -> list[Node]:
+    """The producer of v and the views it reads through, down to their source."""
+    out = [v.node]
+    while get_op(out[-1].op).kind == "view" and out[-1].inputs:
+        out.append(out[-1].inputs[0].node)
+    return out
+
+
+def kv_nodes(graph: Graph) -> set[Node]:
+    """The KV cache: index_copy results (cache writes), and the graph inputs
+    (through any views) that an index_copy writes into or an attention-kind
+    op reads as its keys and values."""
+    kv: set[Node] = set()
+    for n in graph.nodes:
+        kind = get_op(n.op).kind
+        if n.op == "index_copy":
+            kv.add(n)
+            chains = [_chain(n.inputs[0])]
+        elif kind == "attention" and len(n.inputs) >= 3:
+            chains = [_chain(v) for v in n.inputs[1:3]]
+        else:
+            continue
+        for c in chains:
+            if c[-1].op == "input" or c[-1].op == "index_copy":
+                kv.update(c)
+    return kv
+
+
+def weight_nodes(graph: Graph) -> set[Node]:
+    """Params that are weights (not buffers, gains or biases): matrices, and
+    any non-float or sparse-format tensor a pass stored (packed int4, 2:4
+    metadata, CSR values and indices)."""
+    sparse_parts = {v.node for n in graph.nodes if n.op == "sparse_linear"
+                    for v in n.inputs[1:4]}
+    return {n for n in graph.param_nodes if not n.attrs.get("buffer")
+            and (n.type.rank >= 2 or not n.type.dtype.is_float or n in sparse_parts)}
+
+
+def _sparse_params(graph: Graph) -> set[Node]:
+    """Params used only as the weight of linear ops (candidates for 2:4)."""
+    uses: dict[Node, list[bool]] = {}
+    for n in graph.nodes:
+        for i, v in enumerate(n.inputs):
+            if v.node.op == "param":
+                uses.setdefault(v.node, []).append(n.op == "linear" and i == 1)
+    return {p for p, u in uses.items() if all(u)}
+
+
+def retype(graph: Graph, p: Precision) -> Graph:
+    """A copy of `graph` with storage dtypes set by precision `p`."""
+    if p.as_is:
+        return graph
+    kv, weights = kv_nodes(graph), weight_nodes(graph)
+    sparse = _sparse_params(graph) if p.sparse else set()
+    new: dict[Node, Node] = {}
+
+    def dtype(n: Node, t: TensorType) -> TensorType:
+        if not t.dtype.is_float:
+            return t
+        if n in weights:
+            return t.with_dtype(sparse_24(p.weight) if n in sparse else p.weight)
+        return t.with_dtype(p.kv if n in kv else p.act)
+
+    for n in graph.nodes:
+        inputs = tuple(Value(new[v.node], v.index) for v in n.inputs)
+        new[n] = Node(n.op, inputs, n.attrs, tuple(dtype(n, t) for t in n.types), n.name, n.loc)
+    out = Graph(graph.name, list(new.values()), [Value(new[v.node], v.index) for v in graph.outputs],
+                graph.params)
+    return out
+
+
+# ---- records -----------------------------------------------------------------
+
+def _zeroed(node: Node, which: set[Node]) -> float:
+    """Bytes of `node` with the inputs produced by `which` zero-width."""
+    def z(v: Value) -> Value:
+        if v.node not in which:
+            return v
+        t = v.type.with_dtype(_ZERO)
+        return Value(Node("input", (), Attrs(), (t,), "zero"), 0)
+
+    probe = Node(node.op, tuple(map(z, node.inputs)), node.attrs, node.types, node.name, node.loc)
+    return get_op(node.op).cost(probe).bytes
+
+
+def _operand(t: TensorType) -> DType:
+    """An operand's dtype; an int4 tensor packed two per byte counts as int4."""
+    if t.layout and "int4" in t.layout:
+        return DType("int4", 4, "int")
+    return t.dtype
+
+
+def _compute(n: Node) -> tuple[str, bool]:
+    """(arithmetic class, multiplies by stored weights) of an op: linalg ops
+    run in the class of their first two operands (activations x weights),
+    attention-kind ops in that of q and k, MoE in that of x and the experts;
+    everything else on the vector units."""
+    kind = get_op(n.op).kind
+    weights = any(v.node.op == "param" and not v.node.attrs.get("buffer") for v in n.inputs)
+    if kind == "linalg" and len(n.inputs) >= 2:
+        return compute_class(_operand(n.inputs[0].type), _operand(n.inputs[1].type)), weights
+    if kind == "attention" and len(n.inputs) >= 2:
+        return compute_class(_operand(n.inputs[0].type), _operand(n.inputs[1].type)), False
+    if kind == "moe":
+        return compute_class(n.inputs[0].type.dtype, n.inputs[2].type.dtype), True
+    return "vector", False
+
+
+def _is_sparse(n: Node) -> bool:
+    if n.op != "linear":
+        return False
+    w = n.inputs[1]
+    return (n.attrs.get("sparsity") == "2:4" or "2:4" in (w.type.layout or "")
+            or w.type.dtype.name.endswith("s24"))
+
+
+def records(graph: Graph) -> list[OpRecord]:
+    """One record per op of a re-typed graph (sources and views cost nothing)."""
+    weights, kv = weight_nodes(graph), kv_nodes(graph)
+    out = []
+    for n in graph.nodes:
+        op = get_op(n.op)
+        if op.kind in ("source", "view"):
+            continue
+        cost = op.cost(n)
+        total = cost.bytes
+        if n.op == "index_copy":              # the KV-cache write
+            w_b, kv_b = 0.0, float(total)
+        else:
+            w_b = total - _zeroed(n, weights) if any(v.node in weights for v in n.inputs) else 0
+            kv_b = total - _zeroed(n, kv) if any(v.node in kv for v in n.inputs) else 0
+        cls, wop = _compute(n)
+        shard = bool(_SHARDED_LOC.search(n.loc)) or n.op in ("attention", "moe_ffn")
+        out.append(OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc), float(cost.flops),
+                            float(w_b), float(kv_b), float(total - w_b - kv_b), cls, wop,
+                            _is_sparse(n), shard))
+    return out
+
+
+def merge(recs: list[OpRecord]) -> tuple[OpRecord, ...]:
+    """Merge identical ops (same op, layer pattern and costs) into counts."""
+    merged: dict[tuple, OpRecord] = {}
+    for r in recs:
+        key = (r.op, r.loc, r.flops, r.weight_bytes, r.kv_bytes, r.act_bytes, r.compute,
+               r.sparse, r.shard)
+        m = merged.get(key)
+        merged[key] = r if m is None else replace(m, count=m.count + r.count)
+    return tuple(merged.values())
+
+
+def weight_storage(graph: Graph, prefix: str = "") -> tuple[float, float]:
+    """(all weight bytes, the tensor-parallel-sharded part) of a re-typed graph,
+    of the params whose name starts with `prefix`; 1-D params (norm gains,
+    biases) count at their (activation) dtype."""
+    total = sharded = 0.0
+    for n in live_weights(graph):
+        if not n.attrs.get("name", n.name).startswith(prefix):
+            continue
+        b = n.type.nbytes
+        total += b
+        if _SHARDED_PARAM.search(n.attrs.get("name", n.name)):
+            sharded += b
+    return total, sharded
+
+
+def live_weights(graph: Graph) -> list[Node]:
+    """Weight params some op reads (buffers and unread params are not weights
+    a device has to hold)."""
+    read = {v.node for n in graph.nodes for v in n.inputs}
+    return [n for n in graph.param_nodes if not n.attrs.get("buffer") and n in read]
+
+
+def count_params(graph: Graph) -> tuple[int, int]:
+    """(total, active) weight elements; MoE experts count top_k / E as active."""
+    fraction = {v.node: moe_active_fraction(n) for n in graph.nodes if n.op == "moe_ffn"
+                for v in n.inputs[2:]}
+    weights = live_weights(graph)
+    return (sum(n.type.numel for n in weights),
+            sum(round(n.type.numel * fraction.get(n, 1.0)) for n in weights))
+
+
+def from_graph(graph: Graph, phase: str, p: Precision, *, batch: int, tokens: int,
+               context: int) -> Workload:
+    """The workload of a traced (or synthesized) graph at precision `p`."""
+    g = retype(graph, p)
+    total, sharded = weight_storage(g)
+    n_total, n_active = count_params(graph)
+    counts = dict(sorted(Counter(n.op for n in graph.nodes).items()))
+    return Workload(phase, merge(records(g)), batch, tokens, context, total, sharded,
+                    n_total, n_active, len(graph.nodes), counts)
