@@ -147,18 +147,25 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     t = time.perf_counter()
     plans = {ph: plan_memory(g) for ph, g in graphs.items()}
     timings["memplan_s"] = time.perf_counter() - t
-    step("write")
-    report = _report(loaded, tgt.name, graphs, batch, seq_len)
+    step("report")
+    from llmc.costmodel import build_report
+
+    rep = build_report(graphs["prefill"], graphs.get("decode"), loaded.config, tgt.name,
+                       batch=batch, prompt=seq_len,
+                       context=seq_len if "decode" in graphs else None, model=loaded.name)
+    report = rep.to_json()
     report["memory_plan"] = {ph: {k: p.json[k] for k in ("arena_bytes", "lower_bound_bytes",
                                                           "ratio", "method")}
                              for ph, p in plans.items()}
-    files: dict[str, Any] = {
+    step("write")
+    files: dict[str, Any] = dict(rep.files())
+    files.update({
         "model.llmir": print_graph(graphs.get(phase, graphs["prefill"])),
         "report.json": json.dumps(report, indent=2, sort_keys=True) + "\n",
-        "report.md": _report_md(report),
+        "report.md": rep.to_markdown() + _memory_plan_md(report["memory_plan"]),
         "plan.json": json.dumps({ph: p.json for ph, p in plans.items()}, indent=2,
                                 sort_keys=True) + "\n",
-    }
+    })
     for ph, p in plans.items():
         files[f"plan_{ph}.png"] = p.plot
     _write_atomically(out, files)
@@ -192,41 +199,12 @@ def plan_memory(graph: Graph, method: str = "auto", arena_bytes: int | None = No
     return MemoryPlan(problem, p, plan_to_json(problem, p, timing=False))
 
 
-def _report(loaded: LoadedModel, target: str, graphs: dict[str, Graph], batch: int,
-            seq_len: int) -> dict[str, Any]:
-    first = summarize(next(iter(graphs.values())))
-    report: dict[str, Any] = {
-        "model": loaded.name, "target": target, "batch": batch, "seq_len": seq_len,
-        "params_total": first["params_total"], "params_active": first["params_active"],
-        "weight_bytes": first["weight_bytes"],
-    }
-    for ph, g in graphs.items():
-        s = summarize(g)
-        report[ph] = {"flops": s["flops"], "bytes": s["bytes"], "nodes": s["nodes"],
-                      "ops": s["ops"]}
-    return report
-
-
-def _report_md(r: dict[str, Any]) -> str:
-    lines = [f"# {r['model']} on {r['target']}", "",
-             f"batch {r['batch']}, sequence length {r['seq_len']} "
-             "(decode: one new token reading a KV cache of that length)", "",
-             "| | value |", "|---|---:|",
-             f"| parameters (total) | {r['params_total']:,} |",
-             f"| parameters (active per token) | {r['params_active']:,} |",
-             f"| weight bytes | {r['weight_bytes']:,} |"]
-    for ph in PHASES:
-        if ph in r:
-            lines += [f"| {ph} FLOPs | {r[ph]['flops']:,.0f} |",
-                      f"| {ph} bytes moved | {r[ph]['bytes']:,} |"]
-    for ph, m in r.get("memory_plan", {}).items():
-        lines.append(f"| {ph} activation arena ({m['method']}) | {m['arena_bytes']:,} B "
-                     f"= {m['ratio']:.4f} x lower bound |")
-    for ph in PHASES:
-        if ph in r:
-            lines += ["", f"## {ph} ops", "", "| op | count |", "|---|---:|"]
-            lines += [f"| {op} | {n} |" for op, n in r[ph]["ops"].items()]
-    return "\n".join(lines) + "\n"
+def _memory_plan_md(plans: dict[str, Any]) -> str:
+    lines = ["", "## Activation memory plan", "",
+             "| phase | arena | lower bound | ratio | method |", "|---|---:|---:|---:|---|"]
+    lines += [f"| {ph} | {m['arena_bytes']:,} B | {m['lower_bound_bytes']:,} B | "
+              f"{m['ratio']:.4f} | {m['method']} |" for ph, m in plans.items()]
+    return "\n".join(lines) + "\n\nPictures: plan_prefill.png, plan_decode.png; data: plan.json.\n"
 
 
 def _write_atomically(out: Path, files: dict[str, Any]) -> None:

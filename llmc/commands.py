@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from llmc.errors import UsageError
 
@@ -74,16 +74,21 @@ def _console(stderr: bool = False):  # noqa: ANN202
 def _compile(a: argparse.Namespace) -> int:
     from llmc import api
 
-    with progress(6) as step:
+    with progress(7) as step:
         result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
                              seq_len=a.seq_len, weights=a.weights, progress=step)
     r = result.report
     print(f"compiled {r['model']} for {r['target']} -> {result.out_dir}/")
     print(f"  parameters {r['params_total']:,} (active {r['params_active']:,}), "
           f"weights {r['weight_bytes'] / 1e9:.3f} GB")
-    for ph in ("prefill", "decode"):
-        if ph in r:
-            print(f"  {ph:<8} {r[ph]['flops'] / 1e9:,.2f} GFLOP, {r[ph]['bytes'] / 1e9:,.3f} GB moved")
+    if "prefill" in r:
+        p = r["prefill"]
+        print(f"  prefill  {p['flops'] / 1e9:,.2f} GFLOP, {p['bytes'] / 1e9:,.3f} GB moved, "
+              f"{p['time_s'] * 1e3:,.2f} ms ({p['bound']}-bound)")
+    if "decode" in r and r["decode"]:
+        d = r["decode"]
+        print(f"  decode   {d['flops'] / 1e9:,.2f} GFLOP/token, {d['time_per_token_s'] * 1e3:,.2f} "
+              f"ms/token, {d['tokens_per_s']:,.0f} tokens/s ({d['bound']}-bound)")
     t = result.timings
     export = sum(v for k, v in t.items() if k.endswith("export_s"))
     own = sum(v for k, v in t.items() if not k.endswith("export_s"))

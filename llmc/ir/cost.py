@@ -38,9 +38,10 @@ def param_count(graph: Graph) -> ParamCount:
             for v in n.inputs[2:]:
                 if v.node.op == "param":
                     fraction[v.node.attrs["name"]] = moe_active_fraction(n)
+    read = {id(v.node) for n in graph.nodes for v in n.inputs}
     total = active = nbytes = 0
     for p in graph.param_nodes:
-        if p.attrs.get("buffer"):
+        if p.attrs.get("buffer") or id(p) not in read:  # tied copies nothing reads
             continue
         numel = p.type.numel
         total += numel
