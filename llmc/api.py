@@ -186,15 +186,15 @@ class MemoryPlan:
         plot_plan(self.problem, self.plan, path)
 
 
-def plan_memory(graph: Graph, method: str = "auto", arena_bytes: int | None = None
-                ) -> MemoryPlan:
+def plan_memory(graph: Graph, method: str = "auto", arena_bytes: int | None = None,
+                time_limit_s: float = 10.0) -> MemoryPlan:
     """Plan every intermediate of `graph` into one arena (weights, inputs and
     the KV cache are planned separately); checked before it is returned."""
     from llmc.passes.memplan import check_plan, plan, plan_to_json
     from llmc.passes.memplan.liveness import liveness
 
     problem = liveness(graph).problem
-    p = plan(problem, method=method, arena_bytes=arena_bytes)
+    p = plan(problem, method=method, arena_bytes=arena_bytes, time_limit_s=time_limit_s)
     check_plan(problem, p, arena_bytes)
     return MemoryPlan(problem, p, plan_to_json(problem, p, timing=False))
 

@@ -39,6 +39,14 @@ def _mpl():  # noqa: ANN202 - matplotlib is imported lazily (it costs ~1 s)
     return plt
 
 
+def _has_positive_data(ax) -> bool:  # noqa: ANN001
+    for line in ax.get_lines():
+        ys = [y for y in line.get_ydata() if isinstance(y, int | float) and math.isfinite(y)]
+        if any(y > 0 for y in ys):
+            return True
+    return False
+
+
 def png(fig: Figure) -> bytes:
     """The figure as PNG bytes without metadata that would change run to run."""
     buf = io.BytesIO()
@@ -209,7 +217,11 @@ def context_sweep(r: Report) -> bytes:
         for ax, title, where in zip(panels, titles, ("lower left", "upper left", "upper left",
                                                      "upper left"), strict=True):
             ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
+            if _has_positive_data(ax):
+                ax.set_yscale("log")
+            else:  # e.g. no request fits at any length: say so instead of an empty log axis
+                ax.text(0.5, 0.5, "does not fit in memory", transform=ax.transAxes,
+                        ha="center", va="center", color="#C44E52")
             ax.set_xticks(sorted(set(ticks)), [fmt_tokens(t) for t in sorted(set(ticks))])
             ax.minorticks_off()
             ax.set_title(title)
