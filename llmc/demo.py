@@ -39,6 +39,15 @@ def run_demo(out: str) -> int:
     print(f"  {r['params_total'] / 1e9:.2f} B parameters, prefill 2K: "
           f"{r['prefill']['flops'] / 1e12:.1f} TFLOP, decode: "
           f"{r['decode']['flops'] / 1e9:.1f} GFLOP/token -> {result.out_dir}/")
+    p, d = r["prefill"], r["decode"]
+    print(f"  cost model: time to first token {p['time_s'] * 1e3:.0f} ms ({p['bound']}-bound), "
+          f"{d['tokens_per_s']:.0f} tokens/s decode ({d['bound']}-bound), "
+          f"{d['energy_j_per_token']:.2f} J/token")
+    print(f"  long context: KV cache {r['kv_bytes_per_token']:,} B/token, "
+          f"{r['max_concurrent_requests']} concurrent requests at 2K; see report.html")
+    for ph, m in r["memory_plan"].items():
+        print(f"  memory plan ({ph}): arena {m['arena_bytes'] / 2**20:.1f} MiB = "
+              f"{m['ratio']:.4f} x the lower bound ({m['method']})")
     _section("4. cycle/energy simulator: that decode step on a 128x128 int8 array")
     _simulate(result.graphs["decode"])
     print(f"\nartifacts under {root}/")
