@@ -31,6 +31,7 @@ EXP_A = 0.35815147
 EXP_B = 0.96963238 / (2 * EXP_A)
 EXP_C = 1.0 - EXP_A * EXP_B**2
 EXP_CLAMP = 30  # exp(x) is 0 below 30 * x0 = -30 ln2 (I-BERT)
+SOFTMAX_K = 62  # softmax reciprocal: factor = floor(2^62 / sum of i-exp)
 
 
 def qrange(dtype: dtypes.DType) -> tuple[int, int]:
@@ -270,7 +271,7 @@ def _int_attention_type(types, attrs):  # noqa: ANN001, ANN202
     for t in (q, k, v):
         if t.dtype != dtypes.i8 or t.rank != 4:
             raise IRError(f"int_attention: q, k, v must be i8 (B, H, T, D), got {t}")
-    (B, H, Tq, D), (Bk, G, Tk, Dk) = q.shape, k.shape
+    (B, H, Tq, D), (Bk, G, _, Dk) = q.shape, k.shape
     if Bk != B or Dk != D or v.shape[:3] != k.shape[:3] or H % G:
         raise IRError(f"int_attention: q {q}, k {k}, v {v} do not match")
     if len(types) > 3 and types[3].dtype != dtypes.boolean:
@@ -280,14 +281,17 @@ def _int_attention_type(types, attrs):  # noqa: ANN001, ANN202
 
 def int_softmax(xf: np.ndarray, visible: np.ndarray, frac: int, prob_bits: int) -> np.ndarray:
     """I-BERT integer softmax of fixed-point scores along the last dim: subtract
-    the row max, i-exp, factor = floor(2^32 / sum), p = (e * factor) >> (32 - bits)."""
+    the row max, i-exp, one reciprocal per row factor = floor(2^K / sum), then
+    p = (e * factor) >> (K - bits). I-BERT's K = 32 suits its ~8-bit exp; our
+    i-exp has 2 * frac + 2 bits, so K = SOFTMAX_K = 62 keeps the factor exact to
+    ~2^-20 while e * factor stays below 2^63."""
     low = np.iinfo(np.int64).min // 4
     xf = np.where(visible, xf, low)
     xf = xf - xf.max(axis=-1, keepdims=True)
     e = np.where(visible, i_exp(xf, frac), 0)
     total = np.maximum(e.sum(axis=-1, keepdims=True), 1)
-    factor = (np.int64(1) << 32) // total
-    p = (e * factor) >> (32 - prob_bits)
+    factor = (np.int64(1) << SOFTMAX_K) // total
+    p = (e * factor) >> (SOFTMAX_K - prob_bits)
     return np.minimum(p, 2**prob_bits - 1)
 
 
@@ -326,8 +330,9 @@ define("int_attention", infer=_int_attention_type, run=_int_attention,
               "dtype"),
        doc="integer attention, i8 q (B,H,Tq,D), k/v (B,G,Tk,D), optional bool mask: "
            "scores q k^T (int32) -> fixed point rshift(acc * s_mult, s_shift) with `frac` "
-           "bits (softmax scale folded in); I-BERT i-softmax to unsigned prob_bits-bit "
-           "probabilities; p v (int32); out = rshift(acc * o_mult, o_shift) saturated")
+           "bits (softmax scale folded in); I-BERT i-softmax (factor = 2^62 // sum) to "
+           "unsigned prob_bits-bit probabilities; p v (int32); "
+           "out = rshift(acc * o_mult, o_shift) saturated")
 
 
 # ---- the way out ----------------------------------------------------------------------

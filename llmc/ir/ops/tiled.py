@@ -35,8 +35,6 @@ untiled op gives NaN there).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from llmc.errors import IRError
@@ -342,18 +340,16 @@ def _step(xs, attrs):  # noqa: ANN001, ANN202
     return o_new.astype(o.dtype), l_new.astype(np.float32), m_new.astype(np.float32)
 
 
-def step_visited_rows(node) -> tuple[int, float]:  # noqa: ANN001
-    """(query rows in the query tiles a flash_step visits, kept-pair estimate
-    per visited row): a tile is visited when some row of it keeps a key of
-    the step's key tile (static causal/streaming geometry)."""
-    q, kt = node.inputs[0].type, node.inputs[1].type
-    tq, bc = q.shape[2], kt.shape[2]
+def step_visited_rows(node) -> int:  # noqa: ANN001
+    """Query rows in the query tiles (block_q rows each) a flash_step visits:
+    those where some row keeps a key of the step's key tile (static causal
+    and streaming geometry; FlashAttention skips the others)."""
+    tq, bc = node.inputs[0].type.shape[2], node.inputs[1].type.shape[2]
     a = node.attrs
     per_row = kept_keys(tq, a["key_len"], a, a["key_start"], a["key_start"] + bc)
-    br = a["block_q"]
-    tile_rows = np.add.reduceat(np.ones(tq, dtype=np.int64), np.arange(0, tq, br))
-    visited = np.add.reduceat(per_row, np.arange(0, tq, br)) > 0
-    return int(tile_rows[visited].sum()), bc
+    starts = np.arange(0, tq, a["block_q"])
+    tile_rows = np.diff(np.append(starts, tq))
+    return int(tile_rows[np.add.reduceat(per_row, starts) > 0].sum())
 
 
 def _step_cost(node) -> Cost:  # noqa: ANN001
@@ -361,7 +357,7 @@ def _step_cost(node) -> Cost:  # noqa: ANN001
     B, H, _, D = q.shape
     G, bc, dv = kt.shape[1], kt.shape[2], vt.shape[3]
     a = node.attrs
-    rows, _ = step_visited_rows(node)
+    rows = step_visited_rows(node)
     if rows == 0:  # FA skips a key tile no query tile can see
         return Cost()
     frac = block_keep_fraction(q.shape[2], a["key_len"], a)
@@ -417,7 +413,3 @@ define("attention_block_select", infer=_select_type, run=_select, cost=_select_c
        attrs=("causal", "scale", "block_size", "block_topk"),
        optional_attrs=("window", "sinks"))
 
-
-def flash_tile_count(tk: int, block_k: int) -> int:
-    """Key tiles (flash_step nodes) for Tk keys at Bc keys per tile."""
-    return math.ceil(tk / block_k)

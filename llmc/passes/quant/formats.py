@@ -156,12 +156,12 @@ def quantize_block(x: np.ndarray, dtype: DType) -> np.ndarray:
 
 
 def max_magnitude(dtype: DType) -> float:
-    """Largest finite magnitude a block dtype can hold (shared exponent 127)."""
+    """Largest finite magnitude a block dtype can hold (block max exponent 127)."""
     if dtype.name.startswith("bfp"):
         p = int(dtype.elem[3:])
         return float((2 ** (p - 1) - 1) * 2.0 ** (SCALE_MAX - (p - 2)))
     fmt = ELEMENTS[dtype.elem]
-    return float(fmt.max_normal * 2.0 ** SCALE_MAX)
+    return float(fmt.max_normal * 2.0 ** (SCALE_MAX - fmt.emax))
 
 
 def check_finite(name: str, w: np.ndarray) -> None:

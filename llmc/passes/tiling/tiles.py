@@ -10,9 +10,11 @@ Br = min(Bc, d) queries per tile. Then each target's constraints:
   * `max_block_q`: GPU query tiles are split over warps, 16 rows per warp,
     at most 8 warps (FlashAttention-2 runs 4 or 8 warps per block);
   * the working set must fit: Q_i, O_i (Br x d), K_j, V_j (Bc x d) at the
-    element size, plus the score tile S_ij (Br x Bc) and l_i, m_i in f32.
-    If FA1's rule overfills (it ignores S_ij), Bc then Br are halved until
-    it fits; if the smallest aligned tile does not fit, that is a UsageError.
+    element size, l_i, m_i in f32, and, where scores live in the same memory
+    (not on GPUs, whose S_ij and P_ij stay in registers, FlashAttention-2
+    section 3), the score tile S_ij (Br x Bc) in f32. If FA1's rule
+    overfills, Bc shrinks to the largest size that fits, then Br is halved;
+    if the smallest aligned tile does not fit, that is a UsageError.
 
 The on-chip sizes are per unit that runs one tile loop (an SM's shared
 memory, an NPU's scratchpad, HNLPU's attention buffer), each with its source.
@@ -40,20 +42,21 @@ class OnChip:
     max_block_q: int | None = None  # query-tile rows (GPU: 16 rows x at most 8 warps)
     rows_per_warp: int = 0       # GPU: rows of Br one warp owns (0: not a GPU)
     source: str = ""
+    scores_on_chip: bool = True  # S_ij takes room in this memory (GPUs: registers)
 
 
 # Keyed by the cost model's device names (llmc/targets.py `Target.device`).
 ON_CHIP: dict[str, OnChip] = {c.name: c for c in [
     OnChip("a100-sxm4-80gb", 163 * KIB, 16, True, 128, 16,
            "NVIDIA Ampere Tuning Guide: 164 KB shared memory per SM, up to 163 KB "
-           "per thread block"),
+           "per thread block", False),
     OnChip("a100-sxm4-40gb", 163 * KIB, 16, True, 128, 16,
-           "NVIDIA Ampere Tuning Guide (same SM as the 80 GB part)"),
+           "NVIDIA Ampere Tuning Guide (same SM as the 80 GB part)", False),
     OnChip("h100-sxm5", 227 * KIB, 16, True, 128, 16,
            "NVIDIA Hopper Tuning Guide: 228 KB shared memory per SM, up to 227 KB "
-           "per thread block"),
+           "per thread block", False),
     OnChip("h200-sxm", 227 * KIB, 16, True, 128, 16,
-           "NVIDIA Hopper Tuning Guide (H200 uses the H100's SM)"),
+           "NVIDIA Hopper Tuning Guide (H200 uses the H100's SM)", False),
     OnChip("edge-npu", 1024 * KIB, 16, False, None, 0,
            "assumed: 1 MiB scratchpad, 16-wide array (issue's example; replace with "
            "the cost model's edge-npu entry)"),
@@ -86,11 +89,18 @@ class Tiles:
     warps: int          # GPU warps per block (0 elsewhere)
 
 
-def footprint(block_q: int, block_k: int, d: int, dv: int, elem_bytes: float) -> int:
+def footprint(block_q: int, block_k: int, d: int, dv: int, elem_bytes: float,
+              scores: bool = True) -> int:
     """On-chip bytes of one tile step: Q_i, O_i, K_j, V_j at the element size,
-    S_ij and the softmax statistics l_i, m_i in f32."""
-    tiles = (block_q * (d + dv) + block_k * (d + dv)) * elem_bytes
-    return int(math.ceil(tiles + 4 * (block_q * block_k + 2 * block_q)))
+    l_i and m_i in f32, and (`scores`) the score tile S_ij in f32."""
+    tiles = (block_q + block_k) * (d + dv) * elem_bytes
+    return int(math.ceil(tiles + 4 * (2 * block_q + (block_q * block_k if scores else 0))))
+
+
+def _largest_block_k(chip: OnChip, br: int, d: int, dv: int, elem_bytes: float) -> int:
+    """The largest Bc whose footprint with Br fits the chip (may be < 1)."""
+    room = chip.memory_bytes - br * (d + dv) * elem_bytes - 8 * br
+    return int(room // ((d + dv) * elem_bytes + (4 * br if chip.scores_on_chip else 0)))
 
 
 def fa1_rule(memory_bytes: int, d: int, elem_bytes: float) -> tuple[int, int]:
@@ -109,8 +119,11 @@ def _fit(n: int, chip: OnChip, cap: int | None) -> int:
     return max(chip.align, n - n % chip.align)
 
 
-def _round_up(n: int, align: int) -> int:
-    return -(-n // align) * align
+def _cover(n: int, chip: OnChip) -> int:
+    """The smallest tile the chip allows that covers n rows."""
+    if chip.pow2:
+        return max(chip.align, 2 ** math.ceil(math.log2(max(n, 1))))
+    return -(-n // chip.align) * chip.align
 
 
 def choose_tiles(chip: OnChip, d: int, dv: int, elem_bytes: float, tq: int, tk: int,
@@ -124,13 +137,17 @@ def choose_tiles(chip: OnChip, d: int, dv: int, elem_bytes: float, tq: int, tk: 
                              f"{chip.align}")
     else:
         br, bc = fa1_rule(chip.memory_bytes, d, elem_bytes)
-        bc = _fit(bc, chip, _round_up(tk, chip.align))
-        br = _fit(br, chip, min(x for x in (chip.max_block_q, _round_up(tq, chip.align)) if x))
-        while footprint(br, bc, d, dv, elem_bytes) > chip.memory_bytes and bc > chip.align:
-            bc = _fit(bc // 2, chip, None)
-        while footprint(br, bc, d, dv, elem_bytes) > chip.memory_bytes and br > chip.align:
-            br = _fit(br // 2, chip, None)
-    need = footprint(br, bc, d, dv, elem_bytes)
+        bc = _fit(bc, chip, _cover(tk, chip))
+        br = _fit(br, chip, min(x for x in (chip.max_block_q, _cover(tq, chip)) if x))
+        while footprint(br, bc, d, dv, elem_bytes, chip.scores_on_chip) > chip.memory_bytes:
+            most = _largest_block_k(chip, br, d, dv, elem_bytes)
+            if most >= chip.align:
+                bc = _fit(most, chip, bc)
+            elif br > chip.align:
+                br = _fit(br // 2, chip, None)
+            else:
+                break
+    need = footprint(br, bc, d, dv, elem_bytes, chip.scores_on_chip)
     if need > chip.memory_bytes:
         raise UsageError(f"attention tiles {br}x{bc} at head dim {d} need {need:,} bytes "
                          f"on chip; {chip.name} has {chip.memory_bytes:,} ({chip.source}); "

@@ -1,0 +1,96 @@
+"""The scheme registry and what quantization refuses (with the layer named)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from llmc.errors import UsageError
+from llmc.ir import dtypes, interpret, verify
+from llmc.ir.dtypes import bfp
+from llmc.passes.manager import get_pass
+from llmc.passes.quant import SCHEMES, Scheme, apply_scheme, get_scheme
+from tests.conftest import traced
+
+REQUIRED = ["bfp16", "bfp12", "bfp12-ksort", "mxfp4", "w4a16", "w4a8", "w8a8-int"]
+
+
+def tiny(seq_len: int = 8):  # noqa: ANN201
+    return traced("llama-tiny", "prefill", batch=1, seq_len=seq_len)
+
+
+def test_registry_has_the_issue_names_and_passes() -> None:
+    for name in REQUIRED:
+        assert name in SCHEMES and SCHEMES[name].doc
+        assert get_pass(f"quant:{name}")
+    assert get_scheme("w4a16g128").weights.group == 128
+
+
+def test_unknown_scheme_lists_the_valid_ones() -> None:
+    with pytest.raises(UsageError) as exc:
+        get_scheme("int3")
+    for name in REQUIRED:
+        assert name in str(exc.value)
+    with pytest.raises(UsageError, match="multiple of 32"):
+        get_scheme("w4a16g48")
+
+
+def test_block_width_mismatch_names_the_layer() -> None:
+    g = tiny().graph  # hidden 64, head dim 16
+    with pytest.raises(UsageError, match=r"layers\.0\.attn: head dim 16 is not a multiple of "
+                                         r"mxfp8e4m3's block of 32"):
+        apply_scheme(g, "mxfp8")
+    big_block = Scheme("bfp-b128", "test", weights=bfp(8, 128))
+    with pytest.raises(UsageError, match=r"embed: embedding width 64 is not a multiple of "
+                                         r"bfp8b128's block of 128"):
+        apply_scheme(g, big_block)
+
+
+def test_int4_groups_pad_the_reduction_dim() -> None:
+    t = tiny()
+    g = apply_scheme(t.graph, "w4a16-rtng128")  # ffn.down has in_features 160 -> 256
+    verify(g)
+    down = next(n for n in g.nodes if n.op == "wq_linear" and n.loc == "layers.0.ffn.down")
+    w, s = down.inputs[1].type, down.inputs[2].type
+    assert (w.shape, w.dtype, w.layout) == ((64, 128), dtypes.u8, "int4x2_lane32")
+    assert s.shape == (64, 2)
+    packed = g.params[down.inputs[1].node.attrs["name"]]
+    from llmc.passes.quant.pack import unpack_int4
+    assert not unpack_int4(packed)[:, 160:].any()          # the padding is zeros
+    ref = interpret(t.graph, t.inputs)[0]
+    got = interpret(g, t.inputs)[0]
+    assert np.linalg.norm(got - ref) / np.linalg.norm(ref) < 0.3
+
+
+def test_bad_calibration_data_is_refused() -> None:
+    g = tiny().graph
+    with pytest.raises(UsageError, match="integer token ids, got dtype float32"):
+        apply_scheme(g, "w8a8-int", np.zeros((2, 8), np.float32))
+    with pytest.raises(UsageError, match=r"shape \(N, 8\).*got \(2, 9\)"):
+        apply_scheme(g, "w8a8-int", np.zeros((2, 9), np.int64))
+    with pytest.raises(UsageError, match=r"ids must lie in 0\.\.127"):
+        apply_scheme(g, "w4a16", np.full((2, 8), 128))
+
+
+def test_non_finite_weights_are_refused() -> None:
+    g = tiny().graph
+    params = dict(g.params)
+    w = params["layers.1.ffn.up.weight"].copy()
+    w[3, 4] = np.nan
+    params["layers.1.ffn.up.weight"] = w
+    from llmc.ir.graph import Graph
+    bad = Graph(g.name, g.nodes, g.outputs, params)
+    with pytest.raises(UsageError, match=r"layers\.1\.ffn\.up\.weight: 1 NaN/Inf"):
+        apply_scheme(bad, "bfp16")
+
+
+@pytest.mark.parametrize("scheme", ["bfp16", "bfp12", "w4a16", "w4a16-rtn", "w8a16"])
+def test_storage_schemes_verify_and_stay_close(scheme: str) -> None:
+    t = tiny()
+    g = apply_scheme(t.graph, scheme, np.random.default_rng(1).integers(0, 128, (2, 8)))
+    verify(g)
+    ref = interpret(t.graph, t.inputs)
+    got = interpret(g, t.inputs)
+    rel = np.linalg.norm(got[0] - ref[0]) / np.linalg.norm(ref[0])
+    assert rel < (0.3 if "w4" in scheme else 0.1), rel
+    assert len(got) == len(ref)
