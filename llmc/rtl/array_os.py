@@ -37,18 +37,24 @@ from llmc.rtl.emit import (
 
 BLOCKS = ("llmc_skew", "llmc_mac_os", "llmc_drain")
 
-# A row word on the horizontal links: {v, first, last, a}.
-_V, _FIRST, _LAST = "IN_BITS + 2", "IN_BITS + 1", "IN_BITS"
+# Links are nets of unpacked net arrays, one element per link, rather than
+# slices of a few wide vectors: a simulator re-evaluates every reader of a
+# vector when any slice of it changes, which made Icarus ~100x slower.
+_ROW_LINK = "{i}*(COLS+1) + {j}"   # row link (i, j) enters PE (i, j); j = COLS leaves
+_COL_LINK = "{i}*COLS + {j}"       # column link (i, j) enters PE (i, j); i = ROWS leaves
 
 
-def _h(i: str, j: str) -> str:
-    """Base bit of the row word entering PE (i, j) (j = COLS: leaving the array)."""
-    return f"(({i})*(COLS+1) + ({j}))*FW"
+def _rl(i: str, j: str) -> str:
+    return "0" if i == j == "0" else _ROW_LINK.format(i=_term(i), j=_term(j))
 
 
-def _vb(i: str, j: str) -> str:
-    """Base bit of the column operand entering PE (i, j) (i = ROWS: leaving)."""
-    return f"(({i})*COLS + ({j}))*IN_BITS"
+def _cl(i: str, j: str) -> str:
+    return _term(j) if i == "0" else _COL_LINK.format(i=_term(i), j=_term(j))
+
+
+def _term(x: str) -> str:
+    """`x` parenthesised unless it is a name or a number."""
+    return x if x.isidentifier() or x.isdigit() else f"({x})"
 
 
 def array_module(cfg: CoreConfig) -> Module:
@@ -70,34 +76,38 @@ def array_module(cfg: CoreConfig) -> Module:
         Port("c_row", "output", c * rb, "... of row c_row[j*ROW_BITS +: ROW_BITS]"),
         Port("c_data", "output", c * ab, "... with value c_data[j*ACC_BITS +: ACC_BITS]"),
     )
+    n_row, n_col = "ROWS*(COLS+1)", "(ROWS+1)*COLS"
     items: list[Item] = [
         Localparam("ROWS", r),
         Localparam("COLS", c),
         Localparam("IN_BITS", ib, comment="operand width (two's complement)"),
         Localparam("ACC_BITS", ab, comment="accumulator width (wraps)"),
         Localparam("ROW_BITS", rb, comment="bits of a row index"),
-        Localparam("FW", "IN_BITS + 3", comment="row word: {v, first, last, a}"),
         Comment(""),
         Lint(
             ("UNUSEDSIGNAL",),
-            "Links leaving the right and bottom edges of the array are not read.",
+            "Links between PEs: row link (i, j) at i*(COLS+1) + j and column link (i, j)\n"
+            "at i*COLS + j enter PE (i, j); those leaving the right and bottom edges\n"
+            "(j = COLS, i = ROWS) are not read.",
             (
-                Net("wire", "h", "ROWS*(COLS+1)*FW", comment="row word into PE (i, j)"),
-                Net("wire", "vb", "(ROWS+1)*COLS*IN_BITS", comment="B operand into PE (i, j)"),
+                Net("wire", "a_l", "IN_BITS", n_row, comment="A operand, rightwards"),
+                Net("wire", "v_l", None, n_row, comment="beat flags riding with it"),
+                Net("wire", "f_l", None, n_row),
+                Net("wire", "l_l", None, n_row),
+                Net("wire", "b_l", "IN_BITS", n_col, comment="B operand, downwards"),
             ),
         ),
-        Net("wire", "acc", "ROWS*COLS*ACC_BITS", comment="sum of PE (i, j) at (j*ROWS + i)"),
+        Comment(""),
         Net("genvar", "i"),
         Net("genvar", "j"),
         Comment(""),
         _row_skews(),
         _col_skews(),
-        _pe_grid(),
-        _drains(),
+        _columns(),
         Comment(""),
-        Assign("mac_first", f"h[{_h('0', '0')} + {_V}]"),
-        Assign("mac_last", f"h[{_h('ROWS-1', 'COLS-1')} + {_V}]"),
-        Assign("drain_start", f"h[{_h('ROWS-1', '1')} + {_LAST}]"),
+        Assign("mac_first", f"v_l[{_rl('0', '0')}]"),
+        Assign("mac_last", f"v_l[{_rl('ROWS-1', 'COLS-1')}]"),
+        Assign("drain_start", f"l_l[{_rl('ROWS-1', '1')}]"),
     ]
     doc = (
         f"{cfg.array}: {r}x{c} output-stationary systolic array, "
@@ -110,13 +120,22 @@ def array_module(cfg: CoreConfig) -> Module:
 
 def _row_skews() -> GenerateFor:
     word = "{v_edge, first_edge, last_edge, a_edge[i*IN_BITS +: IN_BITS]}"
-    inst = Instance(
-        "llmc_skew",
-        "u_skew",
-        params=(("WIDTH", "FW"), ("DEPTH", "i + 1")),
-        connections=(("clk", "clk"), ("rst", "rst"), ("d", word), ("q", f"h[{_h('i', '0')} +: FW]")),
+    link = _rl("i", "0")
+    items: tuple[Item, ...] = (
+        Net("wire", "q", "IN_BITS+3", comment="{v, first, last, a}"),
+        Instance(
+            "llmc_skew",
+            "u_skew",
+            params=(("WIDTH", "IN_BITS + 3"), ("DEPTH", "i + 1")),
+            connections=(("clk", "clk"), ("rst", "rst"), ("d", word), ("q", "q")),
+        ),
+        Assign(f"a_l[{link}]", "q[IN_BITS-1:0]"),
+        Assign(f"l_l[{link}]", "q[IN_BITS]"),
+        Assign(f"f_l[{link}]", "q[IN_BITS+1]"),
+        Assign(f"v_l[{link}]", "q[IN_BITS+2]"),
     )
-    return GenerateFor("i", "ROWS", "g_row_skew", (inst,), "Row i of A enters i+1 cycles late.")
+    return GenerateFor("i", "ROWS", "g_row_skew", items,
+                       "Row i of A (with the beat flags) enters i+1 cycles late.")
 
 
 def _col_skews() -> GenerateFor:
@@ -128,54 +147,53 @@ def _col_skews() -> GenerateFor:
             ("clk", "clk"),
             ("rst", "rst"),
             ("d", "b_edge[j*IN_BITS +: IN_BITS]"),
-            ("q", f"vb[{_vb('0', 'j')} +: IN_BITS]"),
+            ("q", f"b_l[{_cl('0', 'j')}]"),
         ),
     )
     return GenerateFor("j", "COLS", "g_col_skew", (inst,), "Column j of B enters j+1 cycles late.")
 
 
-def _pe_grid() -> GenerateFor:
-    here, right, below = _h("i", "j"), _h("i", "j+1"), _vb("i+1", "j")
-    inst = Instance(
+def _columns() -> GenerateFor:
+    here, right = _rl("i", "j"), _rl("i", "j+1")
+    pe = Instance(
         "llmc_mac_os",
         "u_pe",
         params=(("IN_BITS", "IN_BITS"), ("ACC_BITS", "ACC_BITS")),
         connections=(
             ("clk", "clk"),
             ("rst", "rst"),
-            ("a_in", f"h[{here} +: IN_BITS]"),
-            ("v_in", f"h[{here} + {_V}]"),
-            ("first_in", f"h[{here} + {_FIRST}]"),
-            ("last_in", f"h[{here} + {_LAST}]"),
-            ("b_in", f"vb[{_vb('i', 'j')} +: IN_BITS]"),
-            ("a_out", f"h[{right} +: IN_BITS]"),
-            ("v_out", f"h[{right} + {_V}]"),
-            ("first_out", f"h[{right} + {_FIRST}]"),
-            ("last_out", f"h[{right} + {_LAST}]"),
-            ("b_out", f"vb[{below} +: IN_BITS]"),
-            ("acc", "acc[(j*ROWS + i)*ACC_BITS +: ACC_BITS]"),
+            ("a_in", f"a_l[{here}]"),
+            ("v_in", f"v_l[{here}]"),
+            ("first_in", f"f_l[{here}]"),
+            ("last_in", f"l_l[{here}]"),
+            ("b_in", f"b_l[{_cl('i', 'j')}]"),
+            ("a_out", f"a_l[{right}]"),
+            ("v_out", f"v_l[{right}]"),
+            ("first_out", f"f_l[{right}]"),
+            ("last_out", f"l_l[{right}]"),
+            ("b_out", f"b_l[{_cl('i+1', 'j')}]"),
+            ("acc", "sums[i*ACC_BITS +: ACC_BITS]"),
         ),
     )
-    cols = GenerateFor("j", "COLS", "g_col", (inst,))
-    return GenerateFor("i", "ROWS", "g_row", (cols,), "The PE grid: PE (i, j) is g_row[i].g_col[j].u_pe.")
-
-
-def _drains() -> GenerateFor:
-    inst = Instance(
+    drain = Instance(
         "llmc_drain",
         "u_drain",
         params=(("ROWS", "ROWS"), ("ACC_BITS", "ACC_BITS"), ("ROW_BITS", "ROW_BITS")),
         connections=(
             ("clk", "clk"),
             ("rst", "rst"),
-            ("load", f"h[{_h('ROWS-1', 'j+1')} + {_LAST}]"),
-            ("acc_in", "acc[j*ROWS*ACC_BITS +: ROWS*ACC_BITS]"),
+            ("load", f"l_l[{_rl('ROWS-1', 'j+1')}]"),
+            ("acc_in", "sums"),
             ("valid", "c_valid[j]"),
             ("row", "c_row[j*ROW_BITS +: ROW_BITS]"),
             ("data", "c_data[j*ACC_BITS +: ACC_BITS]"),
         ),
+        comment="It copies the column's sums when the last beat leaves its bottom PE.",
     )
-    return GenerateFor(
-        "j", "COLS", "g_drain", (inst,),
-        "Column j drains when the last beat has left its bottom PE.",
+    items: tuple[Item, ...] = (
+        Net("wire", "sums", "ROWS*ACC_BITS", comment="PE (i, j)'s sum at [i*ACC_BITS +: ACC_BITS]"),
+        GenerateFor("i", "ROWS", "g_pe", (pe,)),
+        drain,
     )
+    return GenerateFor("j", "COLS", "g_col", items,
+                       "Column j: its R PEs (g_col[j].g_pe[i].u_pe) and their drain.")

@@ -144,10 +144,10 @@ class CoreConfig:
             _in_range(name, v, 1, hi, f" (the core was generated for {name} <= {hi})")
 
     def describe(self) -> str:
-        """One line naming everything the core was generated from."""
+        """Everything the core was generated from (two lines)."""
         s = self.spec
         return (
             f"ArraySpec(rows={s.rows}, cols={s.cols}, dataflow={s.dataflow.value}, "
-            f"in_bits={s.in_bits}, acc_bits={s.acc_bits}) with buffers for "
+            f"in_bits={s.in_bits}, acc_bits={s.acc_bits})\nwith buffers for "
             f"M<={self.m_max}, N<={self.n_max}, K<={self.k_max}"
         )

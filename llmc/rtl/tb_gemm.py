@@ -58,7 +58,7 @@ class Observed:
     writes: list[Write] = field(default_factory=list)
     first_mac: int | None = None  # edge of PE (0,0)'s first MAC
     last_mac: int | None = None   # edge of PE (R−1,C−1)'s last MAC
-    errors: list[str] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (edge, message)
 
 
 class Driver:
@@ -119,17 +119,20 @@ class Monitor:
                     self.seen.first_mac = edge
                 if int(d.mac_last.value):
                     self.seen.last_mac = edge
-                we = int(d.c_we.value)
+                we, done = int(d.c_we.value), int(d.done.value)
             except ValueError:  # X or Z on a control signal
-                self.seen.errors.append(f"unknown (X/Z) MAC flag or c_we at edge {edge}")
+                self.seen.errors.append((edge, f"unknown (X/Z) MAC flag, c_we or done at edge {edge}"))
                 return
+            if we and done:  # C must be complete when `done` rises
+                self.seen.errors.append((edge, f"a result is written at edge {edge}, after `done` rose"))
             if we:
                 addrs, data = str(d.c_addr.value), str(d.c_wdata.value)  # MSB first
                 for lane in range(cols):
                     if we >> lane & 1:
                         addr, raw = _lane(addrs, lane, ca), _lane(data, lane, acc)
                         if addr is None or raw is None:
-                            self.seen.errors.append(f"unknown (X/Z) bits in write lane {lane} at edge {edge}")
+                            self.seen.errors.append(
+                                (edge, f"unknown (X/Z) bits in write lane {lane} at edge {edge}"))
                             continue
                         value = int(wrap_signed(np.int64(_as_i64(raw)), acc))
                         ns = get_sim_time("ns") + PERIOD_NS / 2
@@ -156,15 +159,20 @@ class Scoreboard:
 
     def __init__(self, case: dict[str, Any], expected: np.ndarray) -> None:
         self.case, self.expected = case, expected
-        self.errors: list[str] = []
+        self._errors: list[tuple[float, int, str]] = []  # (edge, order, message)
         self.count = 0          # every error
         self.output_errors = 0  # wrong, missing, duplicate or stray elements of C
 
-    def error(self, text: str, output: bool = False) -> None:
+    def error(self, text: str, output: bool = False, edge: float = float("inf")) -> None:
+        """Record an error that happened at rising edge `edge` (inf: at the end)."""
         self.count += 1
         self.output_errors += output
-        if len(self.errors) < MAX_ERRORS:
-            self.errors.append(text)
+        self._errors.append((edge, self.count, text))
+
+    @property
+    def errors(self) -> list[str]:
+        """The first MAX_ERRORS messages, earliest in simulation time first."""
+        return [text for _, _, text in sorted(self._errors)[:MAX_ERRORS]]
 
     def check_writes(self, writes: list[Write]) -> None:
         m, n = self.expected.shape
@@ -172,14 +180,14 @@ class Scoreboard:
         for w in writes:  # in time order, so the first error is the earliest
             where = f"C[{w.m}][{w.n}] (written by lane {w.lane} at {w.ns:g} ns, edge {w.edge})"
             if not (w.m < m and w.n < n):
-                self.error(f"write outside C ({m}x{n}): {where}", output=True)
+                self.error(f"write outside C ({m}x{n}): {where}", output=True, edge=w.edge)
             elif (w.m, w.n) in got:
-                self.error(f"{where} written twice", output=True)
+                self.error(f"{where} written twice", output=True, edge=w.edge)
             else:
                 got[(w.m, w.n)] = w
                 want = int(self.expected[w.m, w.n])
                 if w.value != want:
-                    self.error(f"{where}: RTL {w.value} != numpy {want}", output=True)
+                    self.error(f"{where}: RTL {w.value} != numpy {want}", output=True, edge=w.edge)
         missing = [(i, j) for i in range(m) for j in range(n) if (i, j) not in got]
         if missing:
             i, j = missing[0]
@@ -220,14 +228,15 @@ async def _run_case(dut: Any, cfg: dict[str, Any], case: dict[str, Any], drv: Dr
     task = cocotb.start_soon(monitor.run()) if monitor else None
     budget = 2 * case["expected_cycles"] + 8 * (cfg["rows"] + cfg["cols"]) + 100
     await drv.start(m, n, k)
-    t_sim, t_wall = get_sim_time("ns"), time.perf_counter()
+    # the rising edge that sampled `start` was half a period ago
+    t_sim, t_wall = get_sim_time("ns") - PERIOD_NS / 2, time.perf_counter()
     board = Scoreboard(case, expected)
     try:
         await with_timeout(RisingEdge(dut.done), budget * PERIOD_NS, "ns")
     except SimTimeoutError:
         board.error(f"timeout: `done` did not rise within {budget} cycles of start")
     wall = time.perf_counter() - t_wall
-    sim_cycles = round((get_sim_time("ns") - t_sim) / PERIOD_NS)
+    sim_cycles = round((get_sim_time("ns") - t_sim) / PERIOD_NS)  # edges from start to done
     await FallingEdge(dut.clk)  # let the monitor sample the last cycle
     if task:
         task.cancel()
@@ -235,8 +244,8 @@ async def _run_case(dut: Any, cfg: dict[str, Any], case: dict[str, Any], drv: Dr
     board.check_cycles("RTL", rtl_cycles, case["expected_cycles"])
     if monitor:
         seen = monitor.seen
-        for e in seen.errors:
-            board.error(e)
+        for edge, text in seen.errors:
+            board.error(text, edge=edge)
         mon = None if seen.first_mac is None or seen.last_mac is None else seen.last_mac - seen.first_mac
         board.check_cycles("monitor", mon, case["expected_cycles"])
         board.check_writes(seen.writes)

@@ -1,0 +1,1 @@
+"""Hand-written Verilog building blocks (the .v files here; see llmc.rtl.blocks)."""

@@ -1,0 +1,42 @@
+"""Negative tests: deliberately broken RTL must be caught by the testbench."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmc.rtl import GemmCase, build_design, core_config, generate_core, run_gemm
+from llmc.sim.systolic import ArraySpec
+
+pytestmark = pytest.mark.rtl
+
+SPEC = ArraySpec(3, 4)
+CASE = GemmCase(6, 8, 5, seed=7)  # full last tile: its last write is the latest possible
+
+FAULTS = {
+    # an unsigned multiplier: wrong products for negative operands
+    "unsigned-mac": ("llmc_mac_os.v", "$signed(a_in) * $signed(b_in)", "a_in * b_in"),
+    # row skew one cycle too long: A and B meet one beat apart
+    "skew-off-by-one": ("llmc_os_array_3x4.v", ".DEPTH (i + 1)", ".DEPTH (i + 2)"),
+    # the controller gives up one cycle early: the last writes are missed
+    "short-flush": ("llmc_gemm_os_3x4.v", "FLUSH = 3'd5", "FLUSH = 3'd4"),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_broken_design_is_caught(tmp_path: Path, fault: str) -> None:
+    fname, old, new = FAULTS[fault]
+    cfg = core_config(SPEC, [CASE])
+    sources = generate_core(cfg).write(tmp_path / "rtl")
+    target = tmp_path / "rtl" / fname
+    text = target.read_text()
+    assert old in text, f"fault site {old!r} not found in {fname}"
+    target.write_text(text.replace(old, new))
+    build = build_design(sources, cfg.top, "icarus", tmp_path / "sim", waves=True)
+    run = run_gemm(build, cfg, [CASE], tmp_path / "run", waves=True)
+    assert not run.passed
+    msg = run.first_error or ""
+    assert "M=6 N=8 K=5" in msg and str(run.sim.waves) in msg
+    if fault != "short-flush":
+        assert "!= numpy" in msg or "cycles" in msg

@@ -1,0 +1,110 @@
+"""`llmc rtl gemm` / `llmc rtl synth`: outputs, atomic output directory, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from llmc.cli import main
+from llmc.rtl import tools as rtl_tools
+from llmc.sim.systolic import ArraySpec, compute_cycles
+
+pytestmark = pytest.mark.rtl
+
+GEMM = ["rtl", "gemm", "--array", "2x3", "--m", "5", "--n", "4", "--k", "3"]
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
+    err = capsys.readouterr().err
+    assert err.startswith("llmc: error: ") and err.count("\n") == 1, err
+    for f in fragments:
+        assert f in err, err
+
+
+def test_gemm_passes_and_prints_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main([*GEMM, "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    want = compute_cycles(5, 4, 3, ArraySpec(2, 3))
+    assert "PASS" in text and f"RTL {want}  monitor {want}  llmc sim gemm {want}" in text
+    summary = json.loads((out / "llmc-rtl.json").read_text())
+    assert summary["passed"] and summary["rtl_cycles"] == summary["predicted_cycles"] == want
+    assert (out / "rtl" / "llmc_gemm_os_2x3.v").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary left beside it
+    # a second run replaces its own earlier output
+    assert main([*GEMM, "--seed", "3", "-o", str(out)]) == 0
+    assert json.loads((out / "llmc-rtl.json").read_text())["seed"] == 3
+
+
+def test_gemm_verilator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*GEMM, "--simulator", "verilator", "-o", str(tmp_path / "v")]) == 0
+    assert "Verilator" in capsys.readouterr().out
+
+
+def test_failing_testbench_shows_indices_and_waveform(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main([*GEMM, "--inject", "1,2", "--waves", "-o", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "FAIL" in text and "C[1][2]" in text
+    wave = out / "run" / "llmc_gemm_os_2x3.fst"
+    assert f"waveform: {wave}" in text and wave.is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--array", "0x4"], ["array rows must be a positive integer"]),
+        (["--array", "65x4"], ["array rows must be in 1..64"]),
+        (["--array", "4x4", "--acc-bits", "12"], ["acc_bits must be in 16..64"]),
+        (["--array", "4x4", "--in-bits", "17"], ["in_bits must be in 2..16"]),
+        (["--array", "4x4", "--dataflow", "ws"], ["output-stationary arrays only"]),
+        (["--array", "4x4", "--dataflow", "xs"], ["unknown dataflow 'xs'"]),
+        (["--array", "4x4", "--simulator", "vcs"], ["unknown simulator 'vcs'"]),
+        (["--array", "4x4", "--inject", "9,9"], ["outside C"]),
+    ],
+)
+def test_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                   args: list[str], fragments: list[str]) -> None:
+    rc = main(["rtl", "gemm", "--m", "3", "--n", "3", "--k", "3", *args, "-o", str(tmp_path / "o")])
+    assert rc == 2
+    _one_line_error(capsys, *fragments)
+    assert not (tmp_path / "o").exists()
+
+
+def test_refuses_a_file_and_a_foreign_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "file"
+    f.write_text("keep me")
+    assert main([*GEMM, "-o", str(f)]) == 2
+    _one_line_error(capsys, "not a directory")
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "notes.txt").write_text("keep me")
+    assert main([*GEMM, "-o", str(d)]) == 2
+    _one_line_error(capsys, "refusing to replace")
+    assert f.read_text() == (d / "notes.txt").read_text() == "keep me"
+
+
+def test_missing_simulator(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rtl_tools.shutil, "which", lambda name: None)
+    assert main([*GEMM, "-o", str(tmp_path / "o")]) == 2
+    _one_line_error(capsys, "iverilog", "apt-get install")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys is not installed (optional)")
+def test_synth_reports_cells(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rtl", "synth", "--array", "2x2"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("llmc_os_array_2x2: ") and "cells" in first and "flip-flops" in first
+
+
+def test_synth_without_yosys(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rtl_tools.shutil, "which", lambda name: None)
+    assert main(["rtl", "synth", "--array", "2x2"]) == 2
+    _one_line_error(capsys, "yosys", "apt-get install")
