@@ -119,7 +119,8 @@ class Compiled:
 
 def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[str],
             phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
-            weights: str = "auto", progress: Any = None) -> Compiled:
+            weights: str = "auto", progress: Any = None, quant: str | None = None
+            ) -> Compiled:
     """Trace both phases, run the target's pipeline, write the artifact
     directory atomically (built aside, then renamed into place)."""
     tgt = get_target(target)
@@ -143,6 +144,14 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
         t = time.perf_counter()
         graphs[ph] = run_pipeline(traced.graph, tgt.pipeline)
         timings[f"{ph}.passes_s"] = time.perf_counter() - t
+    if quant:
+        from llmc.passes.quant import quantize_graphs
+
+        step(f"quantize {quant}")
+        t = time.perf_counter()
+        graphs = {ph: verify_and_return(g)
+                  for ph, g in quantize_graphs(graphs, quant).items()}
+        timings["quant_s"] = time.perf_counter() - t
     step("memory plan")
     t = time.perf_counter()
     plans = {ph: plan_memory(g) for ph, g in graphs.items()}
@@ -170,6 +179,11 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
         files[f"plan_{ph}.png"] = p.plot
     _write_atomically(out, files)
     return Compiled(out, report, graphs, timings)
+
+
+def verify_and_return(graph: Graph) -> Graph:
+    verify(graph)
+    return graph
 
 
 @dataclass

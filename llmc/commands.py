@@ -15,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="zoo name, HF-style directory, or file.py:factory")
     p.add_argument("--target", "-t", required=True, help="a100, h100, npu, ... (llmc targets)")
     p.add_argument("-o", "--out", required=True, help="artifact directory to write")
+    p.add_argument("--quant", metavar="SCHEME", default=None,
+                   help="quantization scheme (bfp16, bfp12-ksort, mxfp4, w4a16, w8a8-int, ...)")
     _shape_args(p)
     p.set_defaults(func=_compile)
 
@@ -74,9 +76,10 @@ def _console(stderr: bool = False):  # noqa: ANN202
 def _compile(a: argparse.Namespace) -> int:
     from llmc import api
 
-    with progress(7) as step:
+    with progress(8 if a.quant else 7) as step:
         result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
-                             seq_len=a.seq_len, weights=a.weights, progress=step)
+                             seq_len=a.seq_len, weights=a.weights, progress=step,
+                             quant=a.quant)
     r = result.report
     print(f"compiled {r['model']} for {r['target']} -> {result.out_dir}/")
     print(f"  parameters {r['params_total']:,} (active {r['params_active']:,}), "

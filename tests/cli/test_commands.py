@@ -72,3 +72,14 @@ def test_models_targets_show(capsys) -> None:  # noqa: ANN001
     assert main(["show", "moe-tiny", "--weights", "random", "--seq-len", "8"]) == 0
     out = capsys.readouterr().out
     assert "moe_ffn 2" in out and "active" in out
+
+
+def test_compile_with_quant_shape_only(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "q"
+    assert main(["compile", "llama-tiny", "--target", "a100", "-o", str(out), "--weights",
+                 "meta", "--seq-len", "16", "--quant", "w4a16"]) == 0
+    assert "@int4" in (out / "model.llmir").read_text() or "u8[" in (out / "model.llmir").read_text()
+    assert main(["compile", "llama-tiny", "--target", "a100", "-o", str(tmp_path / "bad"),
+                 "--weights", "meta", "--seq-len", "16", "--quant", "nope"]) == 2
+    assert "valid: bfp16" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
