@@ -119,8 +119,8 @@ class Compiled:
 
 def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[str],
             phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
-            weights: str = "auto", progress: Any = None, quant: str | None = None
-            ) -> Compiled:
+            weights: str = "auto", progress: Any = None, quant: str | None = None,
+            sparsity: str | None = None, attention: str | None = None) -> Compiled:
     """Trace both phases, run the target's pipeline, write the artifact
     directory atomically (built aside, then renamed into place)."""
     tgt = get_target(target)
@@ -144,6 +144,7 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
         t = time.perf_counter()
         graphs[ph] = run_pipeline(traced.graph, tgt.pipeline)
         timings[f"{ph}.passes_s"] = time.perf_counter() - t
+    saved = _sparsify(graphs, sparsity, attention, tgt.device, step)
     if quant:
         from llmc.passes.quant import quantize_graphs
 
@@ -163,6 +164,8 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
                        batch=batch, prompt=seq_len,
                        context=seq_len if "decode" in graphs else None, model=loaded.name)
     report = rep.to_json()
+    for ph, w in saved.items():
+        report.setdefault(ph, {})["work_saved"] = w
     report["memory_plan"] = {ph: {k: p.json[k] for k in ("arena_bytes", "lower_bound_bytes",
                                                           "ratio", "method")}
                              for ph, p in plans.items()}
@@ -179,6 +182,33 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
         files[f"plan_{ph}.png"] = p.plot
     _write_atomically(out, files)
     return Compiled(out, report, graphs, timings)
+
+
+def _sparsify(graphs: dict[str, Graph], sparsity: str | None, attention: str | None,
+              device: str, step: Any) -> dict[str, Any]:
+    """Weight/activation sparsity and attention rewriting, in place on `graphs`;
+    returns the work saved per phase (registry costs before vs after)."""
+    if not (sparsity or attention):
+        return {}
+    from llmc.passes.sparsity import apply_sparsity, sparsify, work_saved
+    from llmc.passes.tiling import apply_attention
+
+    saved, plan = {}, None
+    for ph in list(graphs):
+        step(f"sparsity {ph}")
+        before = graphs[ph]
+        g = before
+        if sparsity:
+            if plan is None:
+                g, plan = sparsify(g, sparsity)
+            else:  # decode reuses the prefill's pruning plan
+                g = apply_sparsity(g, sparsity, calib=plan)
+        if attention:
+            g = apply_attention(g, attention, target=device)
+        verify(g)
+        graphs[ph] = g
+        saved[ph] = work_saved(before, g)
+    return saved
 
 
 def verify_and_return(graph: Graph) -> Graph:

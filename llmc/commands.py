@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="artifact directory to write")
     p.add_argument("--quant", metavar="SCHEME", default=None,
                    help="quantization scheme (bfp16, bfp12-ksort, mxfp4, w4a16, w8a8-int, ...)")
+    p.add_argument("--sparsity", metavar="SPEC", default=None,
+                   help="weight or activation sparsity: 0.5[:wanda|:sparsegpt], "
+                        "2:4[:wanda|:sparsegpt], act:0.6")
+    p.add_argument("--attention", metavar="SPEC", default=None,
+                   help="attention form: stream:S+W, window:W, block:B/K, flash, flash:BRxBC")
     _shape_args(p)
     p.set_defaults(func=_compile)
 
@@ -76,10 +81,10 @@ def _console(stderr: bool = False):  # noqa: ANN202
 def _compile(a: argparse.Namespace) -> int:
     from llmc import api
 
-    with progress(8 if a.quant else 7) as step:
+    with progress(7 + bool(a.quant) + 2 * bool(a.sparsity or a.attention)) as step:
         result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
                              seq_len=a.seq_len, weights=a.weights, progress=step,
-                             quant=a.quant)
+                             quant=a.quant, sparsity=a.sparsity, attention=a.attention)
     r = result.report
     print(f"compiled {r['model']} for {r['target']} -> {result.out_dir}/")
     print(f"  parameters {r['params_total']:,} (active {r['params_active']:,}), "

@@ -83,3 +83,14 @@ def test_compile_with_quant_shape_only(tmp_path: Path, capsys) -> None:  # noqa:
                  "--weights", "meta", "--seq-len", "16", "--quant", "nope"]) == 2
     assert "valid: bfp16" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_compile_with_sparsity_and_attention(tmp_path: Path) -> None:
+    out = tmp_path / "s"
+    assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(out), "--weights",
+                 "meta", "--seq-len", "32", "--sparsity", "2:4", "--attention", "flash"]) == 0
+    saved = json.loads((out / "report.json").read_text())["decode"]["work_saved"]
+    assert saved["sparse_linears"] > 0 and saved["flops_saved"] > 0.3
+    assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(tmp_path / "bad"),
+                 "--weights", "meta", "--seq-len", "32", "--sparsity", "1.5"]) == 2
+    assert not (tmp_path / "bad").exists()

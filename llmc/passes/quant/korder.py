@@ -34,7 +34,7 @@ MAX_PASSES = 4
 # amplifies score errors unevenly: on llmc-tiny (no K outliers) 5-15% proxy
 # gains came with slightly *worse* perplexity, while V's proxy, linear through
 # the output projection, predicts well (bench/results/quant.md).
-K_MIN_GAIN = float(__import__('os').environ.get('KMIN', '0.2'))
+K_MIN_GAIN = 0.2
 Items = list[np.ndarray]
 
 

@@ -13,11 +13,11 @@ from llmc.frontend.loader import LoadedModel
 from llmc.frontend.zoo.config import get_config
 from llmc.frontend.zoo.decoder import build_model
 from llmc.ir import interpret, verify
-from llmc.passes.quant import Scheme, apply_scheme, quantize_graphs
-from llmc.passes.quant import korder
+from llmc.passes.quant import Scheme, apply_scheme, korder, quantize_graphs
 from llmc.passes.quant.blockq import apply_storage
 from llmc.passes.quant.calibrate import KVSample
-from llmc.passes.quant.ksort import ksort, pair_layout as ksort_layout, pair_order
+from llmc.passes.quant.ksort import ksort, pair_order
+from llmc.passes.quant.ksort import pair_layout as ksort_layout
 from llmc.passes.quant.schemes import BFP12
 
 
@@ -114,14 +114,17 @@ def test_planner_groups_outliers_and_keeps_k_without_them() -> None:
     flat = rng.standard_normal((n, 1, d))
     kmap, _ = korder.plan(KVSample(flat, v, q_ms), None, 2, BFP12)
     assert np.array_equal(kmap[0], np.arange(d))           # nothing to gain: K stays
-    spiky = flat.copy()
-    for j in (1, 4, 6, 9, 11, 13):                         # outlier pairs (j, j + 16)
-        spiky[:, 0, [j, j + 16]] *= 40
+    # outlier pairs that queries barely read: grouping them away from the
+    # channels queries do read cuts the score error
+    outliers = [1, 4, 6, 9, 11, 13, 14, 15]
+    spiky, q_ms = flat.copy(), np.ones((2, d))
+    for j in outliers:
+        spiky[:, 0, [j, j + 16]] *= 30.0
+        q_ms[:, [j, j + 16]] = 1e-3
     kmap, vmap = korder.plan(KVSample(spiky, v, q_ms), None, 2, BFP12)
-    assert ksort_layout(kmap) == "pairs"
-    first_block = set(kmap[0, :16] % 16)
-    assert first_block in ({1, 4, 6, 9, 11, 13} | set(), ) or \
-        {1, 4, 6, 9, 11, 13} <= first_block or not ({1, 4, 6, 9, 11, 13} & first_block)
+    assert ksort_layout(kmap) == "pairs"                   # pairs side by side ...
+    blocks = [set(kmap[0, :16] % 16), set(kmap[0, 16:] % 16)]
+    assert set(outliers) in blocks                         # ... outliers in one block
     assert sorted(vmap[0]) == list(range(d))
 
 
