@@ -19,8 +19,8 @@ bench/results/memplan.md and memplan.json).
 from __future__ import annotations
 
 import argparse
-import functools
 import datetime as _dt
+import functools
 import json
 import os
 import platform

@@ -96,7 +96,7 @@ def to_ir(ep: torch.export.ExportedProgram, name: str, input_names: list[str] | 
     b = Builder(graph)
     ctx = Ctx(b)
     user_inputs = [s for s in sig.user_inputs]
-    names = dict(zip(user_inputs, input_names or user_inputs))
+    names = dict(zip(user_inputs, input_names or user_inputs, strict=False))
     outputs: list[Value] = []
     for n in ep.graph.nodes:
         ctx.fx, ctx.loc = n, _module_path(n, prefix)

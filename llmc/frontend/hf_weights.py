@@ -65,7 +65,7 @@ def load_state_dict(cfg: ModelConfig, files: list[Path]) -> dict[str, torch.Tens
             continue
         if m := _C_ATTN.fullmatch(name):  # GPT-2 Conv1D: fused qkv, (in, out)
             parts = t.t().split(cfg.hidden, dim=0) if m[2] == "weight" else t.split(cfg.hidden)
-            for p, part in zip("qkv", parts):
+            for p, part in zip("qkv", parts, strict=False):
                 out[f"layers.{m[1]}.attn.{p}_proj.{m[2]}"] = part.contiguous()
             continue
         for pattern, repl in table:

@@ -42,7 +42,7 @@ def bind_inputs(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.nda
             raise UsageError(f"graph @{graph.name} takes {len(nodes)} inputs "
                              f"({', '.join(n.name for n in nodes)}), got {len(inputs)}")
         values = list(inputs)
-    return {n: _conform(v, n.type, f"input %{n.name}") for n, v in zip(nodes, values)}
+    return {n: _conform(v, n.type, f"input %{n.name}") for n, v in zip(nodes, values, strict=True)}
 
 
 def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray],
@@ -79,7 +79,7 @@ def _run_node(graph: Graph, node: Node, env: dict[Node, tuple[np.ndarray, ...]],
     except IRError as exc:
         raise IRError(f"%{node.name} = {node.op}: {exc}") from None
     outs = result if isinstance(result, tuple) else (result,)
-    return tuple(_conform(o, t, f"%{node.name} = {node.op}") for o, t in zip(outs, node.types))
+    return tuple(_conform(o, t, f"%{node.name} = {node.op}") for o, t in zip(outs, node.types, strict=True))
 
 
 def _last_uses(graph: Graph) -> dict[int, list[Node]]:

@@ -49,6 +49,9 @@ def _verify(graph: Graph) -> Graph:
 
 
 def _load_builtin() -> None:
-    from llmc.passes import fuse_attention  # noqa: F401  (registers itself)
-    from llmc.passes import sparsity, tiling  # noqa: F401  (register themselves)
+    from llmc.passes import (  # noqa: F401  (register themselves)
+        fuse_attention,  # noqa: F401  (registers itself)
+        sparsity,
+        tiling,
+    )
     from llmc.passes.quant import pipeline  # noqa: F401  (registers quant:<scheme>)

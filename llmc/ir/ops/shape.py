@@ -116,7 +116,7 @@ def _concat_type(types, attrs):  # noqa: ANN001, ANN202
     first = types[0]
     d = norm_dim(attrs["dim"], first.rank)
     for t in types[1:]:
-        if t.rank != first.rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape))
+        if t.rank != first.rank or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape, strict=False))
                                        if i != d) or t.dtype != first.dtype:
             raise IRError(f"concat: {t} does not match {first} outside dim {d}")
     shape = list(first.shape)
