@@ -340,8 +340,9 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
     (out / "memplan.json").write_text(json.dumps(stamped, indent=2, sort_keys=True) + "\n")
     for r in rows:
         assert all(c in r for c in COLUMNS), f"row lacks {set(COLUMNS) - set(r)}"
-    header = ["| model | phase | quant | lower bound | greedy | best-fit | MIP | MIP ratio "
-              "| solve s |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    header = ["| model | phase | quant | buffers | lower bound | greedy | best-fit | MIP | "
+              "MIP ratio | solve s | plan from |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     lines = [
         "# Memory planner benchmark",
         "",
@@ -349,9 +350,13 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
         f"Date: {date}. Produced by `bench/memplan_bench.py`.",
         "",
         SOURCE_TEXT[source] + " Sizes in MiB (bytes in "
-        "memplan.json); the MIP column is the MEMO decomposition (one MIP per distinct "
-        "layer, reused, then the model); ratio = MIP / lower bound; solve_s is its "
-        "wall time.",
+        "memplan.json); the MIP column is `plan_blocks`, the MEMO decomposition (one MIP "
+        "per distinct layer, reused, then the model as rigid layer groups plus the "
+        "remaining buffers), which returns the lowest valid plan among its own and the "
+        "flat greedy-by-size and best-fit plans (`plan from` says which); when a flat "
+        "greedy plan already meets the lower bound, the model-level step is one greedy "
+        "pass instead of a MIP, as no MIP can beat it. Ratio = MIP / lower bound; "
+        "solve_s is the wall time of `plan_blocks`.",
         "",
         *header,
     ]
@@ -359,9 +364,10 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
         if r["synthetic"]:
             continue
         lines.append(
-            f"| {r['model']} | {r['phase']} | {r['quant']} | {_mib(r['lower_bound_bytes'])} | "
-            f"{_mib(r['greedy_bytes'])} | {_mib(r['bestfit_bytes'])} | {_mib(r['mip_bytes'])} "
-            f"| {r['mip_ratio']:.4f} | {r['solve_s']:.2f} |")
+            f"| {r['model']} | {r['phase']} | {r['quant']} | {r['buffers']:,} | "
+            f"{_mib(r['lower_bound_bytes'])} | {_mib(r['greedy_bytes'])} | "
+            f"{_mib(r['bestfit_bytes'])} | {_mib(r['mip_bytes'])} "
+            f"| {r['mip_ratio']:.4f} | {r['solve_s']:.2f} | {r['plan_source']} |")
     synth = [r for r in rows if r["synthetic"]]
     if synth:
         lines += [

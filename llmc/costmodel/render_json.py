@@ -38,13 +38,13 @@ def group(o: OpTiming) -> str:
     r = o.rec
     if r.kind == "comm":
         return "tp all-reduce"
-    if r.op == "attention":
+    if r.kind == "attention":  # attention, its tiled and integer forms
         return "attention"
     if r.op == "index_copy":
         return "kv write"
     if r.op == "moe_ffn":
         return "ffn (experts)"
-    if r.op in ("linear", "matmul"):
+    if r.kind == "linalg":  # linear, matmul and the forms the passes leave
         for key, name in ((".attn", "attn proj"), (".ffn", "ffn"), (".mlp", "ffn"),
                           ("lm_head", "lm head")):
             if key in r.loc:

@@ -18,10 +18,10 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from llmc.costmodel.precision import Precision, compute_class, sparse_24
+from llmc.ir.cost import param_count
 from llmc.ir.dtypes import DType
 from llmc.ir.graph import Attrs, Graph, Node, Value
 from llmc.ir.ops import get_op
-from llmc.ir.ops.nn import moe_active_fraction
 from llmc.ir.types import TensorType
 
 _ZERO = DType("zero", 0, "float")
@@ -202,11 +202,28 @@ def _compute(n: Node) -> tuple[str, bool]:
 
 
 def _is_sparse(n: Node) -> bool:
+    """Runs on 2:4 sparse tensor cores: a 2:4 `sparse_linear`, or a linear
+    whose weight a precision marked 2:4."""
+    if n.op == "sparse_linear":
+        return n.attrs["pattern"] == "2:4"
     if n.op != "linear":
         return False
     w = n.inputs[1]
     return (n.attrs.get("sparsity") == "2:4" or "2:4" in (w.type.layout or "")
             or w.type.dtype.name.endswith("s24"))
+
+
+def _flops(n: Node, registry_flops: float) -> float:
+    """FLOPs as the roofline counts them: a 2:4 `sparse_linear`'s registry
+    cost counts only the kept half of its multiply-adds; like a 2:4 linear it
+    is costed at its dense FLOPs, which sparse tensor cores run at twice the
+    dense peak and other hardware at the dense peak (no skipping without
+    sparse units)."""
+    if n.op == "sparse_linear" and n.attrs["pattern"] == "2:4":
+        tokens = n.type.numel // n.type.shape[-1]
+        kept = 2 * tokens * n.inputs[1].type.numel
+        return registry_flops + kept  # the kept half twice: dense MACs, bias once
+    return registry_flops
 
 
 def records(graph: Graph) -> list[OpRecord]:
@@ -226,7 +243,8 @@ def records(graph: Graph) -> list[OpRecord]:
             kv_b = total - _zeroed(n, kv) if any(v.node in kv for v in n.inputs) else 0
         cls, wop = _compute(n)
         shard = bool(_SHARDED_LOC.search(n.loc)) or n.op in ("attention", "moe_ffn")
-        out.append(OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc), float(cost.flops),
+        out.append(OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc),
+                            float(_flops(n, cost.flops)),
                             float(w_b), float(kv_b), float(total - w_b - kv_b), cls, wop,
                             _is_sparse(n), shard))
     return out
@@ -265,21 +283,13 @@ def live_weights(graph: Graph) -> list[Node]:
     return [n for n in graph.param_nodes if not n.attrs.get("buffer") and n in read]
 
 
-def count_params(graph: Graph) -> tuple[int, int]:
-    """(total, active) weight elements; MoE experts count top_k / E as active."""
-    fraction = {v.node: moe_active_fraction(n) for n in graph.nodes if n.op == "moe_ffn"
-                for v in n.inputs[2:]}
-    weights = live_weights(graph)
-    return (sum(n.type.numel for n in weights),
-            sum(round(n.type.numel * fraction.get(n, 1.0)) for n in weights))
-
-
 def from_graph(graph: Graph, phase: str, p: Precision, *, batch: int, tokens: int,
                context: int) -> Workload:
     """The workload of a traced (or synthesized) graph at precision `p`."""
     g = retype(graph, p)
     total, sharded = weight_storage(g)
-    n_total, n_active = count_params(graph)
+    counted = param_count(graph)
+    n_total, n_active = counted.total, counted.active
     counts = dict(sorted(Counter(n.op for n in graph.nodes).items()))
     return Workload(phase, merge(records(g)), batch, tokens, context, total, sharded,
                     n_total, n_active, len(graph.nodes), counts)

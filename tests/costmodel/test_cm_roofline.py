@@ -10,12 +10,21 @@ import pytest
 from llmc.costmodel import formulas as F
 from llmc.costmodel.database import get_device
 from llmc.costmodel.precision import parse_quant
-from llmc.costmodel.roofline import Placement, allreduce_record, shard, time_comm, time_op
+from llmc.costmodel.render_json import group
+from llmc.costmodel.roofline import (
+    Placement,
+    allreduce_record,
+    place,
+    shard,
+    time_comm,
+    time_op,
+)
 from llmc.costmodel.synth import synth_workload
 from llmc.costmodel.workload import records
 from llmc.frontend.zoo.config import get_config
 from llmc.ir.dtypes import bf16
 from llmc.ir.graph import Builder, Graph
+from llmc.ir.ops import get_op
 from llmc.ir.types import TensorType
 
 A100 = get_device("a100")
@@ -182,6 +191,35 @@ def test_ops_the_passes_leave() -> None:
     b.add("sparse_linear", [x, vals, meta], {"pattern": "2:4", "in_features": K,
                                                "density": 0.5})
     rec = records(gs)[0]
-    assert rec.flops == 2 * M * N * K // 2                      # only the kept half
+    # counted at dense FLOPs, as a 2:4 linear is; executed on sparse tensor cores
+    assert rec.sparse and rec.flops == 2 * M * N * K
+    assert gs.nodes[-1].op == "sparse_linear"
+    assert get_op("sparse_linear").cost(gs.nodes[-1]).flops == M * N * K  # registry: kept half
     assert rec.weight_bytes == N * K // 2 * 2 + N * K // 4 // 2   # values + 4-bit metadata
     assert rec.compute == "bf16" and rec.weight_operand
+    assert group(time_op(A100, rec, place(A100, 0, 0))) == "matmul"
+
+
+def test_sparse_linear_runs_at_the_2to4_peak_only_where_there_is_one() -> None:
+    """A 2:4 sparse_linear takes dense FLOPs / sparse peak on an A100 (624
+    TFLOP/s bf16 with sparsity) and dense FLOPs / dense peak on hardware
+    without sparse units; energy counts only the executed (kept) half."""
+    from llmc.ir.dtypes import u4
+
+    M, N, K = 4096, 4096, 4096
+    gs = Graph("sp")
+    b = Builder(gs)
+    x = b.input("x", TensorType((M, K), bf16))
+    vals = b.param("w.values", TensorType((N, K // 2), bf16), None)
+    meta = b.param("w.meta", TensorType((N, K // 4), u4), None)
+    b.add("sparse_linear", [x, vals, meta], {"pattern": "2:4", "in_features": K,
+                                               "density": 0.5})
+    rec = records(gs)[0]
+    dense = 2 * M * N * K
+    t = time_op(A100, rec, place(A100, 0, 0))
+    assert t.compute_s == pytest.approx(dense / 624e12)
+    flat = get_device("npu")
+    unit = flat.unit(rec.compute, True)
+    assert unit.sparse_flops_per_s is None
+    t2 = time_op(flat, rec, place(flat, 0, 0))
+    assert t2.compute_s == pytest.approx(dense / (unit.flops_per_s * flat.occupancy(1)))

@@ -12,6 +12,7 @@ Everything here works in integer bytes (or any integer unit) and is pure.
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,19 +88,30 @@ def height(items: Sequence[Item], offsets: Sequence[int]) -> int:
     return max(tops, default=0)
 
 
-def _fits(
-    item: Item, base: int, cons: list[Conflict], items: Sequence[Item], offsets: list[int | None]
-) -> bool:
-    for j, k, q in cons:
-        oj = offsets[j]
-        if oj is None:
-            continue
+def _blocked(
+    item: Item, placed: list[Conflict], items: Sequence[Item], offsets: list[int | None]
+) -> list[tuple[int, int]]:
+    """The bases ``item`` may not take, as merged open intervals ``(a, b)``.
+
+    Part ``k`` at base ``c`` overlaps a placed part at ``[lo, lo + size)``
+    exactly when ``lo - rel_k - size_k < c < lo + size - rel_k``; the union
+    of these open intervals, merged and sorted, is every forbidden base. Two
+    intervals that only touch leave their common end free.
+    """
+    raw = []
+    for j, k, q in placed:
         p, r = item.parts[k], items[j].parts[q]
-        lo, hi = base + p.rel, base + p.rel + p.size
-        lo2 = oj + r.rel
-        if lo < lo2 + r.size and lo2 < hi:
-            return False
-    return True
+        lo = offsets[j] + r.rel  # type: ignore[operator]
+        raw.append((lo - p.rel - p.size, lo + r.size - p.rel))
+    raw.sort()
+    merged: list[tuple[int, int]] = []
+    for a, b in raw:
+        if merged and a < merged[-1][1]:
+            if b > merged[-1][1]:
+                merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
 
 
 def place(
@@ -112,38 +124,33 @@ def place(
 
     Each item goes to the lowest base where none of its parts overlaps a
     placed, time-overlapping part (``fit="first"``: the first gap), or, for
-    ``fit="best"``, to the smallest gap its (single) part fits in. Candidate
-    bases are 0 and the tops of placed conflicting parts, which is where a
-    gap begins.
+    ``fit="best"``, to the smallest gap its (single) part fits in. The free
+    bases are the complement of the merged forbidden intervals
+    (:func:`_blocked`), so a gap begins at 0 or at an interval's end: one
+    sort per item instead of a test per candidate.
     """
     offsets: list[int | None] = [None] * len(items)
     for i in order:
         it = items[i]
         placed = [(j, k, q) for j, k, q in cons[i] if offsets[j] is not None]
-        cands = {0}
-        for j, k, q in placed:
-            r = items[j].parts[q]
-            c = offsets[j] + r.rel + r.size - it.parts[k].rel  # type: ignore[operator]
-            if c >= 0:
-                cands.add(c)
-        feasible = [c for c in sorted(cands) if _fits(it, c, placed, items, offsets)]
-        if fit == "best" and len(it.parts) == 1:
-            offsets[i] = min(feasible, key=lambda c: (_gap(it, c, placed, items, offsets), c))
+        blocked = _blocked(it, placed, items, offsets)
+        # free candidate bases >= 0, in increasing order
+        feasible = [] if any(a < 0 < b for a, b in blocked) else [0]
+        feasible += [b for _, b in blocked if b > 0]
+        if fit == "best" and len(it.parts) == 1 and len(feasible) > 1:
+            bottoms = sorted(offsets[j] + items[j].parts[q].rel  # type: ignore[operator]
+                             for j, _, q in placed)
+            offsets[i] = min(feasible, key=lambda c: (_gap(c, bottoms), c))
         else:
             offsets[i] = feasible[0]
     return [o or 0 for o in offsets]
 
 
-def _gap(
-    item: Item, base: int, placed: list[Conflict], items: Sequence[Item], offsets: list[int | None]
-) -> float:
-    """Size of the free gap that starts at ``base`` (inf above everything)."""
-    above = [
-        offsets[j] + items[j].parts[q].rel  # type: ignore[operator]
-        for j, _, q in placed
-        if offsets[j] + items[j].parts[q].rel >= base  # type: ignore[operator]
-    ]
-    return (min(above) - base) if above else float("inf")
+def _gap(base: int, bottoms: list[int]) -> float:
+    """Size of the free gap that starts at ``base`` (inf above everything):
+    the distance to the lowest placed part starting at or above it."""
+    k = bisect.bisect_left(bottoms, base)
+    return (bottoms[k] - base) if k < len(bottoms) else float("inf")
 
 
 def compact(items: Sequence[Item], offsets: Sequence[int | float], cons: list[list[Conflict]]

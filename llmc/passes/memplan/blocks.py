@@ -301,7 +301,12 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
             attached[g.name] = links[0]
         else:
             free.append(g)
-    base, offsets, top_stats = _place_top(problem, groups, free, deadline)
+    # When a flat greedy plan already meets the lower bound, nothing can beat
+    # it: the top level is then placed greedily (one pass, no MIP) and the
+    # lowest valid plan is still taken below.
+    flat = [fn(problem) for fn in (greedy_by_size, best_fit)]
+    at_bound = min(p.arena_bytes for p in flat) <= lower_bound(problem)
+    base, offsets, top_stats = _place_top(problem, groups, free, deadline, quick=at_bound)
     for bi, blk in enumerate(blocks):
         layout = classes[cls_of[bi]].layout
         for k, slot in enumerate(blk.slots):
@@ -317,19 +322,21 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     }
     unproved = [st for st in solves + [top_stats]
                 if st and st["status"] in ("feasible", "warm") and "cbc_status" in st]
-    if unproved:
+    polish_by = min(deadline, time.perf_counter() + POLISH_SHARE * time_limit_s)
+    plan = _best(problem, offsets, info, t0, polish_by, flat)
+    if unproved and plan.status != "optimal":  # at the lower bound it is proved anyway
         warnings.warn(f"block decomposition: {len(unproved)} sub-problem(s) stopped at the "
                       f"{time_limit_s} s time limit; the plan is the best found",
                       SolverTimeoutWarning, stacklevel=2)
-    polish_by = min(deadline, time.perf_counter() + POLISH_SHARE * time_limit_s)
-    return _best(problem, offsets, info, t0, polish_by)
+    return plan
 
 
-def _place_top(problem: Problem, groups: _Groups, free: list[Buffer], deadline: float
-               ) -> tuple[list[int], dict[str, int], dict[str, object]]:
+def _place_top(problem: Problem, groups: _Groups, free: list[Buffer], deadline: float,
+               quick: bool = False) -> tuple[list[int], dict[str, int], dict[str, object]]:
     """Place each rigid group and each free carried buffer as one item.
 
     Returns every block's base offset, the free buffers' offsets and stats.
+    ``quick``: one greedy pass, no MIP (a flat plan already meets the bound).
     """
     roots = sorted(set(groups.of))
     low = {g: min((p.rel for p in groups.parts[g]), default=0) for g in roots}
@@ -337,17 +344,23 @@ def _place_top(problem: Problem, groups: _Groups, free: list[Buffer], deadline: 
                                       for p in groups.parts[g])) for g in roots]
     items += [Item(b.name, (Part(0, problem.aligned(b.size), b.start, b.end),)) for b in free]
     cons = _items.conflicts(items)
-    warm = _items.best_heuristic(items, cons)
-    offs, status, info = solve_items(items, warm, _items.load_bound(items),
-                                     max(0.0, 0.5 * (deadline - time.perf_counter())))
+    if quick:
+        warm = _items.place(items, _items.size_order(items), cons)
+        budget = 0.0
+    else:
+        warm = _items.best_heuristic(items, cons)
+        budget = max(0.0, 0.5 * (deadline - time.perf_counter()))
+    offs, status, info = solve_items(items, warm, _items.load_bound(items), budget)
+    if quick and status == "warm":
+        status = "greedy (flat plan at the bound)"
     at = dict(zip(roots, offs[:len(roots)], strict=True))
     base = [at[g] - low[g] + r for g, r in zip(groups.of, groups.rel, strict=True)]
     placed = {b.name: o for b, o in zip(free, offs[len(roots):], strict=True)}
     return base, placed, {"items": len(items), "status": status, **info}
 
 
-def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float, deadline: float
-          ) -> Plan:
+def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float, deadline: float,
+          flat: list[Plan]) -> Plan:
     """The lowest valid plan among the decomposed one and flat greedy ones; on a
     small problem not yet at the lower bound, a flat MIP then polishes it."""
     lb = lower_bound(problem)
@@ -359,9 +372,7 @@ def _best(problem: Problem, offsets: dict[str, int], info: dict, t0: float, dead
     except IRError as e:  # a bug, but the user still gets a valid plan
         warnings.warn(f"block decomposition produced an invalid plan ({e}); using greedy",
                       stacklevel=3)
-    for fn in (greedy_by_size, best_fit):
-        p = fn(problem)
-        cands.append((p.arena_bytes, p.method, p.offsets))
+    cands += [(p.arena_bytes, p.method, p.offsets) for p in flat]
     arena, source, offs = min(cands, key=lambda c: (c[0], c[1] != "memo"))
     left = deadline - time.perf_counter()
     proved = arena == lb

@@ -134,9 +134,11 @@ class Lowering:
         return got
 
     def param(self, name: str, value: np.ndarray | None, dtype: DType,
-              shape: tuple[int, ...], layout: str | None = None) -> Value:
+              shape: tuple[int, ...], layout: str | None = None, buffer: bool = False
+              ) -> Value:
         return self.b.param(name, TensorType(shape, dtype, layout),
-                            None if value is None else np.asarray(value).astype(dtype.np))
+                            None if value is None else np.asarray(value).astype(dtype.np),
+                            buffer=buffer)
 
     def float_param(self, fv: Value) -> tuple[str, np.ndarray | None]:
         node = fv.node
@@ -242,7 +244,8 @@ def _embedding(L: Lowering, n: Node) -> QV:
     shape = n.inputs[0].type.shape
     scale = pow2_scale(float(np.abs(w).max()) if w is not None else 1.0, L.cfg.table)
     table = L.param(f"{name}.{L.cfg.table.name}",
-                    None if w is None else np.rint(w / scale), L.cfg.table, shape)
+                    None if w is None else np.rint(w / scale), L.cfg.table, shape,
+                    buffer=bool(n.inputs[0].node.attrs.get("buffer")))  # RoPE tables stay buffers
     return QV(L.emit("embedding", [table, L.plain(n.inputs[1])], {}, n), scale)
 
 

@@ -60,3 +60,47 @@ def test_random_problems(plans_of, prob):
 @given(blocked_problems())
 def test_random_blocked_problems(plans_of, prob):
     plans_of(prob)
+
+
+@st.composite
+def rigid_items(draw) -> list:
+    """Items of one to three parts at random relative offsets and steps."""
+    from llmc.passes.memplan._items import Item, Part
+
+    items = []
+    for i in range(draw(st.integers(1, 7))):
+        parts = []
+        for _ in range(draw(st.integers(1, 3))):
+            a = draw(st.integers(0, 8))
+            parts.append(Part(draw(st.integers(0, 96)), draw(st.integers(0, 64)), a,
+                              a + draw(st.integers(0, 4))))
+        items.append(Item(f"i{i}", tuple(parts)))
+    return items
+
+
+@SETTINGS
+@given(rigid_items(), st.randoms(use_true_random=False))
+def test_first_fit_takes_the_lowest_free_base(items, rnd) -> None:  # noqa: ANN001
+    """place(fit="first") puts each item at the lowest base where it overlaps
+    nothing placed before it: checked against a scan of every base."""
+    from llmc.passes.memplan import _items
+
+    order = list(range(len(items)))
+    rnd.shuffle(order)
+    cons = _items.conflicts(items)
+    got = _items.place(items, order, cons, "first")
+    top = sum(it.height for it in items) + 1
+    done: list[int] = []
+    for i in order:
+        def clashes(base: int, i: int = i) -> bool:
+            for j in done:
+                for p in items[i].parts:
+                    for q in items[j].parts:
+                        if (p.size and q.size and p.start <= q.end and q.start <= p.end
+                                and base + p.rel < got[j] + q.rel + q.size
+                                and got[j] + q.rel < base + p.rel + p.size):
+                            return True
+            return False
+        assert got[i] == next(b for b in range(top) if not clashes(b))
+        done.append(i)
+    assert _items.valid(items, got, cons)
