@@ -316,7 +316,8 @@ def run_synthetic(name: str, seed: int, layers: int) -> dict:
 SOURCE_TEXT = {
     "ir": "Activation buffers of one forward pass, from the liveness of llmc's own traced "
           "IR (`llmc.passes.memplan.liveness`; prefill: 2K tokens, all logits; decode: 1 "
-          "token writing a 2K-slot KV cache; GPT-2 at its 1K context, which is planned separately with the weights). "
+          "token writing a 2K-slot KV cache; GPT-2 at its 1K context). The KV cache (a decode graph's "
+          "input, the K/V a prefill graph returns) is planned with the weights, not in this arena. "
           "Views alias their base tensor. Quant `fp16` = float activations at 2 bytes, "
           "`int8` = 1 byte (integer tensors keep their size).",
     "layer-description": "Activation buffers of one forward pass (prefill: 2K tokens, logits "
@@ -391,9 +392,9 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
     lines += ["", f"Model rows: worst MIP ratio {worst:.4f} (goal <= 1.01). All rows: slowest "
               f"{slowest:.2f} s (goal <= {TIME_LIMIT_S:.0f} s); MIP never above greedy: "
               f"{all(r['mip_bytes'] <= r['greedy_bytes'] for r in rows)}. On the model rows "
-              "greedy-by-size already meets the lower bound: the layers are near-chains whose "
-              "peak (attention scores, or the concatenated KV in decode) sits in every layer "
-              "alike.", ""]
+              "greedy-by-size already meets the lower bound: the layers are near-chains (attention "
+              "is one fused op) whose peak is the MLP's intermediates, reached alike in every "
+              "layer, or the logits.", ""]
     (out / "memplan.md").write_text("\n".join(lines))
 
 

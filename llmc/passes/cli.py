@@ -1,4 +1,4 @@
-"""Sub-commands of the passes area: `eval` (quantization) and, later, `plan`.
+"""Sub-commands of the passes area: `eval` (quantization) and `plan` (memory).
 
 Each command registers itself in its own `_register_<name>(sub)`.
 """
@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import sys
+import warnings
 
 from llmc.errors import UsageError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     _register_eval(sub)
+    _register_plan(sub)
 
 
 # ---- eval -------------------------------------------------------------------------
@@ -62,3 +66,113 @@ def _eval(a: argparse.Namespace) -> int:
           f"{r.float_kv_bytes_per_token:,.1f} B/token   "
           f"({r.float_kv_bytes_per_token / max(r.kv_bytes_per_token, 1e-9):.2f}x smaller)")
     return 0
+
+
+# ---- plan -------------------------------------------------------------------------
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20,
+          "gib": 2**30}
+
+
+def parse_size(text: str, what: str = "--arena") -> int:
+    """Bytes from "1048576", "64MiB", "1.5 GB" (KiB/MiB/GiB are powers of 2)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", text)
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _UNITS:
+        raise UsageError(f"{what}: cannot read {text!r} as a size (bytes, or a number with "
+                         "KB, MB, GB, KiB, MiB or GiB)")
+    n = float(m.group(1)) * _UNITS[unit]
+    if n != int(n) or n <= 0:
+        raise UsageError(f"{what}: {text!r} is not a positive whole number of bytes")
+    return int(n)
+
+
+def _register_plan(sub: argparse._SubParsersAction) -> None:
+    from llmc.passes.memplan.planner import METHODS
+
+    p = sub.add_parser("plan", help="plan a model's activation memory in one arena: lower "
+                                    "bound, greedy, best-fit and MIP, with a picture")
+    p.add_argument("model", help="zoo name, HF-style directory, or file.py:factory")
+    p.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="prompt length (prefill) / KV-cache length (decode); "
+                        "default min(128, the model's context)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--method", choices=METHODS, default="auto",
+                   help="auto (= memo: one MIP per distinct layer, reused), mip (the whole "
+                        "graph as one MIP), greedy (TFLite greedy-by-size), bestfit")
+    p.add_argument("--arena", metavar="SIZE", default=None,
+                   help="capacity to fit in (bytes, or 64MiB, 2GB, ...); too small is "
+                        "reported with the bytes missing and the tensors to spill")
+    p.add_argument("--reorder", action="store_true",
+                   help="run the memory-order pass first (OLLA-style: the topological "
+                        "order with the lower peak)")
+    p.add_argument("--time-limit", type=float, default=30.0, metavar="S",
+                   help="MIP time limit in seconds (the best plan found is kept)")
+    p.add_argument("-o", "--out", default=None,
+                   help="write plan.json, plan.md and plan.png to this directory")
+    p.set_defaults(func=_plan)
+
+
+def _plan(a: argparse.Namespace) -> int:
+    from llmc import api
+    from llmc.passes.memplan import best_fit, greedy_by_size, lower_bound, plan, plan_to_json
+    from llmc.passes.memplan.liveness import liveness
+    from llmc.passes.memplan.reorder import memory_order
+
+    arena = None if a.arena is None else parse_size(a.arena)
+    if not a.time_limit > 0:
+        raise UsageError(f"--time-limit must be positive, got {a.time_limit}")
+    traced = api.trace(a.model, a.phase, a.batch, a.seq_len, weights="meta")
+    graph = traced.graph
+    before = lower_bound(liveness(graph).problem)
+    if a.reorder:
+        graph = memory_order(graph)
+    problem = liveness(graph).problem
+    lb = lower_bound(problem)
+    rows = [("greedy-by-size", greedy_by_size(problem)), ("best-fit", best_fit(problem))]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chosen = plan(problem, a.method, arena, a.time_limit)
+    for w in caught:
+        sys.stderr.write(f"llmc: warning: {w.message}\n")
+    rows.append((f"{chosen.method} ({a.method})" if a.method == "auto" else chosen.method,
+                 chosen))
+    steps = len(graph.nodes)
+    lines = [f"{graph.name}: {len(problem.buffers):,} activation buffers over {steps:,} steps",
+             f"  {'lower bound':<22}{_mib(lb):>14}"]
+    if a.reorder:
+        lines.append(f"  {'(traced order)':<22}{_mib(before):>14}   memory-order "
+                     + ("kept the traced order" if graph is traced.graph else
+                        f"saved {_mib(before - lb).strip()}"))
+    for label, pl in rows:
+        lines.append(f"  {label:<22}{_mib(pl.arena_bytes):>14}   x{pl.arena_bytes / lb:.4f}"
+                     if lb else f"  {label:<22}{_mib(pl.arena_bytes):>14}")
+    lines.append(f"  plan: {chosen.status}, {chosen.solve_s:.2f} s"
+                 + (f", fits the {_mib(arena).strip()} arena" if arena else ""))
+    print("\n".join(lines))
+    if a.out:
+        from pathlib import Path
+
+        from llmc.api import _write_atomically
+        from llmc.passes.memplan import plot_plan
+
+        data = plan_to_json(problem, chosen, timing=False)
+        md = "\n".join(["# Activation memory plan", "", "```", *lines[:-1], "```", "",
+                        "Picture: plan.png (buffers as rectangles, time x address); "
+                        "data: plan.json.", ""])
+        _write_atomically(Path(a.out), {
+            "plan.json": json.dumps(data, indent=2, sort_keys=True) + "\n",
+            "plan.md": md,
+            "plan.png": lambda path: plot_plan(problem, chosen, path, title=graph.name),
+        })
+        print(f"  wrote {a.out}/plan.json, plan.md, plan.png")
+    return 0
+
+
+def _mib(n: float) -> str:
+    """Bytes in the largest binary unit that keeps the number >= 1."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:,.2f} {unit}"
+    return f"{n:,.0f} B"

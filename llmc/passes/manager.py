@@ -54,4 +54,5 @@ def _load_builtin() -> None:
         sparsity,
         tiling,
     )
+    from llmc.passes.memplan import reorder  # noqa: F401  (registers memory-order)
     from llmc.passes.quant import pipeline  # noqa: F401  (registers quant:<scheme>)

@@ -4,8 +4,8 @@ Steps are node positions in execution order. Every output of a computing op
 is a buffer live from its defining step to the last step that reads it,
 directly or through a view (reshape, permute, slice, expand alias their
 input, so they extend its lifetime instead of owning memory). Graph inputs,
-weights and KV-cache updates live for the whole run and are planned
-separately (`external`). A buffer belongs to a block (the transformer layer
+weights, KV-cache updates and the KV cache a prefill returns live for the
+whole run and are planned separately (`external`, `kv_outputs`). A buffer belongs to a block (the transformer layer
 of `loc` "layers.N...") when it is made and used inside that layer only.
 """
 
@@ -40,6 +40,19 @@ def is_external(node: Node) -> bool:
     return node.op == "index_copy" and alias_root(node.inputs[0]).node.op == "input"
 
 
+def kv_outputs(graph: Graph) -> set[Value]:
+    """The KV cache a prefill graph returns: graph outputs that an
+    attention-kind op reads as its keys or values (through any views). They
+    are written into the KV cache, which is planned with the weights, not in
+    the activation arena (a decode graph's cache is an input, updated in place)."""
+    outs = {alias_root(v) for v in graph.outputs}
+    kv = set()
+    for n in graph.nodes:
+        if get_op(n.op).kind == "attention" and len(n.inputs) >= 3:
+            kv.update(r for r in map(alias_root, n.inputs[1:3]) if r in outs)
+    return kv
+
+
 def layer_of(node: Node) -> int | None:
     m = _LAYER.search(node.loc)
     return int(m.group(1)) if m else None
@@ -61,6 +74,7 @@ def liveness(graph: Graph, alignment: int = 64) -> Liveness:
             end[root] = max(end.get(root, 0), step[node])
             layers.setdefault(root, set()).add(layer_of(node))
     last = len(graph.nodes)
+    kv = kv_outputs(graph)
     for v in graph.outputs:
         end[alias_root(v)] = last
         layers.setdefault(alias_root(v), set()).add(None)
@@ -70,6 +84,8 @@ def liveness(graph: Graph, alignment: int = 64) -> Liveness:
             continue
         for i, t in enumerate(node.types):
             v = Value(node, i)
+            if v in kv:
+                continue
             users = layers.get(v, set()) | {layer_of(node)}
             block = next(iter(users)) if len(users) == 1 else None
             name = buffer_name(v)

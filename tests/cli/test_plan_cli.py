@@ -1,0 +1,77 @@
+"""`llmc plan`: the activation memory plan of a model, from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llmc.cli import main
+from llmc.passes.cli import parse_size
+from llmc.passes.memplan import Buffer, Plan, Problem, check_plan
+
+
+def _problem(data: dict) -> tuple[Problem, Plan]:
+    bufs = [Buffer(b["name"], b["size"], b["start"], b["end"]) for b in data["buffers"]]
+    return (Problem(bufs, data["alignment"]),
+            Plan({b["name"]: b["offset"] for b in data["buffers"]}, data["arena_bytes"],
+                 data["method"], 0.0))
+
+
+def test_plan_writes_a_checked_plan(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "p"
+    assert main(["plan", "llama-tiny", "--seq-len", "32", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "lower bound" in text and "greedy-by-size" in text and "memo (auto)" in text
+    data = json.loads((out / "plan.json").read_text())
+    problem, plan = _problem(data)
+    check_plan(problem, plan)
+    assert data["arena_bytes"] >= data["lower_bound_bytes"] > 0
+    assert (out / "plan.png").read_bytes()[:4] == b"\x89PNG"
+    first = (out / "plan.json").read_bytes()
+    assert main(["plan", "llama-tiny", "--seq-len", "32", "-o", str(out)]) == 0
+    assert (out / "plan.json").read_bytes() == first              # same inputs, same bytes
+
+
+def test_plan_kv_cache_is_not_in_the_arena() -> None:
+    """The K/V a prefill returns go to the KV cache: the arena holds only
+    activations, so it does not grow with the number of layers' caches."""
+    from llmc import api
+    from llmc.passes.memplan.liveness import kv_outputs, liveness
+
+    g = api.trace("llama-tiny", "prefill", seq_len=32, weights="meta").graph
+    kv = kv_outputs(g)
+    assert len(kv) == 2 * 2                                     # K and V of both layers
+    names = {b.name for b in liveness(g).problem.buffers}
+    assert not names & {v.node.name for v in kv}
+
+
+def test_plan_reorder_and_arena(capsys) -> None:  # noqa: ANN001
+    assert main(["plan", "gpt2-tiny", "--seq-len", "16", "--reorder", "--method", "mip",
+                 "--arena", "64MiB"]) == 0
+    text = capsys.readouterr().out
+    assert "(traced order)" in text and "fits the 64.00 MiB arena" in text
+
+
+def test_plan_too_small_an_arena_says_what_is_missing(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "p"
+    assert main(["plan", "llama-tiny", "--seq-len", "32", "--arena", "1KiB",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bytes short" in err and "spill candidates" in err
+    assert not out.exists()                                        # nothing half-written
+
+
+@pytest.mark.parametrize("text,want", [("1048576", 2**20), ("64MiB", 64 * 2**20),
+                                       ("1.5 GB", 1_500_000_000), ("2kib", 2048)])
+def test_parse_size(text: str, want: int) -> None:
+    assert parse_size(text) == want
+
+
+@pytest.mark.parametrize("text", ["", "12XB", "-5", "0", "0.5B", "MiB"])
+def test_parse_size_refuses(text: str) -> None:
+    from llmc.errors import UsageError
+
+    with pytest.raises(UsageError, match="--arena"):
+        parse_size(text)
