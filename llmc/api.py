@@ -153,6 +153,10 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
         graphs = {ph: verify_and_return(g)
                   for ph, g in quantize_graphs(graphs, quant).items()}
         timings["quant_s"] = time.perf_counter() - t
+    step("fuse kernels")
+    t = time.perf_counter()
+    graphs = {ph: run_pipeline(g, tgt.schedule) for ph, g in graphs.items()}
+    timings["schedule_s"] = time.perf_counter() - t
     step("memory plan")
     t = time.perf_counter()
     plans = {ph: plan_memory(g) for ph, g in graphs.items()}

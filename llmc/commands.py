@@ -81,7 +81,7 @@ def _console(stderr: bool = False):  # noqa: ANN202
 def _compile(a: argparse.Namespace) -> int:
     from llmc import api
 
-    with progress(7 + bool(a.quant) + 2 * bool(a.sparsity or a.attention)) as step:
+    with progress(8 + bool(a.quant) + 2 * bool(a.sparsity or a.attention)) as step:
         result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
                              seq_len=a.seq_len, weights=a.weights, progress=step,
                              quant=a.quant, sparsity=a.sparsity, attention=a.attention)

@@ -16,6 +16,9 @@ class Target:
     description: str
     pipeline: tuple[str, ...]    # pass names, run top to bottom
     backend: str                 # backend family ("gpu", "npu", "hnlpu", "neuromorphic")
+    # passes run last, after the user's quantization and sparsity: kernel
+    # fusion, which the memory plan, the report and the backend then follow
+    schedule: tuple[str, ...] = ("fuse", "verify")
 
 
 _COMMON = ("fuse-attention", "verify")

@@ -164,13 +164,13 @@ def synth_graph(cfg: ModelConfig, phase: str, batch: int, tokens: int,
 
 
 def synth_workload(cfg: ModelConfig, phase: str, p: Precision, *, batch: int, tokens: int,
-                   context: int) -> Workload:
+                   context: int, fuse: bool = True) -> Workload:
     """The workload of `cfg` from one synthesized layer counted n_layers times.
 
     prefill: `tokens` prompt tokens attending causally (context = tokens);
     decode: one token per sequence reading a KV cache of `context` slots."""
     graph = synth_graph(cfg, phase, batch, tokens, context, n_layers=1)
-    one = from_graph(graph, phase, p, batch=batch, tokens=tokens, context=context)
+    one = from_graph(graph, phase, p, batch=batch, tokens=tokens, context=context, fuse=fuse)
     extra = cfg.n_layers - 1                     # layers beyond the one built
     layer = _layer_stats(graph, p)
     counts = Counter(one.op_counts)

@@ -23,6 +23,7 @@ from llmc.ir.dtypes import DType
 from llmc.ir.graph import Attrs, Graph, Node, Value
 from llmc.ir.ops import get_op
 from llmc.ir.types import TensorType
+from llmc.passes.fusion import Kernel, kernels
 
 _ZERO = DType("zero", 0, "float")
 _SHARDED_LOC = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head)(\.|$)")
@@ -52,6 +53,7 @@ class OpRecord:
     sparse: bool = False
     shard: bool = False
     count: int = 1
+    fused: int = 1  # ops in the kernel (an anchor and its fused epilogue)
 
     @property
     def bytes(self) -> float:
@@ -226,10 +228,12 @@ def _flops(n: Node, registry_flops: float) -> float:
     return registry_flops
 
 
-def records(graph: Graph) -> list[OpRecord]:
-    """One record per op of a re-typed graph (sources and views cost nothing)."""
+def records(graph: Graph, fuse: bool = True) -> list[OpRecord]:
+    """One record per kernel of a re-typed graph: per op, then (``fuse``) the
+    ops of one fused kernel (llmc.passes.fusion: the graph's annotations,
+    else planned here) as one record. Sources and views cost nothing."""
     weights, kv = weight_nodes(graph), kv_nodes(graph)
-    out = []
+    out: dict[Node, OpRecord] = {}
     for n in graph.nodes:
         op = get_op(n.op)
         if op.kind in ("source", "view"):
@@ -243,11 +247,25 @@ def records(graph: Graph) -> list[OpRecord]:
             kv_b = total - _zeroed(n, kv) if any(v.node in kv for v in n.inputs) else 0
         cls, wop = _compute(n)
         shard = bool(_SHARDED_LOC.search(n.loc)) or n.op in ("attention", "moe_ffn")
-        out.append(OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc),
-                            float(_flops(n, cost.flops)),
-                            float(w_b), float(kv_b), float(total - w_b - kv_b), cls, wop,
-                            _is_sparse(n), shard))
-    return out
+        out[n] = OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc),
+                          float(_flops(n, cost.flops)),
+                          float(w_b), float(kv_b), float(total - w_b - kv_b), cls, wop,
+                          _is_sparse(n), shard)
+    if not fuse:
+        return list(out.values())
+    return [_fused(k, [out[n] for n in k.nodes]) for k in kernels(graph)]
+
+
+def _fused(k: Kernel, recs: list[OpRecord]) -> OpRecord:
+    """One kernel's record: the anchor's, with the members' FLOPs and bytes
+    summed, less the activation traffic that stays on chip."""
+    if len(recs) == 1:
+        return recs[0]
+    act = sum(r.act_bytes for r in recs) - k.saved_bytes
+    return replace(recs[0], flops=sum(r.flops for r in recs),
+                   weight_bytes=sum(r.weight_bytes for r in recs),
+                   kv_bytes=sum(r.kv_bytes for r in recs), act_bytes=max(0.0, act),
+                   fused=len(recs))
 
 
 def merge(recs: list[OpRecord]) -> tuple[OpRecord, ...]:
@@ -255,7 +273,7 @@ def merge(recs: list[OpRecord]) -> tuple[OpRecord, ...]:
     merged: dict[tuple, OpRecord] = {}
     for r in recs:
         key = (r.op, r.loc, r.flops, r.weight_bytes, r.kv_bytes, r.act_bytes, r.compute,
-               r.sparse, r.shard)
+               r.sparse, r.shard, r.fused)
         m = merged.get(key)
         merged[key] = r if m is None else replace(m, count=m.count + r.count)
     return tuple(merged.values())
@@ -284,12 +302,13 @@ def live_weights(graph: Graph) -> list[Node]:
 
 
 def from_graph(graph: Graph, phase: str, p: Precision, *, batch: int, tokens: int,
-               context: int) -> Workload:
-    """The workload of a traced (or synthesized) graph at precision `p`."""
+               context: int, fuse: bool = True) -> Workload:
+    """The workload of a traced (or synthesized) graph at precision `p`;
+    ``fuse``: one record per fused kernel (see `records`), else per op."""
     g = retype(graph, p)
     total, sharded = weight_storage(g)
     counted = param_count(graph)
     n_total, n_active = counted.total, counted.active
     counts = dict(sorted(Counter(n.op for n in graph.nodes).items()))
-    return Workload(phase, merge(records(g)), batch, tokens, context, total, sharded,
+    return Workload(phase, merge(records(g, fuse)), batch, tokens, context, total, sharded,
                     n_total, n_active, len(graph.nodes), counts)

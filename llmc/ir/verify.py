@@ -7,6 +7,7 @@ from collections.abc import Callable
 from llmc.errors import IRError
 from llmc.ir.graph import Graph, Node
 from llmc.ir.ops import get_op
+from llmc.ir.ops.registry import ANNOTATIONS
 
 
 def verify(graph: Graph, extra: list[Callable[[Graph], list[str]]] | None = None) -> None:
@@ -52,7 +53,7 @@ def _check_node(n: Node, seen: set[int], names: set[str]) -> list[str]:
         if id(v.node) not in seen:
             problems.append(f"{where}: input {v.ref} is not defined before use")
     missing = [a for a in op.attrs if a not in n.attrs]
-    unknown = [a for a in n.attrs if a not in op.attrs + op.optional_attrs]
+    unknown = [a for a in n.attrs if a not in op.attrs + op.optional_attrs + ANNOTATIONS]
     if missing:
         problems.append(f"{where}: missing attributes {missing}")
     if unknown:

@@ -107,6 +107,9 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reorder", action="store_true",
                    help="run the memory-order pass first (OLLA-style: the topological "
                         "order with the lower peak)")
+    p.add_argument("--unfused", action="store_true",
+                   help="plan op by op (default: as compiled, after the fuse pass, where a "
+                        "value that stays inside a kernel needs no buffer)")
     p.add_argument("--time-limit", type=float, default=30.0, metavar="S",
                    help="MIP time limit in seconds (the best plan found is kept)")
     p.add_argument("-o", "--out", default=None,
@@ -116,6 +119,7 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
 
 def _plan(a: argparse.Namespace) -> int:
     from llmc import api
+    from llmc.passes.fusion import fuse
     from llmc.passes.memplan import best_fit, greedy_by_size, lower_bound, plan, plan_to_json
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.reorder import memory_order
@@ -128,6 +132,8 @@ def _plan(a: argparse.Namespace) -> int:
     before = lower_bound(liveness(graph).problem)
     if a.reorder:
         graph = memory_order(graph)
+    if not a.unfused:
+        graph = fuse(graph)
     problem = liveness(graph).problem
     lb = lower_bound(problem)
     rows = [("greedy-by-size", greedy_by_size(problem)), ("best-fit", best_fit(problem))]
@@ -141,10 +147,11 @@ def _plan(a: argparse.Namespace) -> int:
     steps = len(graph.nodes)
     lines = [f"{graph.name}: {len(problem.buffers):,} activation buffers over {steps:,} steps",
              f"  {'lower bound':<22}{_mib(lb):>14}"]
-    if a.reorder:
-        lines.append(f"  {'(traced order)':<22}{_mib(before):>14}   memory-order "
-                     + ("kept the traced order" if graph is traced.graph else
-                        f"saved {_mib(before - lb).strip()}"))
+    if a.reorder or not a.unfused:
+        how = " + ".join(w for w, on in (("memory-order", a.reorder), ("fuse", not a.unfused))
+                         if on)
+        lines.append(f"  {'(traced, op by op)':<22}{_mib(before):>14}   {how} saved "
+                     f"{_mib(before - lb).strip()}")
     for label, pl in rows:
         lines.append(f"  {label:<22}{_mib(pl.arena_bytes):>14}   x{pl.arena_bytes / lb:.4f}"
                      if lb else f"  {label:<22}{_mib(pl.arena_bytes):>14}")

@@ -51,6 +51,7 @@ def _verify(graph: Graph) -> Graph:
 def _load_builtin() -> None:
     from llmc.passes import (  # noqa: F401  (register themselves)
         fuse_attention,  # noqa: F401  (registers itself)
+        fusion,
         sparsity,
         tiling,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from llmc.ir.graph import Builder, Graph, Node, Value
+from llmc.ir.graph import Attrs, Builder, Graph, Node, Value
 
 Rule = Callable[[Node, "RewriteCtx"], Value | None]
 
@@ -68,3 +68,20 @@ def scalar_const(v: Value) -> float | None:
     if n.op == "const" and n.type.numel == 1:
         return float(n.attrs["value"])
     return None
+
+
+def annotate(graph: Graph, extra: dict[Node, dict]) -> Graph:
+    """A copy of `graph` whose nodes in `extra` carry those attributes too
+    (replacing any of the same name); values and order are unchanged."""
+    out = Graph(graph.name, params=graph.params)
+    remap: dict[Value, Value] = {}
+    for node in graph.nodes:
+        inputs = tuple(remap.get(v, v) for v in node.inputs)
+        attrs = Attrs(dict(node.attrs, **extra[node])) if node in extra else node.attrs
+        new = node if inputs == node.inputs and attrs is node.attrs else Node(
+            node.op, inputs, attrs, node.types, node.name, node.loc)
+        out.nodes.append(new)
+        for i in range(len(node.types)):
+            remap[Value(node, i)] = Value(new, i)
+    out.outputs = [remap.get(v, v) for v in graph.outputs]
+    return out

@@ -51,7 +51,8 @@ def test_plan_reorder_and_arena(capsys) -> None:  # noqa: ANN001
     assert main(["plan", "gpt2-tiny", "--seq-len", "16", "--reorder", "--method", "mip",
                  "--arena", "64MiB"]) == 0
     text = capsys.readouterr().out
-    assert "(traced order)" in text and "fits the 64.00 MiB arena" in text
+    assert "(traced, op by op)" in text and "memory-order + fuse saved" in text
+    assert "fits the 64.00 MiB arena" in text
 
 
 def test_plan_too_small_an_arena_says_what_is_missing(tmp_path: Path, capsys) -> None:  # noqa: ANN001

@@ -74,8 +74,8 @@ def test_real_dimensions_shape_only(phase: str) -> None:
     s = synth_graph(cfg, phase, 1, 16 if phase == "prefill" else 1, 16)
     assert signature(s) == signature(g)
     tokens = 16 if phase == "prefill" else 1
-    full = from_graph(g, phase, BF16, batch=1, tokens=tokens, context=16)
-    scaled = synth_workload(cfg, phase, BF16, batch=1, tokens=tokens, context=16)
+    full = from_graph(g, phase, BF16, batch=1, tokens=tokens, context=16, fuse=False)
+    scaled = synth_workload(cfg, phase, BF16, batch=1, tokens=tokens, context=16, fuse=False)
     assert (scaled.flops, scaled.bytes, scaled.weight_bytes) == (full.flops, full.bytes,
                                                                  full.weight_bytes)
     closed = F.prefill_flops(cfg, 16) if phase == "prefill" else F.decode_flops(cfg, 16)
@@ -92,8 +92,10 @@ def heavy_flops(w) -> float:  # noqa: ANN001
 @pytest.mark.parametrize("name", ["llama-tiny", "gpt2-tiny", "moe-tiny"])
 def test_closed_forms_match_the_traced_graph(name: str) -> None:
     cfg = get_config(name)
-    pre = from_graph(traced(name, "prefill").graph, "prefill", BF16, batch=2, tokens=8, context=8)
-    dec = from_graph(traced(name, "decode").graph, "decode", BF16, batch=2, tokens=1, context=8)
+    pre = from_graph(traced(name, "prefill").graph, "prefill", BF16, batch=2, tokens=8, context=8,
+                     fuse=False)
+    dec = from_graph(traced(name, "decode").graph, "decode", BF16, batch=2, tokens=1, context=8,
+                     fuse=False)
     assert heavy_flops(pre) == pytest.approx(F.prefill_flops(cfg, 8, batch=2), rel=1e-12)
     assert heavy_flops(dec) == pytest.approx(F.decode_flops(cfg, 8, batch=2), rel=1e-12)
     assert pre.weight_bytes == F.weight_bytes(cfg, 16, 16)

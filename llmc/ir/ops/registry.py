@@ -63,6 +63,11 @@ class OpDef:
 
 _REGISTRY: dict[str, OpDef] = {}
 
+# Attributes any op may carry: schedule annotations that passes add for the
+# backends (semantics, types and per-op costs ignore them). "fusion": the id
+# of the kernel the op runs in (llmc.passes.fusion).
+ANNOTATIONS = ("fusion",)
+
 
 def define(name: str, *, infer: InferFn, run: RunFn, cost: CostFn, arity: tuple[int, int],
            kind: str, doc: str, attrs: Sequence[str] = (),

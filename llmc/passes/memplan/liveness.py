@@ -11,25 +11,16 @@ of `loc` "layers.N...") when it is made and used inside that layer only.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from llmc.ir.alias import alias_root, layer_of
 from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.ops import get_op
 from llmc.passes.memplan.problem import Buffer, Problem
 
-_LAYER = re.compile(r"(?:^|\.)layers\.(\d+)(?:\.|$)")
-
 
 def buffer_name(v: Value) -> str:
     return v.node.name if len(v.node.types) == 1 else f"{v.node.name}#{v.index}"
-
-
-def alias_root(v: Value) -> Value:
-    """The value whose memory `v` views (itself unless produced by a view op)."""
-    while get_op(v.node.op).kind == "view":
-        v = v.node.inputs[0]
-    return v
 
 
 def is_external(node: Node) -> bool:
@@ -53,11 +44,6 @@ def kv_outputs(graph: Graph) -> set[Value]:
     return kv
 
 
-def layer_of(node: Node) -> int | None:
-    m = _LAYER.search(node.loc)
-    return int(m.group(1)) if m else None
-
-
 @dataclass(frozen=True)
 class Liveness:
     problem: Problem
@@ -65,7 +51,21 @@ class Liveness:
 
 
 def liveness(graph: Graph, alignment: int = 64) -> Liveness:
-    step = {n: i for i, n in enumerate(graph.nodes)}
+    """Buffers of `graph`'s activations. A fused graph (llmc.passes.fusion)
+    is costed as its kernels run: a value that never leaves its kernel is no
+    buffer, and a kernel may read its inputs and write its outputs anywhere
+    in its span of steps."""
+    from llmc.passes.fusion import kernel_spans, kernels
+
+    spans = kernel_spans(graph)
+    internal: set[Value] = set()
+    if spans is not None:
+        internal = set().union(*(k.internal for k in kernels(graph)))
+    first = {n: i for i, n in enumerate(graph.nodes)}
+    step = dict(first)
+    if spans is not None:
+        first.update({n: a for n, (a, _) in spans.items()})
+        step.update({n: b for n, (_, b) in spans.items()})
     end: dict[Value, int] = {}
     layers: dict[Value, set[int | None]] = {}
     for node in graph.nodes:
@@ -84,11 +84,11 @@ def liveness(graph: Graph, alignment: int = 64) -> Liveness:
             continue
         for i, t in enumerate(node.types):
             v = Value(node, i)
-            if v in kv:
+            if v in kv or v in internal:
                 continue
             users = layers.get(v, set()) | {layer_of(node)}
             block = next(iter(users)) if len(users) == 1 else None
             name = buffer_name(v)
-            buffers.append(Buffer(name, t.nbytes, step[node], end.get(v, step[node]), block))
+            buffers.append(Buffer(name, t.nbytes, first[node], end.get(v, step[node]), block))
             values[name] = v
     return Liveness(Problem(buffers, alignment), values)

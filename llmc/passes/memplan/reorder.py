@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import networkx as nx
 
+from llmc.ir.alias import alias_root
 from llmc.ir.graph import Graph, Value
 from llmc.ir.ops import get_op
 from llmc.passes.manager import register_pass
-from llmc.passes.memplan.liveness import alias_root, buffer_name, is_external, kv_outputs
+from llmc.passes.memplan.liveness import buffer_name, is_external, kv_outputs
 from llmc.passes.memplan.olla import choose_order
 
 
