@@ -93,6 +93,7 @@ def _phase(ph: PhaseResult, w: Any) -> dict[str, Any]:
             "bytes_by_level": {k: num(v) for k, v in sorted(ph.bytes_by_level().items())},
             "weights_level": ph.placement.weights.name, "kv_level": ph.placement.kv.name,
             "nodes": w.nodes, "ops": w.op_counts, "by_group": by_group(ph),
+            "kernels": sum(r.count for r in w.records),
             "op_table": op_rows(ph)}
 
 

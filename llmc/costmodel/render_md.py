@@ -90,7 +90,11 @@ def phase(ph: PhaseResult, w: Any, title: str, top: int = 12) -> list[str]:
     rows = [[k, fmt_s(g["time_s"]), f"{100 * g['time_s'] / total:.1f}%", fmt_flops(g["flops"]),
              fmt_bytes(g["bytes"]), f"{g['energy_j']:,.3g} J"]
             for k, g in sorted(groups.items(), key=lambda kv: -kv[1]["time_s"])]
-    out = [f"## {title}", "", f"{w.nodes:,} graph nodes; {fmt_flops(ph.flops)}, "
+    kernels = sum(r.count for r in w.records)
+    fused_ops = sum(r.count * r.fused for r in w.records)
+    out = [f"## {title}", "", f"{w.nodes:,} graph nodes run as {kernels:,} kernels "
+           f"({fused_ops - kernels:,} elementwise ops fused into their producers, their "
+           f"intermediates kept on chip); {fmt_flops(ph.flops)}, "
            f"{fmt_bytes(ph.bytes)} moved ("
            + ", ".join(f"{k} {fmt_bytes(v)}" for k, v in sorted(ph.bytes_by_level().items()))
            + ").", ""]
