@@ -271,31 +271,45 @@ def run_row(m: Shape, phase: str, quant: str, time_limit_s: float = TIME_LIMIT_S
 
 
 @functools.cache
-def _ir_liveness(model: str, phase: str):  # noqa: ANN202
+def _ir_liveness(model: str, phase: str, fused: bool = False):  # noqa: ANN202
     """Liveness of the model's real IR graph (shape-only trace, 2K tokens, or
-    the model's whole context when shorter: GPT-2's is 1024)."""
+    the model's whole context when shorter: GPT-2's is 1024), op by op or
+    after the fuse pass (values inside a kernel need no buffer)."""
     from llmc import api
     from llmc.frontend.zoo.config import get_config
+    from llmc.passes.fusion import fuse
     from llmc.passes.memplan.liveness import liveness
 
     seq = min(2048, get_config(model).max_seq_len)
-    return liveness(api.trace(model, phase, batch=1, seq_len=seq, weights="meta").graph)
+    graph = api.trace(model, phase, batch=1, seq_len=seq, weights="meta").graph
+    return liveness(fuse(graph) if fused else graph)
 
 
-def run_ir_row(name: str, phase: str, quant: str, time_limit_s: float = TIME_LIMIT_S) -> dict:
-    """A row whose buffers come from llmc's own IR liveness. The traced graph
-    is float32; float activations are re-sized to the deployment's activation
-    width (fp16: 2 bytes, int8: 1 byte); integer tensors keep their size."""
-    live = _ir_liveness(name, phase)
+def _ir_problem(name: str, phase: str, quant: str, fused: bool = False) -> Problem:
+    """The traced graph is float32; float activations are re-sized to the
+    deployment's activation width (fp16: 2 bytes, int8: 1 byte); integer
+    tensors keep their size."""
+    live = _ir_liveness(name, phase, fused)
     width = 1 if quant == "int8" else 2
     bufs = []
     for b in live.problem.buffers:
         dtype = live.values[b.name].type.dtype
         size = b.size * width // 4 if dtype.kind == "float" and dtype.bits == 32 else b.size
         bufs.append((b.name, size, b.start, b.end, b.block))
-    problem = problem_from_intervals(bufs)
-    return {"model": name, "phase": phase, "quant": quant, "source": "ir",
-            "synthetic": False, **plan_row(problem, time_limit_s)}
+    return problem_from_intervals(bufs)
+
+
+def run_ir_row(name: str, phase: str, quant: str, time_limit_s: float = TIME_LIMIT_S) -> dict:
+    """A row whose buffers come from llmc's own IR liveness, op by op; the
+    fused_* columns plan the same graph after the fuse pass."""
+    row = {"model": name, "phase": phase, "quant": quant, "source": "ir",
+           "synthetic": False, **plan_row(_ir_problem(name, phase, quant), time_limit_s)}
+    fused = _ir_problem(name, phase, quant, fused=True)
+    memo = plan_blocks(fused, time_limit_s=time_limit_s)
+    check_plan(fused, memo)
+    row.update(fused_buffers=len(fused.buffers), fused_lower_bound_bytes=lower_bound(fused),
+               fused_mip_bytes=memo.arena_bytes, fused_solve_s=round(memo.solve_s, 3))
+    return row
 
 
 def run_synthetic(name: str, seed: int, layers: int) -> dict:
@@ -342,8 +356,8 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
     for r in rows:
         assert all(c in r for c in COLUMNS), f"row lacks {set(COLUMNS) - set(r)}"
     header = ["| model | phase | quant | buffers | lower bound | greedy | best-fit | MIP | "
-              "MIP ratio | solve s | plan from |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+              "MIP ratio | solve s | plan from | fused: buffers | lower bound | MIP |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     lines = [
         "# Memory planner benchmark",
         "",
@@ -357,7 +371,9 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
         "flat greedy-by-size and best-fit plans (`plan from` says which); when a flat "
         "greedy plan already meets the lower bound, the model-level step is one greedy "
         "pass instead of a MIP, as no MIP can beat it. Ratio = MIP / lower bound; "
-        "solve_s is the wall time of `plan_blocks`.",
+        "solve_s is the wall time of `plan_blocks`. The `fused` columns plan the same "
+        "graph after the `fuse` pass, as `llmc compile` does: a value that stays inside "
+        "its kernel needs no buffer.",
         "",
         *header,
     ]
@@ -368,7 +384,9 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
             f"| {r['model']} | {r['phase']} | {r['quant']} | {r['buffers']:,} | "
             f"{_mib(r['lower_bound_bytes'])} | {_mib(r['greedy_bytes'])} | "
             f"{_mib(r['bestfit_bytes'])} | {_mib(r['mip_bytes'])} "
-            f"| {r['mip_ratio']:.4f} | {r['solve_s']:.2f} | {r['plan_source']} |")
+            f"| {r['mip_ratio']:.4f} | {r['solve_s']:.2f} | {r['plan_source']} "
+            + (f"| {r['fused_buffers']:,} | {_mib(r['fused_lower_bound_bytes'])} | "
+               f"{_mib(r['fused_mip_bytes'])} |" if "fused_buffers" in r else "| | | |"))
     synth = [r for r in rows if r["synthetic"]]
     if synth:
         lines += [
@@ -395,6 +413,13 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
               "greedy-by-size already meets the lower bound: the layers are near-chains (attention "
               "is one fused op) whose peak is the MLP's intermediates, reached alike in every "
               "layer, or the logits.", ""]
+    fused = [r for r in real if "fused_buffers" in r]
+    if fused:
+        fworst = max(r["fused_mip_bytes"] / r["fused_lower_bound_bytes"] for r in fused)
+        saved = [1 - r["fused_lower_bound_bytes"] / r["lower_bound_bytes"] for r in fused]
+        lines += [f"Fused graphs: worst MIP ratio {fworst:.4f}, slowest "
+                  f"{max(r['fused_solve_s'] for r in fused):.2f} s; fusion lowers the lower "
+                  f"bound by {100 * min(saved):.1f}% to {100 * max(saved):.1f}%.", ""]
     (out / "memplan.md").write_text("\n".join(lines))
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from llmc.frontend.zoo.decoder import DecodeGraph, PrefillGraph, example_inputs
 from llmc.ir import Graph, print_graph, verify
 from llmc.ir import interpret as _interpret
 from llmc.ir.cost import graph_cost, op_counts, param_count
+from llmc.outdir import write_dir
 from llmc.passes.manager import run_pipeline
 from llmc.targets import get_target
 
@@ -172,19 +171,21 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
         report.setdefault(ph, {})["work_saved"] = w
     report["memory_plan"] = {ph: {k: p.json[k] for k in ("arena_bytes", "lower_bound_bytes",
                                                           "ratio", "method")}
+                             | {"static": {r: v["bytes"] for r, v in
+                                           p.json["static"]["regions"].items()}}
                              for ph, p in plans.items()}
     step("write")
     files: dict[str, Any] = dict(rep.files())
     files.update({
         "model.llmir": print_graph(graphs.get(phase, graphs["prefill"])),
         "report.json": json.dumps(report, indent=2, sort_keys=True) + "\n",
-        "report.md": rep.to_markdown() + _memory_plan_md(report["memory_plan"]),
+        "report.md": rep.to_markdown() + _memory_plan_md({ph: p.json for ph, p in plans.items()}),
         "plan.json": json.dumps({ph: p.json for ph, p in plans.items()}, indent=2,
                                 sort_keys=True) + "\n",
     })
     for ph, p in plans.items():
         files[f"plan_{ph}.png"] = p.plot
-    _write_atomically(out, files)
+    write_dir(out, files, marker="report.json")
     return Compiled(out, report, graphs, timings)
 
 
@@ -236,52 +237,34 @@ class MemoryPlan:
 
 def plan_memory(graph: Graph, method: str = "auto", arena_bytes: int | None = None,
                 time_limit_s: float = 10.0) -> MemoryPlan:
-    """Plan every intermediate of `graph` into one arena (weights, inputs and
-    the KV cache are planned separately); checked before it is returned."""
+    """Plan every intermediate of `graph` into one arena, checked before it is
+    returned; weights, constants, the KV cache and the inputs are laid out in
+    their own regions (``json["static"]``)."""
     from llmc.passes.memplan import check_plan, plan, plan_to_json
     from llmc.passes.memplan.liveness import liveness
+    from llmc.passes.memplan.static import static_layout
 
     problem = liveness(graph).problem
     p = plan(problem, method=method, arena_bytes=arena_bytes, time_limit_s=time_limit_s)
     check_plan(problem, p, arena_bytes)
-    return MemoryPlan(problem, p, plan_to_json(problem, p, timing=False))
+    data = plan_to_json(problem, p, timing=False)
+    data["static"] = static_layout(graph, problem.alignment).to_json()
+    return MemoryPlan(problem, p, data)
 
 
 def _memory_plan_md(plans: dict[str, Any]) -> str:
-    lines = ["", "## Activation memory plan", "",
-             "| phase | arena | lower bound | ratio | method |", "|---|---:|---:|---:|---|"]
-    lines += [f"| {ph} | {m['arena_bytes']:,} B | {m['lower_bound_bytes']:,} B | "
-              f"{m['ratio']:.4f} | {m['method']} |" for ph, m in plans.items()]
-    return "\n".join(lines) + "\n\nPictures: plan_prefill.png, plan_decode.png; data: plan.json.\n"
-
-
-def _write_atomically(out: Path, files: dict[str, Any]) -> None:
-    """Write `files` (name -> text, bytes, or a function writing to a path)
-    into a directory built aside and renamed into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    tmp.chmod(0o755)
-    try:
-        for name, content in files.items():
-            path = tmp / name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if callable(content):
-                content(path)
-            elif isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    lines = ["", "## Memory plan", "",
+             "| phase | activation arena | lower bound | ratio | method | weights | constants "
+             "| KV cache | inputs |", "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for ph, m in plans.items():
+        regions = m["static"]["regions"]
+        lines.append(f"| {ph} | {m['arena_bytes']:,} B | {m['lower_bound_bytes']:,} B | "
+                     f"{m['ratio']:.4f} | {m['method']} | "
+                     + " | ".join(f"{regions[r]['bytes']:,} B"
+                                  for r in ("weights", "constants", "kv_cache", "inputs"))
+                     + " |")
+    return "\n".join(lines) + ("\n\nPictures: plan_prefill.png, plan_decode.png; data: plan.json "
+                               "(each region's tensors with their offsets under `static`).\n")
 
 
 def torch_reference(traced: Traced) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ from typing import Any
 from llmc.costmodel.explain import fmt_bytes, fmt_s, fmt_tokens
 from llmc.costmodel.render_md import table
 from llmc.costmodel.report import Report
-from llmc.errors import UsageError
+from llmc.outdir import write_dir
 
 
 @dataclass
@@ -89,12 +89,7 @@ class Comparison:
                                     md_to_html(md, plots)).encode(), **plots}
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"-o {out}: exists and is not a directory")
-        out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, data in self.files().items():
-            (out / name).write_bytes(data)
-            paths.append(out / name)
-        return paths
+        """Write files() as the directory out_dir, atomically; returns the paths."""
+        files = self.files()
+        out = write_dir(out_dir, files, marker="report.json")
+        return [out / name for name in files]

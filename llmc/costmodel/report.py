@@ -26,6 +26,7 @@ from llmc.errors import UsageError
 from llmc.frontend.zoo.config import ModelConfig
 from llmc.ir.dtypes import f32
 from llmc.ir.graph import Graph
+from llmc.outdir import write_dir
 
 SCHEMA_VERSION = 1
 
@@ -120,16 +121,10 @@ class Report:
                 "report.html": _html(self, plots).encode(), **plots}
 
     def write(self, out_dir: str | Path) -> list[Path]:
-        """Write files() into out_dir (created if needed); returns the paths."""
-        out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"-o {out}: exists and is not a directory")
-        out.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for name, data in self.files().items():
-            (out / name).write_bytes(data)
-            paths.append(out / name)
-        return paths
+        """Write files() as the directory out_dir, atomically; returns the paths."""
+        files = self.files()
+        out = write_dir(out_dir, files, marker="report.json")
+        return [out / name for name in files]
 
 
 def _html(r: Report, plots: dict[str, bytes]) -> str:

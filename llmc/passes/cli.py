@@ -123,6 +123,7 @@ def _plan(a: argparse.Namespace) -> int:
     from llmc.passes.memplan import best_fit, greedy_by_size, lower_bound, plan, plan_to_json
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.reorder import memory_order
+    from llmc.passes.memplan.static import static_layout
 
     arena = None if a.arena is None else parse_size(a.arena)
     if not a.time_limit > 0:
@@ -155,20 +156,24 @@ def _plan(a: argparse.Namespace) -> int:
     for label, pl in rows:
         lines.append(f"  {label:<22}{_mib(pl.arena_bytes):>14}   x{pl.arena_bytes / lb:.4f}"
                      if lb else f"  {label:<22}{_mib(pl.arena_bytes):>14}")
+    static = static_layout(graph, problem.alignment)
+    lines.append("  apart: " + ", ".join(f"{r.replace('_', ' ')} {_mib(static.bytes(r))}"
+                                         for r in static.regions))
     lines.append(f"  plan: {chosen.status}, {chosen.solve_s:.2f} s"
                  + (f", fits the {_mib(arena).strip()} arena" if arena else ""))
     print("\n".join(lines))
     if a.out:
         from pathlib import Path
 
-        from llmc.api import _write_atomically
+        from llmc.outdir import write_dir
         from llmc.passes.memplan import plot_plan
 
         data = plan_to_json(problem, chosen, timing=False)
+        data["static"] = static.to_json()
         md = "\n".join(["# Activation memory plan", "", "```", *lines[:-1], "```", "",
                         "Picture: plan.png (buffers as rectangles, time x address); "
                         "data: plan.json.", ""])
-        _write_atomically(Path(a.out), {
+        write_dir(Path(a.out), marker="plan.json", files={
             "plan.json": json.dumps(data, indent=2, sort_keys=True) + "\n",
             "plan.md": md,
             "plan.png": lambda path: plot_plan(problem, chosen, path, title=graph.name),

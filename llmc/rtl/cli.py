@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from llmc.errors import UsageError
+from llmc.outdir import atomic_dir
 from llmc.rtl.gemm import GemmCase, GemmRun, build_gemm, core_config, run_gemm
-from llmc.rtl.outdir import atomic_dir
 from llmc.rtl.tools import SIMULATORS, find_simulator
 from llmc.sim.systolic import ArraySpec, compute_cycles
 

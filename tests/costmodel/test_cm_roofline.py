@@ -171,7 +171,7 @@ def test_energy_is_flops_bytes_and_idle_power() -> None:
 
 def test_ops_the_passes_leave() -> None:
     """Weight-only int8 and 2:4-compressed linears are costed as they stand."""
-    from llmc.ir.dtypes import i8, u4
+    from llmc.ir.dtypes import i8
 
     M, N, K, g = 16, 256, 512, 128
     gr = Graph("wq")
@@ -183,13 +183,7 @@ def test_ops_the_passes_leave() -> None:
     rec = records(gr)[0]
     assert rec.compute == "bf16" and rec.weight_operand          # dequantized in the kernel
     assert rec.weight_bytes == N * K + N * (K // g) * 2
-    gs = Graph("sp")
-    b = Builder(gs)
-    x = b.input("x", TensorType((M, K), bf16))
-    vals = b.param("w.values", TensorType((N, K // 2), bf16), None)
-    meta = b.param("w.meta", TensorType((N, K // 4), u4), None)
-    b.add("sparse_linear", [x, vals, meta], {"pattern": "2:4", "in_features": K,
-                                               "density": 0.5})
+    gs = sparse_24_graph(M, N, K)
     rec = records(gs)[0]
     # counted at dense FLOPs, as a 2:4 linear is; executed on sparse tensor cores
     assert rec.sparse and rec.flops == 2 * M * N * K
@@ -204,9 +198,26 @@ def test_sparse_linear_runs_at_the_2to4_peak_only_where_there_is_one() -> None:
     """A 2:4 sparse_linear takes dense FLOPs / sparse peak on an A100 (624
     TFLOP/s bf16 with sparsity) and dense FLOPs / dense peak on hardware
     without sparse units; energy counts only the executed (kept) half."""
+    M, N, K = 4096, 4096, 4096
+    rec = records(sparse_24_graph(M, N, K))[0]
+    dense = 2 * M * N * K
+    t = time_op(A100, rec, place(A100, 0, 0))
+    assert t.compute_s == pytest.approx(dense / 624e12)
+    bf16_pj = A100.unit(rec.compute, True).energy_pj_per_flop
+    assert t.dynamic_j - sum(b * A100.level(n).energy_pj_per_byte * 1e-12
+                             for n, b in t.bytes_by_level.items()) == pytest.approx(
+        dense / 2 * bf16_pj * 1e-12)
+    flat = get_device("npu")
+    unit = flat.unit(rec.compute, True)
+    assert unit.sparse_flops_per_s is None
+    t2 = time_op(flat, rec, place(flat, 0, 0))
+    assert t2.compute_s == pytest.approx(dense / (unit.flops_per_s * flat.occupancy(1)))
+
+
+def sparse_24_graph(M: int, N: int, K: int) -> Graph:
+    """x (M, K) @ a 2:4-compressed (N, K) weight, bf16."""
     from llmc.ir.dtypes import u4
 
-    M, N, K = 4096, 4096, 4096
     gs = Graph("sp")
     b = Builder(gs)
     x = b.input("x", TensorType((M, K), bf16))
@@ -214,12 +225,4 @@ def test_sparse_linear_runs_at_the_2to4_peak_only_where_there_is_one() -> None:
     meta = b.param("w.meta", TensorType((N, K // 4), u4), None)
     b.add("sparse_linear", [x, vals, meta], {"pattern": "2:4", "in_features": K,
                                                "density": 0.5})
-    rec = records(gs)[0]
-    dense = 2 * M * N * K
-    t = time_op(A100, rec, place(A100, 0, 0))
-    assert t.compute_s == pytest.approx(dense / 624e12)
-    flat = get_device("npu")
-    unit = flat.unit(rec.compute, True)
-    assert unit.sparse_flops_per_s is None
-    t2 = time_op(flat, rec, place(flat, 0, 0))
-    assert t2.compute_s == pytest.approx(dense / (unit.flops_per_s * flat.occupancy(1)))
+    return gs

@@ -1,11 +1,15 @@
-"""Write an output directory atomically: build it beside, then rename it into place."""
+"""Write an output directory atomically: build it beside, then rename it into place.
+
+Every command that writes a directory (compile, report, plan, rtl) goes
+through here, so a failure never leaves half an artifact and a directory
+llmc did not write is never replaced."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,3 +47,23 @@ def atomic_dir(dest: str | Path, marker: str) -> Iterator[Path]:
     os.rename(tmp, dest)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+Content = str | bytes | Callable[[Path], object]
+
+
+def write_dir(dest: str | Path, files: Mapping[str, Content], marker: str) -> Path:
+    """Write `files` (name -> text, bytes, or a function writing to a path)
+    as the directory `dest`, atomically (see `atomic_dir`; `marker` is one of
+    the files, naming the kind of output)."""
+    with atomic_dir(dest, marker) as tmp:
+        for name, content in files.items():
+            path = tmp / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if callable(content):
+                content(path)
+            elif isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+    return Path(dest)
