@@ -1,4 +1,5 @@
-"""Sub-commands of the passes area: `eval` (quantization) and `plan` (memory).
+"""Sub-commands of the passes area: `eval` (quantization), `plan` (memory) and
+`partition` (pipeline stages).
 
 Each command registers itself in its own `_register_<name>(sub)`.
 """
@@ -17,6 +18,7 @@ from llmc.errors import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     _register_eval(sub)
     _register_plan(sub)
+    _register_partition(sub)
 
 
 # ---- eval -------------------------------------------------------------------------
@@ -188,3 +190,74 @@ def _mib(n: float) -> str:
         if abs(n) >= scale:
             return f"{n / scale:,.2f} {unit}"
     return f"{n:,.0f} B"
+
+
+# ---- partition --------------------------------------------------------------------
+
+
+def _register_partition(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("partition", help="split a model's layers into pipeline stages "
+                                         "(devices or core groups), balanced, within a memory")
+    p.add_argument("model", help="zoo name, HF-style directory, or file.py:factory")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--stages", type=int, help="number of stages")
+    how.add_argument("--capacity", metavar="SIZE",
+                     help="weight memory per stage (64MiB, 80GB, ...): the fewest stages that fit")
+    p.add_argument("--stage-capacity", metavar="SIZE", default=None,
+                   help="with --stages: also keep each stage's weights within SIZE")
+    p.add_argument("--target", default=None,
+                   help="cost each op as its roofline time on this target's device "
+                        "(default: FLOPs)")
+    p.add_argument("--phase", choices=("prefill", "decode"), default="prefill")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="prompt length (prefill) / KV-cache length (decode)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_partition)
+
+
+def _on_device(graph, target: str):  # noqa: ANN001, ANN202
+    """`graph` at `target`'s default precision, and each node's roofline time
+    (s) on its device."""
+    from llmc.costmodel.database import get_device
+    from llmc.costmodel.precision import parse_quant
+    from llmc.costmodel.roofline import place, time_op
+    from llmc.costmodel.workload import records, retype, weight_storage
+
+    dev = get_device(target)
+    g = retype(graph, parse_quant(None, dev.default_quant))
+    where = place(dev, weight_storage(g)[0], 0.0)
+    times = {r.name: time_op(dev, r, where).time_s for r in records(g, fuse=False)}
+    return g, lambda n: times.get(n.name, 0.0)
+
+
+def _partition(a: argparse.Namespace) -> int:
+    from llmc import api
+    from llmc.passes.partition import fewest_stages, flops, partition_layers
+
+    graph = api.trace(a.model, a.phase, a.batch, a.seq_len, weights="meta").graph
+    cost, unit = flops, "FLOP"
+    if a.target is not None:  # weights at the device's precision, costs in seconds
+        graph, cost = _on_device(graph, a.target)
+        unit = "s"
+    if a.capacity is not None:
+        part = fewest_stages(graph, parse_size(a.capacity, "--capacity"), cost)
+    else:
+        cap = None if a.stage_capacity is None else parse_size(a.stage_capacity,
+                                                               "--stage-capacity")
+        part = partition_layers(graph, a.stages, cap, cost)
+    if a.json:
+        print(json.dumps({"model": graph.name, "cost_unit": unit, **part.to_json()},
+                         sort_keys=True))
+        return 0
+    fmt = (lambda c: f"{c / 1e9:,.2f} GFLOP") if unit == "FLOP" else (
+        lambda c: f"{c * 1e3:,.3f} ms")
+    wdtype = next((n.type.dtype.name for n in graph.param_nodes if n.type.rank == 2), "?")
+    print(f"{graph.name}: {len(part.units)} layers in {len(part.stages)} stages (cost: "
+          f"{'FLOPs' if unit == 'FLOP' else 'roofline time on ' + a.target}; {wdtype} weights)")
+    for s in part.stages:
+        print(f"  stage {s.index:<3} layers {s.first_layer:>3}-{s.last_layer:<3} "
+              f"weights {_mib(s.weight_bytes):>12}  {fmt(s.cost):>16}")
+    print(f"  bottleneck {fmt(part.bottleneck)}, balance {part.balance:.4f} "
+          "(1.0: every stage equal)")
+    return 0

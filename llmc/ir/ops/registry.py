@@ -65,8 +65,9 @@ _REGISTRY: dict[str, OpDef] = {}
 
 # Attributes any op may carry: schedule annotations that passes add for the
 # backends (semantics, types and per-op costs ignore them). "fusion": the id
-# of the kernel the op runs in (llmc.passes.fusion).
-ANNOTATIONS = ("fusion",)
+# of the kernel the op runs in (llmc.passes.fusion); "stage": the pipeline
+# stage (device or core group) it runs on (llmc.passes.partition).
+ANNOTATIONS = ("fusion", "stage")
 
 
 def define(name: str, *, infer: InferFn, run: RunFn, cost: CostFn, arity: tuple[int, int],

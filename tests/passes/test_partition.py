@@ -1,0 +1,102 @@
+"""Pipeline partitioning of a model's layers into stages."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+
+import numpy as np
+import pytest
+
+from llmc import api
+from llmc.cli import main
+from llmc.errors import UsageError
+from llmc.ir.cost import graph_cost, param_count
+from llmc.ir.verify import verify
+from llmc.passes.partition import (
+    _split,
+    annotate_stages,
+    fewest_stages,
+    layer_units,
+    partition_layers,
+)
+
+
+def _brute(costs, sizes, stages, capacity):  # noqa: ANN001, ANN202
+    """The least bottleneck over every contiguous split (None: none fits)."""
+    n, best = len(costs), None
+    for cuts in itertools.combinations(range(1, n), stages - 1):
+        ends = [*cuts, n]
+        start, worst, ok = 0, 0.0, True
+        for e in ends:
+            ok &= capacity is None or sum(sizes[start:e]) <= capacity
+            worst = max(worst, sum(costs[start:e]))
+            start = e
+        if ok and (best is None or worst < best):
+            best = worst
+    return best
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_split_is_optimal(seed: int) -> None:
+    r = random.Random(seed)
+    n = r.randint(1, 8)
+    costs = [float(r.randint(1, 20)) for _ in range(n)]
+    sizes = [r.randint(1, 10) for _ in range(n)]
+    stages = r.randint(1, n)
+    capacity = r.choice([None, r.randint(5, 30)])
+    want = _brute(costs, sizes, stages, capacity)
+    got = _split(costs, sizes, stages, capacity)
+    if want is None:
+        assert got is None
+        return
+    assert got is not None and got[-1] == n and len(got) == stages
+    start, worst = 0, 0.0
+    for e in got:
+        assert e > start and (capacity is None or sum(sizes[start:e]) <= capacity)
+        worst = max(worst, sum(costs[start:e]))
+        start = e
+    assert worst == want
+
+
+def test_stages_cover_the_model_and_run_it_unchanged() -> None:
+    t = api.trace("llama-tiny", "prefill", batch=1, seq_len=16, weights="random")
+    part = partition_layers(t.graph, 2)
+    assert [(s.first_layer, s.last_layer) for s in part.stages] == [(0, 0), (1, 1)]
+    assert sum(s.cost for s in part.stages) == graph_cost(t.graph).flops
+    assert sum(s.weight_bytes for s in part.stages) == param_count(t.graph).nbytes
+    staged = annotate_stages(t.graph, part)
+    verify(staged)
+    assert {n.attrs["stage"] for n in staged.nodes if "stage" in n.attrs} == {0, 1}
+    want = api.interpret(t.graph, t.inputs)
+    got = api.interpret(staged, t.inputs)
+    assert all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+
+
+def test_fewest_stages_is_fewest() -> None:
+    g = api.trace("llama-2-7b", "decode", batch=1, seq_len=64, weights="meta").graph
+    cap = 4 * 2**30
+    part = fewest_stages(g, cap)
+    assert all(s.weight_bytes <= cap for s in part.stages)
+    with pytest.raises(UsageError, match="do not fit"):
+        partition_layers(g, len(part.stages) - 1, cap)
+    units = layer_units(g)
+    assert [u.layer for u in units] == list(range(32))
+
+
+def test_partition_refuses_what_cannot_be() -> None:
+    g = api.trace("llama-tiny", "prefill", batch=1, seq_len=16, weights="meta").graph
+    with pytest.raises(UsageError, match="into 3 stages"):
+        partition_layers(g, 3)
+    with pytest.raises(UsageError, match="alone has .* B more than a stage's"):
+        fewest_stages(g, 1024)
+
+
+def test_partition_cli(capsys) -> None:  # noqa: ANN001
+    assert main(["partition", "llama-tiny", "--stages", "2", "--json", "--target", "a100",
+                 "--seq-len", "16"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["cost_unit"] == "s" and len(out["stages"]) == 2 and 0 < out["balance"] <= 1
+    assert main(["partition", "llama-tiny", "--capacity", "1KiB"]) == 2
+    assert "alone has" in capsys.readouterr().err
