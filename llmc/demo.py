@@ -45,9 +45,17 @@ def run_demo(out: str) -> int:
           f"{d['energy_j_per_token']:.2f} J/token")
     print(f"  long context: KV cache {r['kv_bytes_per_token']:,} B/token, "
           f"{r['max_concurrent_requests']} concurrent requests at 2K; see report.html")
+    print(f"  kernels after fusion: {p['kernels']} prefill, {d['kernels']} decode "
+          f"(from {p['nodes']:,} and {d['nodes']:,} graph nodes)")
     for ph, m in r["memory_plan"].items():
         print(f"  memory plan ({ph}): arena {m['arena_bytes'] / 2**20:.1f} MiB = "
               f"{m['ratio']:.4f} x the lower bound ({m['method']})")
+    from llmc.passes.partition import partition_layers
+
+    part = partition_layers(result.graphs["prefill"], 4)
+    print("  pipeline over 4 devices (FLOPs): layers "
+          + ", ".join(f"{s.first_layer}-{s.last_layer}" for s in part.stages)
+          + f", balance {part.balance:.3f}")
     _section("4. cycle/energy simulator: that decode step on a 128x128 int8 array")
     _simulate(result.graphs["decode"])
     _section("5. memory plan executed: llmc-tiny prefill inside one arena")
