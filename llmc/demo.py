@@ -56,6 +56,7 @@ def run_demo(out: str) -> int:
     print("  pipeline over 4 devices (FLOPs): layers "
           + ", ".join(f"{s.first_layer}-{s.last_layer}" for s in part.stages)
           + f", balance {part.balance:.3f}")
+    _sweep(root / "sweep")
     _section("4. cycle/energy simulator: that decode step on a 128x128 int8 array")
     _simulate(result.graphs["decode"])
     _section("5. memory plan executed: llmc-tiny prefill inside one arena")
@@ -66,6 +67,20 @@ def run_demo(out: str) -> int:
     _rtl(root / "rtl-gemm-4x4")
     print(f"\nartifacts under {root}/")
     return 0
+
+
+def _sweep(out: Path) -> None:
+    """llama-2-7b over three targets and two precisions, and its Pareto front."""
+    from llmc.costmodel.sweep import Shape, files, points, sweep
+    from llmc.outdir import write_dir
+
+    shape = Shape(2048, 256, None)
+    rows = sweep(points(["llama-2-7b"], ["a100", "h100", "npu"], ["bf16", "int4"], [1], [1]),
+                 shape)
+    write_dir(out, files(rows, shape), marker="sweep.json")
+    best = ", ".join(f"{r['target']} {r['quant']} ({r['tokens_per_s']:,.0f} tokens/s, "
+                     f"{r['energy_j_per_token']:.3g} J/token)" for r in rows if r["pareto"])
+    print(f"  sweep of 6 points, Pareto front: {best} -> {out}/sweep.png")
 
 
 def _arena(traced) -> None:  # noqa: ANN001

@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print report.json to stdout")
     p.set_defaults(func=_report)
 
+    _register_sweep(sub)
+
     p = sub.add_parser("devices", help="list the cost model's hardware database")
     p.add_argument("--json", action="store_true", help="the figures as JSON")
     p.set_defaults(func=_devices)
@@ -147,4 +149,61 @@ def _devices(a: argparse.Namespace) -> int:
         print(f"{k:<16} {d.description}\n{'':<16} peak {fmt_rate(best.flops_per_s)} "
               f"({best.dtype}), {m.name} {fmt_bytes(m.capacity_bytes)} at "
               f"{fmt_rate(m.bytes_per_s, 'B/s')}, TDP {d.tdp_w.value:g} W  [{Path(d.path).name}]")
+    return 0
+
+
+def _register_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="design-space sweep: models x targets x precisions x "
+                                     "batch x TP, in parallel, with the Pareto front")
+    p.add_argument("--models", required=True, metavar="M1,M2", help="zoo names")
+    p.add_argument("--targets", required=True, metavar="T1,T2", help="targets or device keys")
+    p.add_argument("--quant", default="", metavar="Q1,Q2",
+                   help="precisions (bf16, fp8, int8, int4, w4a16, ...; empty: the device's)")
+    p.add_argument("--batch", default="1", metavar="B1,B2", help="batch sizes (default 1)")
+    p.add_argument("--tp", default="1", metavar="N1,N2", help="tensor-parallel degrees")
+    p.add_argument("--prompt", type=int, default=None, help="prefill length")
+    p.add_argument("--output", type=int, default=256, help="tokens generated")
+    p.add_argument("--context", type=int, default=None, help="KV length a decode step reads")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="worker processes (default: one per core)")
+    p.add_argument("-o", "--out", default=None, help="write sweep.json/.csv/.md/.png here")
+    p.set_defaults(func=_sweep)
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise UsageError(f"{flag} takes comma-separated integers, got {text!r}") from None
+
+
+def _names(text: str, flag: str) -> list[str]:
+    names = [x.strip() for x in text.split(",")]
+    if not all(names):
+        raise UsageError(f"{flag} {text!r}: empty name")
+    return names
+
+
+def _sweep(a: argparse.Namespace) -> int:
+    from llmc.commands import progress
+    from llmc.costmodel.sweep import Shape, files, markdown, points, sweep
+
+    quants = [q.strip() or None for q in a.quant.split(",")] if a.quant else [None]
+    pts = points(_names(a.models, "--models"), _names(a.targets, "--targets"), quants,
+                 _ints(a.batch, "--batch"), _ints(a.tp, "--tp"))
+    if a.jobs is not None and a.jobs <= 0:
+        raise UsageError(f"--jobs must be positive, got {a.jobs}")
+    for name in ("prompt", "output", "context"):
+        v = getattr(a, name)
+        if v is not None and v <= 0:
+            raise UsageError(f"--{name} must be a positive integer, got {v}")
+    shape = Shape(a.prompt, a.output, a.context)
+    with progress(len(pts)) as step:
+        rows = sweep(pts, shape, a.jobs, step)
+    print(markdown(rows, shape), end="")
+    if a.out:
+        from llmc.outdir import write_dir
+
+        write_dir(a.out, files(rows, shape), marker="sweep.json")
+        print(f"wrote sweep.json, sweep.csv, sweep.md, sweep.png to {a.out}/")
     return 0
