@@ -125,9 +125,10 @@ def contiguous(graph: Graph) -> Graph:
 
 
 def kernel_spans(graph: Graph) -> dict[Node, tuple[int, int]] | None:
-    """(first, last) step of the kernel each node runs in, for a fused graph
-    with contiguous kernels (None otherwise): a kernel reads its inputs and
-    writes its outputs anywhere in its span."""
+    """(first, last) step of the kernel each node runs in, for a graph whose
+    computing nodes all carry kernel ids (None otherwise): a kernel reads its
+    inputs and writes its outputs anywhere in its span (after `fuse` the
+    spans are contiguous, so kernels do not interleave)."""
     ids = annotations(graph)
     if ids is None:
         return None
