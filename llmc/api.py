@@ -20,7 +20,7 @@ from llmc.frontend.zoo.decoder import DecodeGraph, PrefillGraph, example_inputs
 from llmc.ir import Graph, print_graph, verify
 from llmc.ir import interpret as _interpret
 from llmc.ir.cost import graph_cost, op_counts, param_count
-from llmc.outdir import write_dir
+from llmc.outdir import check_dest, write_dir
 from llmc.passes.manager import run_pipeline
 from llmc.targets import get_target
 
@@ -125,9 +125,7 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     tgt = get_target(target)
     if phase not in PHASES:
         raise UsageError(f"unknown phase {phase!r}; expected prefill or decode")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"-o {out}: exists and is not a directory")
+    out = check_dest(out_dir, "report.json")
     step = progress or (lambda label: None)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
     _check_sizes(batch=batch, seq_len=seq_len)

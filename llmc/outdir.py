@@ -16,14 +16,9 @@ from pathlib import Path
 from llmc.errors import UsageError
 
 
-@contextmanager
-def atomic_dir(dest: str | Path, marker: str) -> Iterator[Path]:
-    """Yield a fresh directory beside `dest`; on success it replaces `dest`.
-
-    `dest` may not exist, may be empty, or may be an earlier output (it holds
-    the file `marker`); anything else — a file, or a directory of other
-    things — is refused with a UsageError. On an exception nothing changes.
-    """
+def check_dest(dest: str | Path, marker: str) -> Path:
+    """Refuse `dest` (UsageError) unless it is absent, empty, or an earlier
+    output holding `marker`; commands call it before any work."""
     dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory; give a directory path for -o")
@@ -32,6 +27,18 @@ def atomic_dir(dest: str | Path, marker: str) -> Iterator[Path]:
             f"{dest} is a non-empty directory that llmc did not write (no {marker}); "
             "refusing to replace it"
         )
+    return dest
+
+
+@contextmanager
+def atomic_dir(dest: str | Path, marker: str) -> Iterator[Path]:
+    """Yield a fresh directory beside `dest`; on success it replaces `dest`.
+
+    `dest` may not exist, may be empty, or may be an earlier output (it holds
+    the file `marker`); anything else — a file, or a directory of other
+    things — is refused with a UsageError. On an exception nothing changes.
+    """
+    dest = check_dest(dest, marker)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; an output directory is not

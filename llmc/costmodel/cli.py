@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from llmc.errors import UsageError
+from llmc.outdir import check_dest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -71,6 +72,8 @@ def _report(a: argparse.Namespace) -> int:
 
     if bool(a.target) == bool(a.compare):
         raise UsageError("give one of --target T or --compare T1,T2,...")
+    if a.out:
+        check_dest(a.out, "report.json")
     targets = [t.strip() for t in (a.compare or a.target).split(",")]
     if not all(targets):
         raise UsageError(f"--compare {a.compare!r}: empty target name")
@@ -188,6 +191,8 @@ def _sweep(a: argparse.Namespace) -> int:
     from llmc.commands import progress
     from llmc.costmodel.sweep import Shape, files, markdown, points, sweep
 
+    if a.out:
+        check_dest(a.out, "sweep.json")
     quants = [q.strip() or None for q in a.quant.split(",")] if a.quant else [None]
     pts = points(_names(a.models, "--models"), _names(a.targets, "--targets"), quants,
                  _ints(a.batch, "--batch"), _ints(a.tp, "--tp"))

@@ -13,6 +13,7 @@ import sys
 import warnings
 
 from llmc.errors import UsageError
+from llmc.outdir import check_dest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -127,6 +128,8 @@ def _plan(a: argparse.Namespace) -> int:
     from llmc.passes.memplan.reorder import memory_order
     from llmc.passes.memplan.static import static_layout
 
+    if a.out:
+        check_dest(a.out, "plan.json")
     arena = None if a.arena is None else parse_size(a.arena)
     if not a.time_limit > 0:
         raise UsageError(f"--time-limit must be positive, got {a.time_limit}")

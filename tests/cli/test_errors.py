@@ -56,6 +56,20 @@ def test_output_is_an_existing_file(tmp_path: Path) -> None:
     assert f.read_text() == "keep me"
 
 
+@pytest.mark.parametrize("cmd", [
+    ["compile", "llama-tiny", "--target", "a100", "--seq-len", "8"],
+    ["report", "llama-2-7b", "--target", "a100"],
+    ["plan", "llama-tiny", "--seq-len", "8"],
+    ["sweep", "--models", "llama-2-7b", "--targets", "a100"],
+])
+def test_a_directory_llmc_did_not_write_is_left_alone(tmp_path: Path, cmd: list[str],
+                                                      capsys) -> None:  # noqa: ANN001
+    (tmp_path / "mine.txt").write_text("keep me")
+    assert main([*cmd, "-o", str(tmp_path)]) == 2
+    assert "did not write" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
 @pytest.mark.parametrize("content, needle", [
     (None, "no config.json"),
     ("{not json", "not valid JSON"),
