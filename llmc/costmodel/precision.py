@@ -60,7 +60,8 @@ class Precision:
 
     def describe(self) -> str:
         if self.as_is:
-            return "the graph's own dtypes (as the passes left them)"
+            return (f"the graph's own dtypes (as the passes left them; float32 tensors at "
+                    f"{self.act.name})")
         s = (f"weights {self.weight.name} ({self.weight.bits:g} bits), KV {self.kv.name} "
              f"({self.kv.bits:g} bits), activations {self.act.name}")
         return s + (", 2:4-sparse linear weights" if self.sparse else "")

@@ -169,7 +169,9 @@ def _precision(quant: str | None, dev: Device, graphs: list[Graph]) -> tuple[Pre
         weights = [n for g in graphs for n in live_weights(g)]
         if any(n.type.dtype != f32 for n in weights):
             p = parse_quant(None, dev.default_quant)
-            return replace(p, as_is=True, spec="as-is"), "costed at the graph's own dtypes"
+            return replace(p, as_is=True, spec="as-is"), (
+                f"costed at the graph's own dtypes, float32 tensors (the traced reference "
+                f"precision) at {dev.name}'s default ({dev.default_quant})")
     p = parse_quant(quant, dev.default_quant)
     if quant is None:
         return p, (f"precision: {dev.name}'s default ({dev.default_quant}); the traced graph is "

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from llmc.costmodel.precision import Precision, compute_class, sparse_24
 from llmc.ir.cost import param_count
-from llmc.ir.dtypes import DType
+from llmc.ir.dtypes import DType, f32
 from llmc.ir.graph import Attrs, Graph, Node, Value
 from llmc.ir.ops import get_op
 from llmc.ir.types import TensorType
@@ -144,15 +144,16 @@ def _sparse_params(graph: Graph) -> set[Node]:
 
 
 def retype(graph: Graph, p: Precision) -> Graph:
-    """A copy of `graph` with storage dtypes set by precision `p`."""
-    if p.as_is:
-        return graph
+    """A copy of `graph` with storage dtypes set by precision `p`. With
+    ``p.as_is`` (a graph whose passes chose its dtypes) only the float32
+    tensors change: float32 is the traced reference precision, which no
+    device serves in, so they take `p`'s (the device's default) dtypes."""
     kv, weights = kv_nodes(graph), weight_nodes(graph)
-    sparse = _sparse_params(graph) if p.sparse else set()
+    sparse = _sparse_params(graph) if p.sparse and not p.as_is else set()
     new: dict[Node, Node] = {}
 
     def dtype(n: Node, t: TensorType) -> TensorType:
-        if not t.dtype.is_float:
+        if not t.dtype.is_float or (p.as_is and t.dtype != f32):
             return t
         if n in weights:
             return t.with_dtype(sparse_24(p.weight) if n in sparse else p.weight)

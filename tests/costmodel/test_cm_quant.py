@@ -48,3 +48,21 @@ def test_compute_class() -> None:
     assert compute_class(i8, parse_quant("int4").weight) == "int8"     # w4a8
     assert compute_class(i8, parse_quant("mxfp4-w").weight) == "int8"  # HNLPU: fp4 x int8
     assert compute_class(parse_quant("fp8").act, parse_quant("fp8").weight) == "fp8"
+
+
+def test_a_quantized_graph_is_costed_as_served_not_in_float32() -> None:
+    """A w4a16 graph keeps its int4 weights and bf16 scales; the float32 the
+    trace left everywhere else is costed at the device's default (bf16), so
+    its linears run on bf16 tensor cores, as `--quant w4a16` assumes."""
+    import llmc
+    from llmc.costmodel.database import get_device
+    from llmc.costmodel.report import _precision
+    from llmc.costmodel.workload import records, retype
+
+    g = llmc.quantize("llama-tiny", "w4a16", seq_len=16)
+    p, why = _precision(None, get_device("a100"), [g])
+    assert p.as_is and "float32" in why
+    recs = [r for r in records(retype(g, p), fuse=False) if r.op == "wq_linear"]
+    assert recs and all(r.compute == "bf16" for r in recs)
+    kept = {n.type.dtype.name for n in retype(g, p).param_nodes if "int4" in n.attrs["name"]}
+    assert kept == {"u8"}                                   # packed weights untouched
