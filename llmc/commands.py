@@ -89,6 +89,13 @@ def _compile(a: argparse.Namespace) -> int:
     print(f"compiled {r['model']} for {r['target']} -> {result.out_dir}/")
     print(f"  parameters {r['params_total']:,} (active {r['params_active']:,}), "
           f"weights {r['weight_bytes'] / 1e9:.3f} GB")
+    m = r["memory"]
+    if not m["fits"]:
+        sys.stderr.write(f"llmc: warning: the weights do not fit on {r['target']}: "
+                         f"{m['missing_bytes'] / 1e9:,.1f} GB missing of "
+                         f"{m['capacity_bytes'] / 1e9:,.1f} GB; the times below assume they "
+                         f"did (see `llmc report {r['model']} --target {r['target']} --tp N` "
+                         f"or `llmc partition`)\n")
     if "prefill" in r:
         p = r["prefill"]
         print(f"  prefill  {p['flops'] / 1e9:,.2f} GFLOP, {p['bytes'] / 1e9:,.3f} GB moved, "

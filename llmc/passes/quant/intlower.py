@@ -180,11 +180,16 @@ class Lowering:
 
     def run(self) -> Graph:
         cache_scales = self._cache_inputs()
-        unsupported = sorted({f"{n.op} ({where(n)})" for n in self.src.nodes
-                              if self._is_float(n) and n.op not in RULES
-                              and n.op not in ("param", "input", "const")})
+        unsupported: dict[str, list[str]] = {}
+        for n in self.src.nodes:
+            if self._is_float(n) and n.op not in RULES and n.op not in ("param", "input",
+                                                                         "const"):
+                unsupported.setdefault(n.op, []).append(where(n))
         if unsupported:
-            raise UsageError("integer-only lowering does not support: " + ", ".join(unsupported))
+            ops = ", ".join(f"{op} ({len(w)}x, first at {w[0]})"
+                            for op, w in sorted(unsupported.items()))
+            raise UsageError(f"integer-only lowering does not support: {ops}; integer schemes "
+                             f"take the float graph as traced (no --sparsity or --attention)")
         for n in self.src.nodes:
             if n.op == "param":
                 continue
