@@ -1,11 +1,22 @@
-"""Shared fixtures: traced tiny models are cached per session."""
+"""Shared fixtures: traced tiny models are cached per session.
+
+Property tests draw the same examples on every run (a derandomized
+hypothesis profile), so a run of `make test` is reproducible; set
+HYPOTHESIS_PROFILE=explore to search with fresh random examples.
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+settings.register_profile("repeatable", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @functools.cache

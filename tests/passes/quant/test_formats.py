@@ -171,9 +171,12 @@ finite = st.floats(-(2.0**100), 2.0**100, allow_nan=False, width=32)
 
 def error_bound(fmt, amax: float) -> float:
     """Largest |q - x| in a block whose max is amax: half a quantum of the top
-    binade for rounding, or the saturation gap when the max exceeds the format."""
+    binade for rounding, or the saturation gap when the max exceeds the format.
+    The 8-bit shared exponent stops at 2^-127: below it (float32 subnormals)
+    a block's step is that of 2^-127 and its values may round to zero."""
     e = math.frexp(amax)[1] - 1
     if fmt.name.startswith("bfp"):
+        e = max(e, -127)
         return 2.0 ** (e - int(fmt.elem[3:]) + 2)      # saturation can cost a whole step
     el = ELEMENTS[fmt.elem]
     scale = 2.0 ** max(-127, e - el.emax)
@@ -195,6 +198,18 @@ def test_properties(fmt, x) -> None:
             continue
         err = np.max(np.abs(qq.astype(np.float64) - b))
         assert err <= error_bound(fmt, amax) * (1 + 1e-12)
+
+
+def test_subnormal_blocks_flush_within_the_smallest_step() -> None:
+    """Found by the property test: float32 subnormals sit below the 8-bit
+    shared exponent's floor (2^-127), so BFP rounds them on that floor's
+    grid (here to zero) and MX likewise, never raising or overflowing."""
+    x = np.full(64, 1e-45, np.float32)
+    for fmt in FMTS:
+        q = quantize_block(x, fmt)
+        assert np.all(np.isfinite(q))
+        assert np.max(np.abs(q.astype(np.float64) - x)) <= error_bound(fmt, 1.4e-45)
+    assert not quantize_block(x, bfp(8, 16)).any()
 
 
 magnitudes = st.one_of(st.just(0.0), st.floats(2.0**-10, 100.0, width=32),
