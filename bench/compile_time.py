@@ -32,7 +32,8 @@ def measure(layers: int, repeats: int = 2) -> dict:
         loaded = LoadedModel(cfg.name, build_model(cfg, "meta"), cfg, "bench")
         traced = api.trace(loaded, "prefill", batch=1, seq_len=2048)
         t0 = time.perf_counter()
-        graph = run_pipeline(traced.graph, get_target("a100").pipeline)
+        tgt = get_target("a100")
+        graph = run_pipeline(traced.graph, tgt.pipeline + tgt.schedule)  # as compile runs them
         t1 = time.perf_counter()
         api.summarize(graph)
         t2 = time.perf_counter()
