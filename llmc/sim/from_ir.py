@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 
+from llmc.ir.alias import alias_root
 from llmc.ir.cost import node_cost
-from llmc.ir.graph import Graph, Node
+from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.ops import get_op
 from llmc.ir.ops.nn import expected_active_experts
 from llmc.sim.steps import DmaStep, GemmStep, Step, VectorStep
@@ -49,9 +50,29 @@ def _gemms(node: Node) -> list[Step]:
     return []
 
 
+def _on_chip(graph: Graph) -> tuple[dict[Node, set[Node]], set[Value]]:
+    """For a fused graph (llmc.passes.fusion annotations): each node's kernel
+    mates, and the values that never leave their kernel. Empty otherwise."""
+    from llmc.passes.fusion import annotations, kernels
+
+    if annotations(graph) is None:
+        return {}, set()
+    mates: dict[Node, set[Node]] = {}
+    internal: set[Value] = set()
+    for k in kernels(graph):
+        members = set(k.nodes)
+        mates.update(dict.fromkeys(k.nodes, members))
+        internal |= k.internal
+    return mates, internal
+
+
 def schedule_from_graph(graph: Graph) -> list[Step]:
-    """One step list for the whole graph, in execution order."""
+    """One step list for the whole graph, in execution order. In a fused
+    graph an epilogue op reads its kernel mates' values from on-chip and
+    writes nothing that stays inside the kernel: its vector step streams only
+    the rest."""
     steps: list[Step] = []
+    mates, internal = _on_chip(graph)
     for node in graph.nodes:
         kind = get_op(node.op).kind
         if kind in ("source", "view"):
@@ -67,6 +88,12 @@ def schedule_from_graph(graph: Graph) -> list[Step]:
             steps.append(DmaStep(cost.bytes_read, cost.bytes_written, _label(node)))
         else:
             numel = max(1, sum(t.numel for t in node.types))
-            steps.append(VectorStep(numel, cost.flops / numel, cost.bytes_read,
-                                    cost.bytes_written, _label(node)))
+            read, written = cost.bytes_read, cost.bytes_written
+            if node in mates:
+                read -= sum(x.type.nbytes for x in node.inputs
+                            if alias_root(x).node in mates[node] and alias_root(x).node is not node)
+                written -= sum(t.nbytes for i, t in enumerate(node.types)
+                               if Value(node, i) in internal)
+            steps.append(VectorStep(numel, cost.flops / numel, max(0, read), max(0, written),
+                                    _label(node)))
     return steps

@@ -55,3 +55,22 @@ def test_numba_matches_reference(seed, buffers):
     assert fast[0] == pytest.approx(slow[0])
     for a, b in zip(fast[1:], slow[1:], strict=True):
         np.testing.assert_allclose(a, b)
+
+
+def test_a_fused_graph_keeps_epilogue_values_on_chip() -> None:
+    """Reading a fused graph, the epilogue ops' vector steps do the same work
+    but stream only what crosses a kernel boundary."""
+    from llmc import api
+    from llmc.passes.fusion import fuse
+    from llmc.sim.from_ir import schedule_from_graph
+    from llmc.sim.steps import VectorStep
+
+    g = api.trace("llama-tiny", "prefill", batch=1, seq_len=16, weights="meta").graph
+    plain = [s for s in schedule_from_graph(g) if isinstance(s, VectorStep)]
+    fused = [s for s in schedule_from_graph(fuse(g)) if isinstance(s, VectorStep)]
+    assert sorted((s.name, s.elements) for s in plain) == sorted((s.name, s.elements)
+                                                                 for s in fused)
+    moved = lambda steps: sum(s.read_bytes + s.write_bytes for s in steps)  # noqa: E731
+    assert moved(fused) < moved(plain)
+    silu = next(s for s in fused if s.name.endswith("ffn:silu"))
+    assert silu.read_bytes == 0 and silu.write_bytes == 0   # between the gate GEMM and the mul
