@@ -249,9 +249,11 @@ def _partition(a: argparse.Namespace) -> int:
         cap = None if a.stage_capacity is None else parse_size(a.stage_capacity,
                                                                "--stage-capacity")
         part = partition_layers(graph, a.stages, cap, cost)
+    pipe = None if a.target is None else _pipeline(part, a.target, a.batch,
+                                                  a.phase == "decode")
     if a.json:
-        print(json.dumps({"model": graph.name, "cost_unit": unit, **part.to_json()},
-                         sort_keys=True))
+        print(json.dumps({"model": graph.name, "cost_unit": unit, **part.to_json(),
+                          **({"pipeline": pipe} if pipe else {})}, sort_keys=True))
         return 0
     fmt = (lambda c: f"{c / 1e9:,.2f} GFLOP") if unit == "FLOP" else (
         lambda c: f"{c * 1e3:,.3f} ms")
@@ -263,4 +265,40 @@ def _partition(a: argparse.Namespace) -> int:
               f"weights {_mib(s.weight_bytes):>12}  {fmt(s.cost):>16}")
     print(f"  bottleneck {fmt(part.bottleneck)}, balance {part.balance:.4f} "
           "(1.0: every stage equal)")
+    if pipe:
+        short = [s["stage"] for s in pipe["stages_over_capacity"]]
+        print(f"  per device {_mib(pipe['device_weight_bytes'])} for weights: "
+              + ("every stage fits" if not short else
+                 "stage " + ", ".join(map(str, short)) + " does not fit"))
+        if pipe["boundary_bytes"]:
+            print(f"  between stages {_mib(max(pipe['boundary_bytes']))} over {pipe['link']}: "
+                  f"{pipe['transfer_s'] * 1e6:,.1f} us")
+        per = "token" if a.phase == "decode" else "prompt"
+        n = len(part.stages)
+        print(f"  a batch of {a.batch} through every stage: {pipe['latency_s'] * 1e3:,.3f} ms; "
+              f"with {n} batches in flight (one per stage) one leaves every "
+              f"{pipe['interval_s'] * 1e3:,.3f} ms: {pipe['items_per_s']:,.1f} {per}s/s")
     return 0
+
+
+def _pipeline(part, target: str, batch: int, decode: bool) -> dict:  # noqa: ANN001
+    """Pipeline figures of a partition costed in seconds on `target`: stage
+    boundaries over the scale-up link (else the host link), the latency of
+    one batch through every stage, the steady-state interval and rate."""
+    from llmc.costmodel.database import get_device
+    from llmc.passes.partition import boundary_bytes
+
+    dev = get_device(target)
+    cap = sum(m.capacity_bytes for m in dev.memory if "weights" in m.holds)
+    room = cap - dev.reserved_bytes.value
+    link = dev.scale_up or dev.host_link
+    crossing = boundary_bytes(part)
+    transfer = max((b / link.bytes_per_s + link.latency_s for b in crossing), default=0.0) \
+        if link else 0.0
+    interval = max(part.bottleneck, transfer)
+    return {"device_weight_bytes": room, "link": link.name if link else None,
+            "stages_over_capacity": [{"stage": s.index, "missing_bytes": s.weight_bytes - room}
+                                     for s in part.stages if s.weight_bytes > room],
+            "boundary_bytes": crossing, "transfer_s": transfer,
+            "latency_s": sum(s.cost for s in part.stages) + transfer * len(crossing),
+            "interval_s": interval, "items_per_s": batch / interval if interval else 0.0}

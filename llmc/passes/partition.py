@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from llmc.errors import UsageError
-from llmc.ir.alias import layer_of
+from llmc.ir.alias import alias_root, layer_of
 from llmc.ir.cost import node_cost
 from llmc.ir.graph import Graph, Node
 from llmc.ir.ops import get_op
@@ -142,6 +142,19 @@ def fewest_stages(graph: Graph, capacity_bytes: int, cost: Cost = flops) -> Part
         held += u.weight_bytes
     return _partition(units, _split([u.cost for u in units], [u.weight_bytes for u in units],
                                     count, capacity_bytes))
+
+
+def boundary_bytes(partition: Partition) -> list[int]:
+    """Bytes each stage boundary carries: the values made at or before the
+    boundary that a later stage reads (the residual stream, and anything
+    every layer reads, such as a mask made before layer 0)."""
+    stage = partition.stage_of()
+    out = []
+    for b in range(len(partition.stages) - 1):
+        crossing = {alias_root(x) for n, s in stage.items() if s > b for x in n.inputs
+                    if stage.get(alias_root(x).node, b + 1) <= b}
+        out.append(sum(v.type.nbytes for v in crossing))
+    return out
 
 
 def annotate_stages(graph: Graph, partition: Partition) -> Graph:

@@ -100,3 +100,27 @@ def test_partition_cli(capsys) -> None:  # noqa: ANN001
     assert out["cost_unit"] == "s" and len(out["stages"]) == 2 and 0 < out["balance"] <= 1
     assert main(["partition", "llama-tiny", "--capacity", "1KiB"]) == 2
     assert "alone has" in capsys.readouterr().err
+
+
+def test_stage_boundaries_carry_the_residual_stream() -> None:
+    from llmc.frontend.zoo.config import get_config
+    from llmc.passes.partition import boundary_bytes
+
+    cfg = get_config("llama-tiny")
+    g = api.trace("llama-tiny", "prefill", batch=1, seq_len=16, weights="meta").graph
+    assert boundary_bytes(partition_layers(g, 2)) == [16 * cfg.hidden * 4]
+    d = api.trace("llama-tiny", "decode", batch=2, seq_len=16, weights="meta").graph
+    (b,) = boundary_bytes(partition_layers(d, 2))
+    assert 2 * cfg.hidden * 4 <= b < 2 * 2 * cfg.hidden * 4     # the stream and the positions
+
+
+def test_partition_pipeline_figures(capsys) -> None:  # noqa: ANN001
+    assert main(["partition", "llama-2-7b", "--stages", "4", "--target", "a100",
+                 "--phase", "decode", "--seq-len", "64", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    pipe = out["pipeline"]
+    assert pipe["link"] and not pipe["stages_over_capacity"]
+    assert pipe["boundary_bytes"] == [pipe["boundary_bytes"][0]] * 3
+    assert pipe["latency_s"] == pytest.approx(sum(s["cost"] for s in out["stages"])
+                                              + 3 * pipe["transfer_s"])
+    assert pipe["items_per_s"] == pytest.approx(1 / max(out["bottleneck"], pipe["transfer_s"]))
