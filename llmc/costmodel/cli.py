@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quant", default=None,
                    help="weight/KV byte-width override: bf16, fp8, int8, int4, w4a16, "
                         "bfp12-kv, w4a16+int4-kv, 2:4 ... (default: the device's)")
+    p.add_argument("--unfused", action="store_true",
+                   help="cost every op on its own (default: fused kernels, as compiled)")
     p.add_argument("-o", "--out", help="directory for report.md/.json/.html and plots")
     p.add_argument("--json", action="store_true", help="print report.json to stdout")
     p.set_defaults(func=_report)
@@ -79,7 +81,8 @@ def _report(a: argparse.Namespace) -> int:
         raise UsageError(f"--compare {a.compare!r}: empty target name")
     cfg, graph, name = _model(a.model)
     reports = [build_report(graph, None, cfg, t, batch=a.batch, prompt=a.prompt, output=a.output,
-                            context=a.context, tp=a.tp, quant=a.quant, model=name)
+                            context=a.context, tp=a.tp, quant=a.quant, model=name,
+                            fuse=not a.unfused)
                for t in targets]
     if a.compare:
         from llmc.costmodel.compare import Comparison

@@ -182,8 +182,12 @@ def _precision(quant: str | None, dev: Device, graphs: list[Graph]) -> tuple[Pre
 def build_report(prefill_graph: Graph | None, decode_graph: Graph | None,
                  config: ModelConfig | None, target_name: str, *, batch: int = 1,
                  prompt: int | None = None, output: int = 256, context: int | None = None,
-                 tp: int = 1, quant: str | None = None, model: str | None = None) -> Report:
+                 tp: int = 1, quant: str | None = None, model: str | None = None,
+                 fuse: bool = True) -> Report:
     """Cost `config` (or the given graphs) on target `target_name`.
+
+    fuse: cost fused kernels (llmc.passes.fusion), as compiled; False costs
+    every op on its own, each going to memory (to see what fusion buys).
 
     prompt: prefill length (default: the prefill graph's, else min(2048, the
     model's context)); context: the KV length a decode step reads (default:
@@ -212,14 +216,18 @@ def build_report(prefill_graph: Graph | None, decode_graph: Graph | None,
     context = context if context is not None else prompt + output
     p, why = _precision(quant, dev, [g for g in (prefill_graph, decode_graph) if g])
     notes = [why]
-    pw = (from_graph(prefill_graph, "prefill", p, batch=batch, tokens=prompt, context=prompt)
+    pw = (from_graph(prefill_graph, "prefill", p, batch=batch, tokens=prompt, context=prompt,
+                     fuse=fuse)
           if prefill_graph is not None else
-          synth_workload(config, "prefill", p, batch=batch, tokens=prompt, context=prompt))
+          synth_workload(config, "prefill", p, batch=batch, tokens=prompt, context=prompt,
+                         fuse=fuse))
     dw = None
     if decode_graph is not None:
-        dw = from_graph(decode_graph, "decode", p, batch=batch, tokens=1, context=context)
+        dw = from_graph(decode_graph, "decode", p, batch=batch, tokens=1, context=context,
+                        fuse=fuse)
     elif config is not None:
-        dw = synth_workload(config, "decode", p, batch=batch, tokens=1, context=context)
+        dw = synth_workload(config, "decode", p, batch=batch, tokens=1, context=context,
+                            fuse=fuse)
     return _assemble(config, dev, p, pw, dw, notes, model=model, target=target_name,
                      batch=batch, prompt=prompt, output=output, context=context, tp=tp)
 

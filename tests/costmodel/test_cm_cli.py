@@ -85,3 +85,19 @@ def test_does_not_fit_says_how_much(capsys: pytest.CaptureFixture) -> None:
 def test_unknown_model(capsys: pytest.CaptureFixture) -> None:
     rc, _, err = run(capsys, "report", "llama-9", "--target", "a100")
     assert rc == 2 and "unknown model" in err
+
+
+def test_report_unfused_shows_what_fusion_buys(capsys) -> None:  # noqa: ANN001
+    import json
+
+    from llmc.cli import main
+
+    got = {}
+    for flag in ([], ["--unfused"]):
+        assert main(["report", "llama-2-7b", "--target", "a100", "--json", *flag]) == 0
+        got[bool(flag)] = json.loads(capsys.readouterr().out)
+    fused, unfused = got[False], got[True]
+    assert fused["prefill"]["flops"] == unfused["prefill"]["flops"]
+    assert fused["prefill"]["bytes"] < unfused["prefill"]["bytes"]
+    assert fused["prefill"]["time_s"] < unfused["prefill"]["time_s"]
+    assert fused["prefill"]["kernels"] < unfused["prefill"]["kernels"]
