@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from llmc.ir.graph import Graph, Node
 from llmc.ir.ops import Cost, get_op
 from llmc.ir.ops.nn import moe_active_fraction
-from llmc.ir.ops.quant import INT4_LAYOUT
 
 
 def node_cost(node: Node) -> Cost:
@@ -29,36 +28,18 @@ class ParamCount:
     nbytes: int         # storage bytes of all weights, at their IR dtypes
 
 
-# Inputs that hold a weight's format data, not weights: group scales of
-# quantized linears, requantization multipliers and output scales of integer
-# graphs (a sparse weight's 2:4 metadata or CSR indices: see _logical).
-_METADATA_INPUTS = {"wq_linear": (2,), "int_linear": (2,), "requant": (1,),
-                    "dequantize_int": (1,)}
-# Ops whose input 1 is a (possibly packed and K-padded) quantized weight.
-_QUANT_WEIGHT_OPS = ("wq_linear", "int_linear", "qlinear")
-
-
 def _logical(graph: Graph) -> dict[int, int]:
-    """Params whose stored shape is not their logical one -> logical elements
-    (0 for format data), keyed by node id."""
+    """Params stored in another shape than the weight they encode -> logical
+    elements (0 for format data), keyed by node id, from the ops' `weights`
+    rules in the registry."""
     out: dict[int, int] = {}
     for n in graph.nodes:
-        meta = _METADATA_INPUTS.get(n.op, ())
-        if n.op == "sparse_linear":
-            nw = 2 if n.attrs["pattern"] == "2:4" else 3
-            meta = tuple(range(2, 1 + nw))
-            values = n.inputs[1].node
-            if values.op == "param":  # the dense matrix it encodes
-                out[id(values)] = n.type.shape[-1] * n.attrs["in_features"]
-        elif n.op in _QUANT_WEIGHT_OPS and n.inputs[1].node.op == "param":
-            # out x in of the float weight: no int4 packing, no K padding
-            out[id(n.inputs[1].node)] = n.type.shape[-1] * n.inputs[0].type.shape[-1]
-        for i in meta:
+        rule = get_op(n.op).weights
+        if rule is None:
+            continue
+        for i, elems in rule(n).items():
             if i < len(n.inputs) and n.inputs[i].node.op == "param":
-                out[id(n.inputs[i].node)] = 0
-    for p in graph.param_nodes:
-        if id(p) not in out and INT4_LAYOUT in (p.type.layout or ""):
-            out[id(p)] = 2 * p.type.numel  # two 4-bit weights per stored byte
+                out[id(n.inputs[i].node)] = elems
     return out
 
 

@@ -123,10 +123,9 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
 def _plan(a: argparse.Namespace) -> int:
     from llmc import api
     from llmc.passes.fusion import fuse
-    from llmc.passes.memplan import best_fit, greedy_by_size, lower_bound, plan, plan_to_json
+    from llmc.passes.memplan import best_fit, greedy_by_size, lower_bound
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.reorder import memory_order
-    from llmc.passes.memplan.static import static_layout
 
     if a.out:
         check_dest(a.out, "plan.json")
@@ -140,12 +139,12 @@ def _plan(a: argparse.Namespace) -> int:
         graph = memory_order(graph)
     if not a.unfused:
         graph = fuse(graph)
-    problem = liveness(graph).problem
-    lb = lower_bound(problem)
-    rows = [("greedy-by-size", greedy_by_size(problem)), ("best-fit", best_fit(problem))]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        chosen = plan(problem, a.method, arena, a.time_limit)
+        mp = api.plan_memory(graph, a.method, arena, a.time_limit)
+    problem, chosen = mp.problem, mp.plan
+    lb = lower_bound(problem)
+    rows = [("greedy-by-size", greedy_by_size(problem)), ("best-fit", best_fit(problem))]
     for w in caught:
         sys.stderr.write(f"llmc: warning: {w.message}\n")
     rows.append((f"{chosen.method} ({a.method})" if a.method == "auto" else chosen.method,
@@ -161,9 +160,9 @@ def _plan(a: argparse.Namespace) -> int:
     for label, pl in rows:
         lines.append(f"  {label:<22}{_mib(pl.arena_bytes):>14}   x{pl.arena_bytes / lb:.4f}"
                      if lb else f"  {label:<22}{_mib(pl.arena_bytes):>14}")
-    static = static_layout(graph, problem.alignment)
-    lines.append("  apart: " + ", ".join(f"{r.replace('_', ' ')} {_mib(static.bytes(r))}"
-                                         for r in static.regions))
+    regions = mp.json["static"]["regions"]
+    lines.append("  apart: " + ", ".join(f"{r.replace('_', ' ')} {_mib(v['bytes'])}"
+                                         for r, v in regions.items()))
     lines.append(f"  plan: {chosen.status}, {chosen.solve_s:.2f} s"
                  + (f", fits the {_mib(arena).strip()} arena" if arena else ""))
     print("\n".join(lines))
@@ -171,17 +170,14 @@ def _plan(a: argparse.Namespace) -> int:
         from pathlib import Path
 
         from llmc.outdir import write_dir
-        from llmc.passes.memplan import plot_plan
 
-        data = plan_to_json(problem, chosen, timing=False)
-        data["static"] = static.to_json()
         md = "\n".join(["# Activation memory plan", "", "```", *lines[:-1], "```", "",
                         "Picture: plan.png (buffers as rectangles, time x address); "
                         "data: plan.json.", ""])
         write_dir(Path(a.out), marker="plan.json", files={
-            "plan.json": json.dumps(data, indent=2, sort_keys=True) + "\n",
+            "plan.json": json.dumps(mp.json, indent=2, sort_keys=True) + "\n",
             "plan.md": md,
-            "plan.png": lambda path: plot_plan(problem, chosen, path, title=graph.name),
+            "plan.png": mp.plot,
         })
         print(f"  wrote {a.out}/plan.json, plan.md, plan.png")
     return 0

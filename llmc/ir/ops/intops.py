@@ -20,7 +20,14 @@ import numpy as np
 from llmc.errors import IRError
 from llmc.ir import dtypes
 from llmc.ir.ops.quant import INT4_LAYOUT, _check_int_weight, weight_k
-from llmc.ir.ops.registry import Cost, define, io_bytes, streaming_cost
+from llmc.ir.ops.registry import (
+    Cost,
+    define,
+    format_data,
+    io_bytes,
+    quantized_weight,
+    streaming_cost,
+)
 from llmc.ir.types import TensorType
 
 INT32_MAX = 2**31 - 1
@@ -127,6 +134,7 @@ def _requant(xs, attrs):  # noqa: ANN001, ANN202
 
 define("requant", infer=_requant_type, run=_requant, cost=streaming_cost(2), arity=(1, 2),
        kind="elementwise", attrs=("shift", "dtype"), optional_attrs=("mult",),
+       weights=format_data(1),
        doc="dyadic requantization: clamp(rshift(x * m, shift)) to dtype's symmetric range; "
            "m is the `mult` attribute or a per-channel (last dim) i32 tensor")
 
@@ -194,7 +202,7 @@ def _int_linear_cost(node) -> Cost:  # noqa: ANN001
 
 
 define("int_linear", infer=_int_linear_type, run=_int_linear, cost=_int_linear_cost,
-       arity=(2, 3), kind="linalg", optional_attrs=("group",),
+       arity=(2, 3), kind="linalg", optional_attrs=("group",), weights=quantized_weight((2,)),
        doc="int32 accumulator of x @ w.T: x i8/i16 (..., K); w i8 (N, K) or int4 packed "
            f"u8 (N, K/2)@{INT4_LAYOUT} (reduction dim may be zero-padded); optional u8 "
            "group scales gs (N, K/group): acc = sum_g gs[n, g] * sum_(k in g) x_k w_nk")
@@ -349,5 +357,5 @@ def _dequantize_int_type(types, attrs):  # noqa: ANN001, ANN202
 
 define("dequantize_int", infer=_dequantize_int_type,
        run=lambda xs, a: xs[0].astype(np.float32) * xs[1], cost=streaming_cost(1),
-       arity=(2, 2), kind="elementwise",
+       arity=(2, 2), kind="elementwise", weights=format_data(1),
        doc="integer -> f32: x * scale (scale per last-dim channel); ends an integer graph")

@@ -13,7 +13,7 @@ import numpy as np
 
 from llmc.errors import IRError
 from llmc.ir import dtypes
-from llmc.ir.ops.registry import Cost, define, io_bytes, streaming_cost
+from llmc.ir.ops.registry import Cost, define, io_bytes, quantized_weight, streaming_cost
 from llmc.ir.types import TensorType
 
 INT4_LAYOUT = "int4x2_lane32"  # == llmc.passes.quant.pack.LAYOUT
@@ -81,7 +81,7 @@ def _linear_cost(node) -> Cost:  # noqa: ANN001
 
 
 define("qlinear", infer=_qlinear_type, run=_qlinear, cost=_linear_cost, arity=(2, 3),
-       kind="linalg",
+       kind="linalg", weights=quantized_weight(),
        doc="x @ w.T (+ b) where x and/or w are block-format (bfp*/mx*): products of block "
            "values, f32 accumulation, f32 out; w is (out_features, in_features)")
 
@@ -147,7 +147,7 @@ def _wq_cost(node) -> Cost:  # noqa: ANN001
 
 
 define("wq_linear", infer=_wq_linear_type, run=_wq_linear, cost=_wq_cost, arity=(3, 3),
-       kind="linalg", attrs=("group",),
+       kind="linalg", attrs=("group",), weights=quantized_weight((2,)),
        doc="weight-only quantized x @ w.T: w int (N, K) i8, or int4 packed two per byte "
            "u8 (N, K/2)@int4x2_lane32 (docs/quant_layouts.md); scales (N, K/group) float; "
            "w_real[n, k] = q[n, k] * scales[n, k // group]; the reduction dim may be "

@@ -42,6 +42,10 @@ class Cost:
 InferFn = Callable[[list[TensorType], "Attrs"], tuple[TensorType, ...]]
 RunFn = Callable[[list[np.ndarray], "Attrs"], Any]
 CostFn = Callable[["Node"], Cost]
+# input index -> logical weight elements that input holds (0: format data such
+# as scales or sparse indices), for inputs stored in another shape than the
+# weight they encode; inputs not listed count their own elements
+WeightsFn = Callable[["Node"], dict[int, int]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class OpDef:
     doc: str
     attrs: tuple[str, ...] = ()
     optional_attrs: tuple[str, ...] = ()
+    weights: WeightsFn | None = None
 
 
 _REGISTRY: dict[str, OpDef] = {}
@@ -72,11 +77,12 @@ ANNOTATIONS = ("fusion", "stage")
 
 def define(name: str, *, infer: InferFn, run: RunFn, cost: CostFn, arity: tuple[int, int],
            kind: str, doc: str, attrs: Sequence[str] = (),
-           optional_attrs: Sequence[str] = ()) -> OpDef:
-    """Register op `name` (once)."""
+           optional_attrs: Sequence[str] = (), weights: WeightsFn | None = None) -> OpDef:
+    """Register op `name` (once). `weights`: see WeightsFn (parameter counts)."""
     if name in _REGISTRY:
         raise IRError(f"op {name!r} is defined twice")
-    op = OpDef(name, infer, run, cost, arity, kind, doc, tuple(attrs), tuple(optional_attrs))
+    op = OpDef(name, infer, run, cost, arity, kind, doc, tuple(attrs), tuple(optional_attrs),
+               weights)
     _REGISTRY[name] = op
     return op
 
@@ -120,6 +126,23 @@ def streaming_cost(flops_per_elem: float) -> CostFn:
 def free(node: Node) -> Cost:
     """Views and sources: no work, no traffic (a consumer reads through them)."""
     return Cost()
+
+
+def quantized_weight(scales: tuple[int, ...] = ()) -> WeightsFn:
+    """WeightsFn of a linear whose input 1 is a quantized (possibly packed,
+    reduction-padded) weight encoding out x in(x) values, and whose inputs
+    `scales` are format data."""
+
+    def weights(node: Node) -> dict[int, int]:
+        return {1: node.type.shape[-1] * node.inputs[0].type.shape[-1],
+                **dict.fromkeys(scales, 0)}
+
+    return weights
+
+
+def format_data(*inputs: int) -> WeightsFn:
+    """WeightsFn of an op whose param inputs `inputs` are format data."""
+    return lambda node: dict.fromkeys(inputs, 0)
 
 
 def norm_dim(dim: int, rank: int) -> int:

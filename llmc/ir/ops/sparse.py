@@ -162,8 +162,15 @@ def _sparse_linear_cost(node) -> Cost:  # noqa: ANN001
     return Cost(flops, *io_bytes(node))  # the compressed tensors' bytes, as stored
 
 
+def _sparse_linear_weights(node) -> dict[int, int]:  # noqa: ANN001
+    """The values encode the dense (out, in) matrix; metadata/indices are format data."""
+    nw = _weight_inputs(node.attrs)
+    return {1: node.type.shape[-1] * node.attrs["in_features"],
+            **dict.fromkeys(range(2, 1 + nw), 0)}
+
+
 define("sparse_linear", infer=_sparse_linear_type, run=_sparse_linear, cost=_sparse_linear_cost,
-       arity=(3, 5), kind="linalg",
+       arity=(3, 5), kind="linalg", weights=_sparse_linear_weights,
        doc="x @ W.T + b with W pruned and compressed: pattern '2:4' takes (x, values, meta"
            "[, bias]), 'unstructured' (CSR) takes (x, values, indices, row_ptr[, bias]); "
            "density = kept fraction; method = how the weights were chosen (informative)",
