@@ -7,7 +7,7 @@ incompatibility (`int(max(array_list))` in its memory models) is patched to
 writes its config/topology files, runs it in a subprocess and reads its
 COMPUTE_REPORT.csv. SCALE-Sim runs in its CALC (estimate-bandwidth) mode,
 where it reports no stalls, so its "Total Cycles" are its compute cycles; its
-bandwidth-limited mode double-counts stalls (REFERENCES.md), so we compare
+bandwidth-limited mode double-counts stalls (docs/references.md), so we compare
 compute cycles only, with llmc's fold-overlap option off.
 
 Run: ``.venv/bin/python bench/scalesim_compare.py [--venv DIR] [--quick]``

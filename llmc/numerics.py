@@ -1,6 +1,6 @@
 """One numerics helper: every comparison (backend vs interpreter vs PyTorch)
 goes through `compare`, which picks the tolerance by dtype and reports max
-and relative error and the first mismatching index (STYLE.md, rule 7)."""
+and relative error and the first mismatching index (docs/style.md, rule 7)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from llmc.errors import NumericsError
 
-# Relative-error bounds ||out - ref|| / ||ref|| by dtype (DESIGN.md).
+# Relative-error bounds ||out - ref|| / ||ref|| by dtype (docs/design.md).
 REL_TOL = {"f32": 1e-5, "f16": 1e-2, "bf16": 1e-2}
 
 

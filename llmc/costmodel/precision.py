@@ -16,7 +16,7 @@ applied left to right on top of the device's default (`bf16` on GPUs):
 
 int4 carries an f16 scale per group of 128 (GPTQ/AWQ style: 4.125 bits);
 BFP12/BFP16 are `bfp4b32`/`bfp8b32` (4- or 8-bit mantissas sharing an 8-bit
-exponent per block of 32, REFERENCES.md "Block formats"); fp4 is OCP MXFP4.
+exponent per block of 32, docs/references.md "Block formats"); fp4 is OCP MXFP4.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rewrites as tables of small pure functions (STYLE.md, rule 3).
+"""Rewrites as tables of small pure functions (docs/style.md, rule 3).
 
 A rule looks at one node (already rebuilt on top of earlier rewrites) and
 returns a replacement value built with `ctx.b`, or None. `rewrite` applies

@@ -1,7 +1,7 @@
 """Hardware parameters of a simulated accelerator, as frozen dataclasses.
 
 Units are in the field names (`kb`, `gbps` = 10^9 bytes/s, `ns`, `ghz`), as in
-the rest of llmc (STYLE.md §10). Every class validates its fields and raises
+the rest of llmc (docs/style.md §10). Every class validates its fields and raises
 `UsageError` with the bad value and what would be accepted.
 """
 

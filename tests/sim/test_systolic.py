@@ -25,7 +25,7 @@ DATAFLOWS = ["os", "ws", "is"]
     ((100, 50, 300), {"os": 2895, "ws": 3879, "is": 5759}),
 ])
 def test_scalesim_examples_on_32x32(shape, expected):
-    # REFERENCES.md "Systolic arrays": figures confirmed on SCALE-Sim 3.0 runs
+    # docs/references.md "Systolic arrays": figures confirmed on SCALE-Sim 3.0 runs
     for df, cycles in expected.items():
         assert compute_cycles(*shape, ArraySpec(32, 32, df)) == cycles
 

@@ -6,7 +6,7 @@ attributes or integer param tensors, so the interpreter checks every integer
 path bit-exactly. Rounding is "half up": rshift(a, s) = floor((a + 2^(s-1)) / 2^s).
 Accumulators are int32: an op whose int32 accumulator would overflow raises
 instead of wrapping. The last op of an integer graph is `dequantize_int`,
-which turns int32 logits into float (REFERENCES.md, "Integer-only kernels").
+which turns int32 logits into float (docs/references.md, "Integer-only kernels").
 
 Signed outputs saturate symmetrically (i8: -127..127) so negation is exact.
 """
@@ -33,7 +33,7 @@ from llmc.ir.types import TensorType
 INT32_MAX = 2**31 - 1
 
 # I-BERT's second-order fit of exp on (-ln2, 0]: a (r + b)^2 + c
-# (REFERENCES.md: 0.35815147 r^2 + 0.96963238 r + 1).
+# (docs/references.md: 0.35815147 r^2 + 0.96963238 r + 1).
 EXP_A = 0.35815147
 EXP_B = 0.96963238 / (2 * EXP_A)
 EXP_C = 1.0 - EXP_A * EXP_B**2

@@ -5,7 +5,7 @@ These functions *define* rounding and saturation for every block dtype; the
 passes that quantize weights at compile time and the tests share one
 definition. Blocks are `dtype.block` consecutive elements of the last axis.
 
-BFP `bfp{p}b{n}` (d-Matrix naming BFP[p|8]{n}; REFERENCES.md "Block formats"):
+BFP `bfp{p}b{n}` (d-Matrix naming BFP[p|8]{n}; docs/references.md "Block formats"):
   each element is a sign-magnitude integer m with |m| <= 2^(p-1) - 1 and the
   block shares an 8-bit exponent E = clamp(floor(log2 max|v|), -127, 127):
       v ~ m * 2^(E - (p - 2)),  m = clamp(rint(v / 2^(E-p+2)), +-(2^(p-1) - 1))

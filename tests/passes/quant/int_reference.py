@@ -1,6 +1,6 @@
 """An independent integer implementation of llmc's integer-only graphs.
 
-Written from the op docs and REFERENCES.md (I-BERT), not from intops.py: every
+Written from the op docs and docs/references.md (I-BERT), not from intops.py: every
 integer is a Python int (numpy object arrays), so nothing can wrap; nibbles are
 unpacked with % and //; square roots use math.isqrt; softmax and attention are
 plain loops. `run(graph, inputs)` walks the graph and checks after every node
