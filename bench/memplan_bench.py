@@ -12,8 +12,9 @@ The buffers come through ``problem_from_intervals(rows)`` with rows
 ``(name, size, start, end, block)``, so IR liveness can replace the
 description below without touching the rest.
 
-Run: ``.venv/bin/python -m bench.memplan_bench`` (writes
-bench/results/memplan.md and memplan.json).
+Run: ``.venv/bin/python -m bench.memplan_bench`` (writes bench/results/memplan.md
+and memplan.json, and the synthetic rows to memplan_synthetic.md/.json);
+``--out DIR`` writes elsewhere, ``--no-synthetic`` leaves the synthetic files alone.
 """
 
 from __future__ import annotations
@@ -346,12 +347,27 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.2f}"
 
 
-def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> None:
-    out.mkdir(parents=True, exist_ok=True)
+def _stamp(rows: list[dict]) -> tuple[str, str, list[dict]]:
     machine = f"{os.cpu_count()}-core CPU ({platform.machine()}, {platform.system()})"
     date = _dt.date.today().isoformat()
-    stamped = [{**r, "machine": machine, "date": date, "time_limit_s": TIME_LIMIT_S}
-               for r in rows]
+    return machine, date, [{**r, "machine": machine, "date": date,
+                            "time_limit_s": TIME_LIMIT_S} for r in rows]
+
+
+def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> None:
+    """Model rows to memplan.{md,json}, synthetic rows to memplan_synthetic.{md,json}:
+    a run that skips one kind leaves the other's files alone."""
+    out.mkdir(parents=True, exist_ok=True)
+    real = [r for r in rows if not r["synthetic"]]
+    synth = [r for r in rows if r["synthetic"]]
+    if real:
+        _write_models(real, out, source)
+    if synth:
+        _write_synthetic(synth, out)
+
+
+def _write_models(rows: list[dict], out: Path, source: str) -> None:
+    machine, date, stamped = _stamp(rows)
     (out / "memplan.json").write_text(json.dumps(stamped, indent=2, sort_keys=True) + "\n")
     for r in rows:
         assert all(c in r for c in COLUMNS), f"row lacks {set(COLUMNS) - set(r)}"
@@ -362,7 +378,8 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
         "# Memory planner benchmark",
         "",
         f"Machine: {machine}, Python {platform.python_version()}, CBC via PuLP, one thread. "
-        f"Date: {date}. Produced by `bench/memplan_bench.py`.",
+        f"Date: {date}. Produced by `bench/memplan_bench.py`; the synthetic stress rows "
+        "are in memplan_synthetic.md.",
         "",
         SOURCE_TEXT[source] + " Sizes in MiB (bytes in "
         "memplan.json); the MIP column is `plan_blocks`, the MEMO decomposition (one MIP "
@@ -378,8 +395,6 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
         *header,
     ]
     for r in rows:
-        if r["synthetic"]:
-            continue
         lines.append(
             f"| {r['model']} | {r['phase']} | {r['quant']} | {r['buffers']:,} | "
             f"{_mib(r['lower_bound_bytes'])} | {_mib(r['greedy_bytes'])} | "
@@ -387,33 +402,15 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
             f"| {r['mip_ratio']:.4f} | {r['solve_s']:.2f} | {r['plan_source']} "
             + (f"| {r['fused_buffers']:,} | {_mib(r['fused_lower_bound_bytes'])} | "
                f"{_mib(r['fused_mip_bytes'])} |" if "fused_buffers" in r else "| | | |"))
-    synth = [r for r in rows if r["synthetic"]]
-    if synth:
-        lines += [
-            "", "Synthetic stress rows (not models): identical random layers chained by a "
-            "residual (`synthetic_intervals` in the bench), where greedy misses the bound. "
-            f"The last columns run the same MIP on the flat problem, {TIME_LIMIT_S:.0f} s limit, "
-            "without the per-layer decomposition.", "",
-            "| problem | buffers | lower bound | greedy | best-fit | MIP (MEMO) | MIP ratio | "
-            "solve s | flat MIP | flat ratio | flat s |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in synth:
-            lines.append(
-                f"| {r['model']} | {r['buffers']} | {_mib(r['lower_bound_bytes'])} | "
-                f"{_mib(r['greedy_bytes'])} | {_mib(r['bestfit_bytes'])} | "
-                f"{_mib(r['mip_bytes'])} | {r['mip_ratio']:.4f} | {r['solve_s']:.2f} | "
-                f"{_mib(r['flat_mip_bytes'])} | {r['flat_mip_ratio']:.4f} | "
-                f"{r['flat_mip_s']:.1f} |")
-    real = [r for r in rows if not r["synthetic"]]
-    worst = max(r["mip_ratio"] for r in real)
-    slowest = max(r["solve_s"] for r in rows)  # the decomposed solve, not the flat MIP
-    lines += ["", f"Model rows: worst MIP ratio {worst:.4f} (goal <= 1.01). All rows: slowest "
+    worst = max(r["mip_ratio"] for r in rows)
+    slowest = max(r["solve_s"] for r in rows)
+    lines += ["", f"Model rows: worst MIP ratio {worst:.4f} (goal <= 1.01), slowest "
               f"{slowest:.2f} s (goal <= {TIME_LIMIT_S:.0f} s); MIP never above greedy: "
               f"{all(r['mip_bytes'] <= r['greedy_bytes'] for r in rows)}. On the model rows "
               "greedy-by-size already meets the lower bound: the layers are near-chains (attention "
               "is one fused op) whose peak is the MLP's intermediates, reached alike in every "
               "layer, or the logits.", ""]
-    fused = [r for r in real if "fused_buffers" in r]
+    fused = [r for r in rows if "fused_buffers" in r]
     if fused:
         fworst = max(r["fused_mip_bytes"] / r["fused_lower_bound_bytes"] for r in fused)
         saved = [1 - r["fused_lower_bound_bytes"] / r["lower_bound_bytes"] for r in fused]
@@ -421,6 +418,35 @@ def write_results(rows: list[dict], out: Path = RESULTS, source: str = "ir") -> 
                   f"{max(r['fused_solve_s'] for r in fused):.2f} s; fusion lowers the lower "
                   f"bound by {100 * min(saved):.1f}% to {100 * max(saved):.1f}%.", ""]
     (out / "memplan.md").write_text("\n".join(lines))
+
+
+def _write_synthetic(rows: list[dict], out: Path) -> None:
+    machine, date, stamped = _stamp(rows)
+    (out / "memplan_synthetic.json").write_text(
+        json.dumps(stamped, indent=2, sort_keys=True) + "\n")
+    lines = [
+        "# Memory planner benchmark: synthetic stress rows", "",
+        f"Machine: {machine}, Python {platform.python_version()}, CBC via PuLP, one thread. "
+        f"Date: {date}. Produced by `bench/memplan_bench.py` (the model rows are in "
+        "memplan.md).", "",
+        "Identical random layers chained by a residual (`synthetic_intervals` in the bench), "
+        "where greedy misses the bound. The last columns run the same MIP on the flat "
+        f"problem, {TIME_LIMIT_S:.0f} s limit, without the per-layer decomposition. Sizes "
+        "in MiB.", "",
+        "| problem | buffers | lower bound | greedy | best-fit | MIP (MEMO) | MIP ratio | "
+        "solve s | flat MIP | flat ratio | flat s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['buffers']} | {_mib(r['lower_bound_bytes'])} | "
+            f"{_mib(r['greedy_bytes'])} | {_mib(r['bestfit_bytes'])} | "
+            f"{_mib(r['mip_bytes'])} | {r['mip_ratio']:.4f} | {r['solve_s']:.2f} | "
+            f"{_mib(r['flat_mip_bytes'])} | {r['flat_mip_ratio']:.4f} | "
+            f"{r['flat_mip_s']:.1f} |")
+    lines += ["", f"Slowest decomposed solve {max(r['solve_s'] for r in rows):.2f} s; MIP "
+              f"never above greedy: {all(r['mip_bytes'] <= r['greedy_bytes'] for r in rows)}.",
+              ""]
+    (out / "memplan_synthetic.md").write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -431,7 +457,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="buffers from llmc's traced IR (default) or the bench's own "
                          "per-layer description")
     ap.add_argument("--no-synthetic", dest="synthetic", action="store_false",
-                    help="skip the synthetic stress rows")
+                    help="skip the synthetic stress rows (memplan_synthetic.* stay as they are)")
+    ap.add_argument("--out", default=str(RESULTS),
+                    help="directory for the tables (default bench/results)")
     args = ap.parse_args(argv)
     rows = []
     for m in MODELS:
@@ -453,7 +481,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r['model']:22s} ratio {r['mip_ratio']:.4f} greedy {r['greedy_ratio']:.4f} "
                   f"solve {r['solve_s']:.2f}s", flush=True)
     if not args.no_write:
-        write_results(rows, source=args.source)
+        write_results(rows, Path(args.out), source=args.source)
     return 0
 
 

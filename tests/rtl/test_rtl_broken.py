@@ -8,6 +8,7 @@ import pytest
 
 from llmc.rtl import GemmCase, build_design, core_config, generate_core, run_gemm
 from llmc.sim.systolic import ArraySpec
+from tests.rtl.rtl_helpers import FIRST
 
 pytestmark = pytest.mark.rtl
 
@@ -33,7 +34,7 @@ def test_broken_design_is_caught(tmp_path: Path, fault: str) -> None:
     text = target.read_text()
     assert old in text, f"fault site {old!r} not found in {fname}"
     target.write_text(text.replace(old, new))
-    build = build_design(sources, cfg.top, "icarus", tmp_path / "sim", waves=True)
+    build = build_design(sources, cfg.top, FIRST, tmp_path / "sim", waves=True)
     run = run_gemm(build, cfg, [CASE], tmp_path / "run", waves=True)
     assert not run.passed
     msg = run.first_error or ""

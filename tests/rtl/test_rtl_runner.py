@@ -9,6 +9,7 @@ import pytest
 from llmc.errors import ToolMissingError, UsageError
 from llmc.rtl import SimulationError, build_design, run_cocotb, run_test
 from llmc.rtl import tools as rtl_tools
+from tests.rtl.rtl_helpers import FIRST, needs
 
 pytestmark = pytest.mark.rtl
 
@@ -27,6 +28,7 @@ def counter_v(tmp_path: Path) -> Path:
     return path
 
 
+@needs("icarus")
 def test_run_cocotb_passes_with_waves(tmp_path: Path, counter_v: Path) -> None:
     run = run_cocotb([counter_v], "counter", "tests.rtl.tb_counter", "icarus", tmp_path / "b", waves=True)
     assert run.passed and run.tests == 1 and run.failed == 0
@@ -34,7 +36,7 @@ def test_run_cocotb_passes_with_waves(tmp_path: Path, counter_v: Path) -> None:
 
 
 def test_failing_test_is_a_result_not_an_exception(tmp_path: Path, counter_v: Path) -> None:
-    build = build_design([counter_v], "counter", "icarus", tmp_path / "b")
+    build = build_design([counter_v], "counter", FIRST, tmp_path / "b")
     ok = run_test(build, "tests.rtl.tb_counter", tmp_path / "r1")
     bad = run_test(build, "tests.rtl.tb_counter", tmp_path / "r2", extra_env={"COUNTER_OFF_BY": "1"})
     assert ok.passed and not bad.passed and bad.failed == 1
@@ -45,9 +47,10 @@ def test_build_error_is_reported(tmp_path: Path) -> None:
     broken = tmp_path / "broken.v"
     broken.write_text("module broken(input wire a); nosuch u (.a(a)); endmodule\n")
     with pytest.raises(SimulationError, match="could not build broken"):
-        build_design([broken], "broken", "icarus", tmp_path / "b")
+        build_design([broken], "broken", FIRST, tmp_path / "b")
 
 
+@needs("icarus")
 def test_waves_need_a_waves_build(tmp_path: Path, counter_v: Path) -> None:
     build = build_design([counter_v], "counter", "icarus", tmp_path / "b")
     with pytest.raises(UsageError, match="waveforms were not enabled"):
