@@ -57,8 +57,12 @@ def progress(total: int) -> Iterator:
     """A progress bar on stderr; yields step(label)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = _console(stderr=True)
+    if not console.is_terminal:  # a log or a pipe gets no bar (and no stray newline)
+        yield lambda label: None
+        return
     with Progress(TextColumn("{task.description:<20}"), BarColumn(), TimeElapsedColumn(),
-                  transient=True, console=_console(stderr=True)) as bar:
+                  transient=True, console=console) as bar:
         task = bar.add_task("", total=total)
         started = [False]
 

@@ -18,16 +18,35 @@ from llmc.errors import UsageError
 
 def check_dest(dest: str | Path, marker: str) -> Path:
     """Refuse `dest` (UsageError) unless it is absent, empty, or an earlier
-    output holding `marker`; commands call it before any work."""
+    output holding `marker`, and it can be created where it is (no file on
+    its path, a writable parent); commands call it before any work."""
     dest = Path(dest)
+    if not str(dest).strip():
+        raise UsageError("the output directory (-o) is empty; give a directory path")
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory; give a directory path for -o")
+    _check_parent(dest)
     if dest.is_dir() and any(dest.iterdir()) and not (dest / marker).is_file():
         raise UsageError(
             f"{dest} is a non-empty directory that llmc did not write (no {marker}); "
             "refusing to replace it"
         )
     return dest
+
+
+def _check_parent(dest: Path) -> None:
+    """The nearest existing ancestor of `dest` must be a directory we may write in."""
+    parent = dest.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot create {dest}: {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {dest}: no permission to write in {parent}")
+    try:  # permissions are not the whole story (read-only mounts, /proc, root)
+        os.rmdir(tempfile.mkdtemp(prefix=".llmc-probe-", dir=parent))
+    except OSError as exc:
+        raise UsageError(f"cannot create {dest}: {parent}: {exc.strerror}") from None
 
 
 @contextmanager
@@ -39,8 +58,11 @@ def atomic_dir(dest: str | Path, marker: str) -> Iterator[Path]:
     things — is refused with a UsageError. On an exception nothing changes.
     """
     dest = check_dest(dest, marker)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    except OSError as exc:
+        raise UsageError(f"cannot create {dest}: {exc.strerror}") from None
     tmp.chmod(0o755)  # mkdtemp makes it private; an output directory is not
     try:
         yield tmp
@@ -48,10 +70,14 @@ def atomic_dir(dest: str | Path, marker: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     old = None
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-        os.rename(dest, old)
-    os.rename(tmp, dest)
+    try:
+        if dest.exists():
+            old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            os.rename(dest, old)
+        os.rename(tmp, dest)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"cannot write {dest}: {exc.strerror}") from None
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
