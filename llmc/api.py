@@ -274,3 +274,87 @@ def torch_reference(traced: Traced) -> list[np.ndarray]:
         out = module(*[torch.from_numpy(x) for x in traced.inputs])
     out = out if isinstance(out, tuple | list) else (out,)
     return [o.numpy() for o in out]
+
+
+def quantize(model: str | LoadedModel | Traced | Graph, scheme: Any, calib_data: Any = None, *,
+             phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
+             weights: str = "auto") -> Graph:
+    """`llmc.quantize`: a model (zoo name, LoadedModel, Traced or Graph) quantized
+    under `scheme` (a name or a llmc.passes.quant.Scheme); returns the quantized
+    Graph of `phase`. Calibration runs on the model's prefill graph at the
+    calibration windows' length; a decode graph is calibrated through it."""
+    from llmc.passes.quant import get_scheme
+    from llmc.passes.quant.calibrate import Calibration
+    from llmc.passes.quant.pipeline import apply, prepare
+
+    sch = get_scheme(scheme)
+    if isinstance(model, Graph):
+        return apply(model, sch, calib_data)
+    if isinstance(model, Traced):
+        if model.phase == "prefill":
+            return apply(model.graph, sch, calib_data)
+        model, phase = model.model, model.phase
+    loaded = model if not isinstance(model, str) else load_model(model, weights)
+    toks = None if calib_data is None or isinstance(calib_data, Calibration) else \
+        np.asarray(calib_data)
+    if seq_len is None and toks is not None and toks.ndim == 2 and phase == "prefill":
+        seq_len = toks.shape[1]            # trace at the calibration windows' length
+    target = trace(loaded, phase, batch=batch, seq_len=seq_len).graph
+    if phase == "prefill" or target.shape_only or not sch.needs_calibration or \
+            isinstance(calib_data, Calibration):
+        return apply(target, sch, calib_data)
+    cal_len = toks.shape[-1] if toks is not None and toks.ndim == 2 else seq_len
+    prefill = trace(loaded, "prefill", batch=1, seq_len=cal_len).graph
+    _, cal = prepare(prefill, sch, toks)
+    return apply(target, sch, cal)
+
+
+def evaluate(model: str | LoadedModel = "llmc-tiny", scheme: Any = None, *,
+             seq_len: int = 256, windows: int | np.ndarray | None = None, batch: int = 8,
+             calib_windows: int = 16, weights: str = "auto",
+             float_ppl: float | None = None) -> Any:
+    """Perplexity of `model` quantized under `scheme` (None: float only) on
+    held-out windows (or the given (n, T + 1) token array), the float
+    perplexity, and bytes, as a llmc.passes.quant.evaluate.EvalResult.
+    Calibration uses `calib_windows` windows of the *training* split.
+    `float_ppl` skips re-measuring the float model."""
+    from llmc.passes.quant import get_scheme
+    from llmc.passes.quant.calibrate import default_tokens
+    from llmc.passes.quant.evaluate import (
+        EvalResult,
+        heldout_windows,
+        kv_bytes_per_token,
+        perplexity,
+        weight_bytes,
+    )
+    from llmc.passes.quant.pipeline import apply
+
+    t0 = time.perf_counter()
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
+    if loaded.is_meta:
+        raise UsageError(f"{model} has no weights here (shape-only); evaluation needs weights "
+                         f"(try --weights random for a smoke test)")
+    vocab = loaded.config.vocab_size if loaded.config else 0
+    if isinstance(windows, np.ndarray):
+        win = windows
+        seq_len = win.shape[1] - 1
+    elif vocab != 256:
+        raise UsageError(f"{model}: held-out evaluation scores bytes and needs a byte-level "
+                         f"model (vocabulary 256), not vocabulary {vocab}")
+    else:
+        win = heldout_windows(seq_len, windows)
+    if len(win) == 0:
+        raise UsageError("no evaluation windows")
+    batch = min(batch, len(win))
+    graph = trace(loaded, "prefill", batch=batch, seq_len=seq_len).graph
+    fppl = perplexity(graph, win) if float_ppl is None else float_ppl
+    qgraph, name = graph, "float"
+    if scheme is not None:
+        sch = get_scheme(scheme)
+        name = sch.name
+        calib = default_tokens(graph, calib_windows) if sch.needs_calibration else None
+        qgraph = apply(graph, sch, calib)
+    ppl = perplexity(qgraph, win) if qgraph is not graph else fppl
+    return EvalResult(loaded.name, name, ppl, fppl, weight_bytes(qgraph), weight_bytes(graph),
+                      kv_bytes_per_token(qgraph), kv_bytes_per_token(graph), len(win), seq_len,
+                      time.perf_counter() - t0)

@@ -103,12 +103,12 @@ def _quality(windows: int = 4) -> None:
     through the interpreter."""
     from llmc import api
     from llmc.ir.cost import param_count
-    from llmc.passes.quant.evaluate import evaluate, heldout_windows, perplexity
+    from llmc.passes.quant.evaluate import heldout_windows, perplexity
     from llmc.passes.sparsity import sparsify, work_saved
 
     base = None
     for scheme in ("w8a8-int", "bfp12-ksort"):
-        r = evaluate("llmc-tiny", scheme, windows=windows, batch=windows, float_ppl=base)
+        r = api.evaluate("llmc-tiny", scheme, windows=windows, batch=windows, float_ppl=base)
         if base is None:
             base = r.float_perplexity
             print(f"  float        perplexity {base:.4f} per byte on {r.windows} windows of "

@@ -21,9 +21,10 @@ from llmc.costmodel.precision import Precision, compute_class, sparse_24
 from llmc.ir.cost import param_count
 from llmc.ir.dtypes import DType, f32
 from llmc.ir.graph import Attrs, Graph, Node, Value
+from llmc.ir.kernels import Kernel
 from llmc.ir.ops import get_op
 from llmc.ir.types import TensorType
-from llmc.passes.fusion import Kernel, kernels
+from llmc.passes.fusion import planned_kernels as kernels  # annotations, else planned
 
 _ZERO = DType("zero", 0, "float")
 _SHARDED_LOC = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head)(\.|$)")

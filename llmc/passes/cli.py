@@ -44,7 +44,7 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def _eval(a: argparse.Namespace) -> int:
-    from llmc.passes.quant.evaluate import evaluate
+    from llmc.api import evaluate
     from llmc.passes.quant.schemes import get_scheme
 
     for name in ("windows", "seq_len", "batch"):

@@ -1,20 +1,21 @@
 """Reading an IR graph as a simulator schedule.
 
-Matrix work (linear, matmul, attention's two products, routed experts) maps to
-GEMM steps on the array; everything else that moves or computes maps to vector
-or DMA steps whose work and bytes come from the op registry's cost rules, so
-the simulator and the cost model read the same numbers.
+Matrix work maps to GEMM steps on the array: every op that multiplies
+matrices says which products it performs (`OpDef.gemms`: a linear's, whatever
+its weight's format, attention's two products and the softmax between them,
+routed experts, FlashAttention's key-tile steps). Everything else that moves
+or computes maps to vector or DMA steps whose work and bytes come from the op
+registry's cost rules, so the simulator and the cost model read the same
+numbers.
 """
 
 from __future__ import annotations
 
-import math
-
 from llmc.ir.alias import alias_root
 from llmc.ir.cost import node_cost
 from llmc.ir.graph import Graph, Node, Value
-from llmc.ir.ops import get_op
-from llmc.ir.ops.nn import expected_active_experts
+from llmc.ir.kernels import annotations, kernels
+from llmc.ir.ops import Gemm, get_op
 from llmc.sim.steps import DmaStep, GemmStep, Step, VectorStep
 
 
@@ -23,38 +24,26 @@ def _label(node: Node) -> str:
 
 
 def _gemms(node: Node) -> list[Step]:
-    name = _label(node)
-    if node.op == "linear":
-        k = node.inputs[0].type.shape[-1]
-        n = node.type.shape[-1]
-        return [GemmStep(node.type.numel // n, n, k, name)]
-    if node.op == "matmul":
-        *batch, m, n = node.type.shape
-        return [GemmStep(m, n, node.inputs[0].type.shape[-1], name, count=math.prod(batch))]
-    if node.op == "attention":
-        B, H, Tq, D = node.inputs[0].type.shape
-        Tk = node.inputs[1].type.shape[2]
-        heads = B * H
-        return [GemmStep(Tq, Tk, D, f"{name}.qk", count=heads),
-                VectorStep(heads * Tq * Tk, 5.0, name=f"{name}.softmax"),
-                GemmStep(Tq, D, Tk, f"{name}.pv", count=heads)]
-    if node.op == "moe_ffn":
-        N, d = node.inputs[0].type.shape
-        E, f = node.inputs[2].type.shape[:2]
-        k = node.attrs["top_k"]
-        active = max(1, round(expected_active_experts(N, E, k)))
-        rows = max(1, math.ceil(N * k / active))  # tokens per routed expert, balanced
-        return [GemmStep(N, E, d, f"{name}.router"),
-                GemmStep(rows, 2 * f, d, f"{name}.gate_up", count=active),
-                GemmStep(rows, d, f, f"{name}.down", count=active)]
-    return []
+    """The GEMM steps (and the vector work between them) of an op that
+    multiplies matrices, from the registry (`OpDef.gemms`); [] for any other
+    op, or when this node has no product to run."""
+    gemms = get_op(node.op).gemms
+    if gemms is None:
+        return []
+    name, steps = _label(node), []
+    for w in gemms(node):
+        if isinstance(w, Gemm):
+            if min(w.m, w.n, w.k, w.count) > 0:
+                steps.append(GemmStep(w.m, w.n, w.k, name + w.label, count=w.count))
+        elif w.elements > 0:
+            steps.append(VectorStep(w.elements, w.ops_per_element, w.read_bytes,
+                                    w.write_bytes, name + w.label))
+    return steps
 
 
 def _on_chip(graph: Graph) -> tuple[dict[Node, set[Node]], set[Value]]:
     """For a fused graph (llmc.passes.fusion annotations): each node's kernel
     mates, and the values that never leave their kernel. Empty otherwise."""
-    from llmc.passes.fusion import annotations, kernels
-
     if annotations(graph) is None:
         return {}, set()
     mates: dict[Node, set[Node]] = {}

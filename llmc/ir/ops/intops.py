@@ -19,15 +19,18 @@ import numpy as np
 
 from llmc.errors import IRError
 from llmc.ir import dtypes
+from llmc.ir.ops.nn import attention_gemms, attention_pairs
 from llmc.ir.ops.quant import INT4_LAYOUT, _check_int_weight, weight_k
 from llmc.ir.ops.registry import (
     Cost,
     define,
     format_data,
     io_bytes,
+    linear_gemms,
     quantized_weight,
     streaming_cost,
 )
+from llmc.ir.pack import unpack_int4
 from llmc.ir.types import TensorType
 
 INT32_MAX = 2**31 - 1
@@ -160,8 +163,6 @@ def _int_linear_type(types, attrs):  # noqa: ANN001, ANN202
 def int_weight(w: np.ndarray) -> np.ndarray:
     """Integer weight values (N, K) of a stored i8 or packed int4 weight."""
     if w.dtype == np.uint8:
-        from llmc.passes.quant.pack import unpack_int4
-
         return unpack_int4(w)
     return w.astype(np.int8)
 
@@ -203,6 +204,7 @@ def _int_linear_cost(node) -> Cost:  # noqa: ANN001
 
 define("int_linear", infer=_int_linear_type, run=_int_linear, cost=_int_linear_cost,
        arity=(2, 3), kind="linalg", optional_attrs=("group",), weights=quantized_weight((2,)),
+       gemms=linear_gemms,
        doc="int32 accumulator of x @ w.T: x i8/i16 (..., K); w i8 (N, K) or int4 packed "
            f"u8 (N, K/2)@{INT4_LAYOUT} (reduction dim may be zero-padded); optional u8 "
            "group scales gs (N, K/group): acc = sum_g gs[n, g] * sum_(k in g) x_k w_nk")
@@ -324,8 +326,6 @@ def _int_attention(xs, attrs):  # noqa: ANN001, ANN202
 
 
 def _int_attention_cost(node) -> Cost:  # noqa: ANN001
-    from llmc.ir.ops.nn import attention_pairs
-
     B, H, Tq, D = node.inputs[0].type.shape
     Tk = node.inputs[1].type.shape[2]
     pairs = attention_pairs(Tq, Tk, node.attrs["causal"])
@@ -334,6 +334,7 @@ def _int_attention_cost(node) -> Cost:  # noqa: ANN001
 
 define("int_attention", infer=_int_attention_type, run=_int_attention,
        cost=_int_attention_cost, arity=(3, 4), kind="attention",
+       gemms=lambda n: attention_gemms(n, 8.0),  # i-softmax: ~8 integer ops per score
        attrs=("causal", "s_mult", "s_shift", "frac", "prob_bits", "o_mult", "o_shift",
               "dtype"),
        doc="integer attention, i8 q (B,H,Tq,D), k/v (B,G,Tk,D), optional bool mask: "

@@ -3,10 +3,21 @@ attention and routed experts."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from llmc.errors import IRError
-from llmc.ir.ops.registry import Cost, define, io_bytes, norm_dim, streaming_cost
+from llmc.ir.ops.registry import (
+    Cost,
+    Gemm,
+    VectorWork,
+    define,
+    io_bytes,
+    linear_gemms,
+    norm_dim,
+    streaming_cost,
+)
 from llmc.ir.types import TensorType
 
 # ---- reductions --------------------------------------------------------------
@@ -99,7 +110,7 @@ def _linear_cost(node) -> Cost:  # noqa: ANN001
 
 
 define("linear", infer=_linear_type, run=_linear, cost=_linear_cost, arity=(2, 3),
-       kind="linalg", doc="x @ w.T + b; w is (out_features, in_features)")
+       kind="linalg", gemms=linear_gemms, doc="x @ w.T + b; w is (out_features, in_features)")
 
 
 def _matmul_type(types, attrs):  # noqa: ANN001, ANN202
@@ -110,9 +121,15 @@ def _matmul_type(types, attrs):  # noqa: ANN001, ANN202
     return (TensorType(batch + (a.shape[-2], b.shape[-1]), a.dtype),)
 
 
+def _matmul_gemms(node) -> tuple[Gemm, ...]:  # noqa: ANN001
+    *batch, m, n = node.type.shape
+    return (Gemm(m, n, node.inputs[0].type.shape[-1], math.prod(batch)),)
+
+
 define("matmul", infer=_matmul_type, run=lambda xs, a: xs[0] @ xs[1],
        cost=lambda n: Cost(2 * n.type.numel * n.inputs[0].type.shape[-1], *io_bytes(n)),
-       arity=(2, 2), kind="linalg", doc="batched a @ b with broadcasting batch dims")
+       arity=(2, 2), kind="linalg", gemms=_matmul_gemms,
+       doc="batched a @ b with broadcasting batch dims")
 
 
 def _embedding_type(types, attrs):  # noqa: ANN001, ANN202
@@ -203,8 +220,22 @@ def _attention_cost(node) -> Cost:  # noqa: ANN001
     return Cost(B * H * pairs * (4 * D + 5), *io_bytes(node))
 
 
+def attention_gemms(node, softmax_ops: float) -> tuple[Gemm | VectorWork, ...]:  # noqa: ANN001
+    """GemmsFn of an attention over q (B, H, Tq, D), k (B, G, Tk, D), v (B, G, Tk, Dv):
+    per query head S = q k^T (Tq, Tk, D), the softmax over S on the vector
+    unit (`softmax_ops` per score), then O = P v (Tq, Dv, Tk). Every score of
+    the (Tq, Tk) block is computed: a causal or sparse kernel that skips
+    masked tiles does less."""
+    B, H, tq, d = node.inputs[0].type.shape
+    tk, dv = node.inputs[2].type.shape[2:]
+    heads = B * H
+    return (Gemm(tq, tk, d, heads, ".qk"),
+            VectorWork(heads * tq * tk, softmax_ops, ".softmax"),
+            Gemm(tq, dv, tk, heads, ".pv"))
+
+
 define("attention", infer=_attention_type, run=_attention, cost=_attention_cost, arity=(3, 4),
-       kind="attention",
+       kind="attention", gemms=lambda n: attention_gemms(n, 5.0),
        doc="softmax(q k^T * scale [causal, mask]) v with grouped KV heads; "
            "q (B,H,Tq,D), k/v (B,G,Tk,D), optional mask broadcastable to (B,H,Tq,Tk): "
            "bool keeps True, float is added; optional sparse attention: window/sinks "
@@ -270,7 +301,22 @@ def _moe_cost(node) -> Cost:  # noqa: ANN001
     return Cost(flops, int(x.nbytes + weights), node.type.nbytes)
 
 
+def _moe_gemms(node) -> tuple[Gemm, ...]:  # noqa: ANN001
+    """The router's (N, E, d) product, then per routed expert hit (expected
+    distinct experts, uniform routing) the fused gate+up (rows, 2f, d) and the
+    down (rows, d, f) products, rows = the tokens an expert gets, balanced."""
+    N, d = node.inputs[0].type.shape
+    E, f = node.inputs[2].type.shape[:2]
+    k = node.attrs["top_k"]
+    active = max(1, round(expected_active_experts(N, E, k)))
+    rows = max(1, math.ceil(N * k / active))
+    return (Gemm(N, E, d, 1, ".router"),
+            Gemm(rows, 2 * f, d, active, ".gate_up"),
+            Gemm(rows, d, f, active, ".down"))
+
+
 define("moe_ffn", infer=_moe_type, run=_moe, cost=_moe_cost, arity=(5, 5), kind="moe",
+       gemms=_moe_gemms,
        doc="top-k routed SwiGLU experts: x (N,d), router (E,d), gate/up (E,f,d), "
            "down (E,d,f); gates = softmax over the top-k router logits",
        attrs=("top_k",))

@@ -2,8 +2,8 @@
 
 A block-format tensor is held as float32 values exactly representable in its
 format (dtypes.py), so `quantize` rounds and `dequantize` is exact. The
-rounding itself is defined once, in llmc.passes.quant.formats; int4 packing in
-llmc.passes.quant.pack (layout: docs/quant_layouts.md). Costs count bytes at
+rounding itself is defined once, in llmc.ir.formats; int4 packing in
+llmc.ir.pack (layout: docs/quant_layouts.md). Costs count bytes at
 the quantized dtype's bits, so the cost model sees what a scheme saves.
 """
 
@@ -13,10 +13,18 @@ import numpy as np
 
 from llmc.errors import IRError
 from llmc.ir import dtypes
-from llmc.ir.ops.registry import Cost, define, io_bytes, quantized_weight, streaming_cost
+from llmc.ir.formats import quantize_block
+from llmc.ir.ops.registry import (
+    Cost,
+    define,
+    io_bytes,
+    linear_gemms,
+    quantized_weight,
+    streaming_cost,
+)
+from llmc.ir.pack import LAYOUT as INT4_LAYOUT
+from llmc.ir.pack import unpack_int4
 from llmc.ir.types import TensorType
-
-INT4_LAYOUT = "int4x2_lane32"  # == llmc.passes.quant.pack.LAYOUT
 
 
 def _quantize_type(types, attrs):  # noqa: ANN001, ANN202
@@ -32,8 +40,6 @@ def _quantize_type(types, attrs):  # noqa: ANN001, ANN202
 
 
 def _quantize(xs, attrs):  # noqa: ANN001, ANN202
-    from llmc.passes.quant.formats import quantize_block
-
     return quantize_block(xs[0], attrs["dtype"])
 
 
@@ -41,7 +47,7 @@ define("quantize", infer=_quantize_type, run=_quantize, cost=streaming_cost(3),
        arity=(1, 1), kind="elementwise", attrs=("dtype",),
        doc="round a float tensor to block format `dtype` (bfp*/mx*) in blocks along the "
            "last dim: shared exponent per block, RNE, saturating; NaN poisons its block, "
-           "Inf saturates (llmc.passes.quant.formats)")
+           "Inf saturates (llmc.ir.formats)")
 
 
 def _dequantize_type(types, attrs):  # noqa: ANN001, ANN202
@@ -81,7 +87,7 @@ def _linear_cost(node) -> Cost:  # noqa: ANN001
 
 
 define("qlinear", infer=_qlinear_type, run=_qlinear, cost=_linear_cost, arity=(2, 3),
-       kind="linalg", weights=quantized_weight(),
+       kind="linalg", weights=quantized_weight(), gemms=linear_gemms,
        doc="x @ w.T (+ b) where x and/or w are block-format (bfp*/mx*): products of block "
            "values, f32 accumulation, f32 out; w is (out_features, in_features)")
 
@@ -97,8 +103,6 @@ def weight_k(w: TensorType) -> int:
 def unpack_weight(w: np.ndarray, t: TensorType) -> np.ndarray:
     """Integer weight values (N, K) of a stored weight, int8."""
     if t.layout == INT4_LAYOUT:
-        from llmc.passes.quant.pack import unpack_int4
-
         return unpack_int4(w)
     return w.astype(np.int8)
 
@@ -133,8 +137,6 @@ def _wq_linear(xs, attrs):  # noqa: ANN001, ANN202
 def _unpacked(w: np.ndarray, xs) -> np.ndarray:  # noqa: ANN001
     # The run function sees arrays only; a packed weight is uint8 (always int4x2 here).
     if w.dtype == np.uint8:
-        from llmc.passes.quant.pack import unpack_int4
-
         return unpack_int4(w)
     return w.astype(np.int8)
 
@@ -147,7 +149,7 @@ def _wq_cost(node) -> Cost:  # noqa: ANN001
 
 
 define("wq_linear", infer=_wq_linear_type, run=_wq_linear, cost=_wq_cost, arity=(3, 3),
-       kind="linalg", attrs=("group",), weights=quantized_weight((2,)),
+       kind="linalg", attrs=("group",), weights=quantized_weight((2,)), gemms=linear_gemms,
        doc="weight-only quantized x @ w.T: w int (N, K) i8, or int4 packed two per byte "
            "u8 (N, K/2)@int4x2_lane32 (docs/quant_layouts.md); scales (N, K/group) float; "
            "w_real[n, k] = q[n, k] * scales[n, k // group]; the reduction dim may be "

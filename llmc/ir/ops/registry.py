@@ -2,8 +2,10 @@
 
 An `OpDef` carries (1) the type rule, (2) the reference semantics in numpy
 (what the interpreter runs: the golden model), and (3) the cost (FLOPs and
-bytes read/written). Passes, backends, the cost model and the interpreter all
-ask this registry; none keeps its own table of ops.
+bytes read/written); ops that multiply matrices also say which products they
+perform (`gemms`), so a simulator puts them on a matrix unit. Passes,
+backends, the cost model and the interpreter all ask this registry; none
+keeps its own table of ops.
 """
 
 from __future__ import annotations
@@ -49,10 +51,42 @@ WeightsFn = Callable[["Node"], dict[int, int]]
 
 
 @dataclass(frozen=True)
+class Gemm:
+    """One matrix product an op performs: C (m, n) = A (m, k) @ B (k, n),
+    `count` independent times (batch entries, heads, experts); `label` is
+    appended to the op's name in a schedule (".qk")."""
+
+    m: int
+    n: int
+    k: int
+    count: int = 1
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class VectorWork:
+    """Elementwise work that sits between an op's products (attention's
+    softmax): `elements` x `ops_per_element` operations on the vector unit,
+    on chip unless it moves `read_bytes` / `write_bytes` to or from memory."""
+
+    elements: int
+    ops_per_element: float
+    label: str
+    read_bytes: int = 0
+    write_bytes: int = 0
+
+
+# the matrix products of a node, in execution order, with the vector work
+# between them; empty when this node has no product to run (nothing visible)
+GemmsFn = Callable[["Node"], tuple[Gemm | VectorWork, ...]]
+
+
+@dataclass(frozen=True)
 class OpDef:
     """name; arity (min, max inputs); kind groups ops for passes and reports
     (source, elementwise, view, movement, reduce, norm, linalg, attention, moe);
-    attrs: the attribute names the op requires."""
+    attrs: the attribute names the op requires; gemms: the matrix products
+    (GemmsFn), defined for every op that multiplies matrices."""
 
     name: str
     infer: InferFn
@@ -64,6 +98,7 @@ class OpDef:
     attrs: tuple[str, ...] = ()
     optional_attrs: tuple[str, ...] = ()
     weights: WeightsFn | None = None
+    gemms: GemmsFn | None = None
 
 
 _REGISTRY: dict[str, OpDef] = {}
@@ -77,12 +112,14 @@ ANNOTATIONS = ("fusion", "stage")
 
 def define(name: str, *, infer: InferFn, run: RunFn, cost: CostFn, arity: tuple[int, int],
            kind: str, doc: str, attrs: Sequence[str] = (),
-           optional_attrs: Sequence[str] = (), weights: WeightsFn | None = None) -> OpDef:
-    """Register op `name` (once). `weights`: see WeightsFn (parameter counts)."""
+           optional_attrs: Sequence[str] = (), weights: WeightsFn | None = None,
+           gemms: GemmsFn | None = None) -> OpDef:
+    """Register op `name` (once). `weights`: see WeightsFn (parameter counts);
+    `gemms`: see GemmsFn (matrix products)."""
     if name in _REGISTRY:
         raise IRError(f"op {name!r} is defined twice")
     op = OpDef(name, infer, run, cost, arity, kind, doc, tuple(attrs), tuple(optional_attrs),
-               weights)
+               weights, gemms)
     _REGISTRY[name] = op
     return op
 
@@ -138,6 +175,14 @@ def quantized_weight(scales: tuple[int, ...] = ()) -> WeightsFn:
                 **dict.fromkeys(scales, 0)}
 
     return weights
+
+
+def linear_gemms(node: Node) -> tuple[Gemm, ...]:
+    """GemmsFn of a linear-like op, x (..., K) @ W.T -> (..., N), whatever
+    W's storage (dense, block format, integer, packed, pruned): one
+    (tokens, N, K) product, K being x's reduction dim."""
+    n = node.type.shape[-1]
+    return (Gemm(node.type.numel // n, n, node.inputs[0].type.shape[-1]),)
 
 
 def format_data(*inputs: int) -> WeightsFn:

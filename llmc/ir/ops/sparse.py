@@ -16,14 +16,19 @@
 
 The interpreter decompresses and runs the dense product, so a sparse_linear
 gives exactly the result of `linear` with the pruned dense weight. Its cost
-counts only the kept multiply-adds and the compressed bytes.
+counts only the kept multiply-adds and the compressed bytes. Its matrix
+product (`gemms`) is the dense (tokens, out, in) one: a dense systolic array
+multiplies the zeros too (the weight is expanded from values and metadata on
+the way in), so a 2:4 or CSR weight runs at the dense shape unless a device
+declares a sparse matrix unit; the simulator models none yet.
 
 `act_sparse_linear` is a linear whose input channels below a per-channel
 threshold are zeroed (CHESS, Zhang et al. 2024, arXiv 2409.01366; the
 FATReLU thresholds of ProSparse, Song et al. 2024, arXiv 2402.13516), so a
 kernel can skip the weight columns of inactive channels. Its `sparsity`
 attribute is the expected fraction of zeroed channels (calibrated), which
-its cost uses.
+its cost uses. Its product, likewise, is the dense one: an array cannot
+skip the columns of channels that are zero in some rows only.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import numpy as np
 
 from llmc.errors import IRError
 from llmc.ir import dtypes
-from llmc.ir.ops.registry import Cost, define, io_bytes
+from llmc.ir.ops.registry import Cost, define, io_bytes, linear_gemms
 from llmc.ir.types import TensorType
 
 PATTERNS = ("2:4", "unstructured")
@@ -170,7 +175,7 @@ def _sparse_linear_weights(node) -> dict[int, int]:  # noqa: ANN001
 
 
 define("sparse_linear", infer=_sparse_linear_type, run=_sparse_linear, cost=_sparse_linear_cost,
-       arity=(3, 5), kind="linalg", weights=_sparse_linear_weights,
+       arity=(3, 5), kind="linalg", weights=_sparse_linear_weights, gemms=linear_gemms,
        doc="x @ W.T + b with W pruned and compressed: pattern '2:4' takes (x, values, meta"
            "[, bias]), 'unstructured' (CSR) takes (x, values, indices, row_ptr[, bias]); "
            "density = kept fraction; method = how the weights were chosen (informative)",
@@ -222,7 +227,7 @@ def _act_sparse_cost(node) -> Cost:  # noqa: ANN001
 
 
 define("act_sparse_linear", infer=_act_sparse_type, run=_act_sparse_linear,
-       cost=_act_sparse_cost, arity=(3, 4), kind="linalg",
+       cost=_act_sparse_cost, arity=(3, 4), kind="linalg", gemms=linear_gemms,
        doc="linear(where(|x| >= tau[c], x, 0), w[, b]): channel-wise activation thresholds "
            "tau (in,) (CHESS); sparsity = expected fraction of zeroed input channels, whose "
            "multiply-adds and weight columns a kernel skips",

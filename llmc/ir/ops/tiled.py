@@ -40,7 +40,7 @@ import numpy as np
 from llmc.errors import IRError
 from llmc.ir import dtypes
 from llmc.ir.ops.nn import attention_pairs
-from llmc.ir.ops.registry import Cost, define
+from llmc.ir.ops.registry import Cost, Gemm, VectorWork, define
 from llmc.ir.types import TensorType
 
 SPARSE_ATTRS = ("window", "sinks", "block_size", "block_topk")
@@ -280,6 +280,7 @@ def _init(xs, attrs):  # noqa: ANN001, ANN202
 define("flash_init", infer=_init_type, run=_init,
        cost=lambda n: Cost(0, 0, sum(t.nbytes for t in n.types)),
        arity=(2, 2), kind="attention",
+       gemms=lambda n: (),  # no product: it only writes the initial state (a DMA)
        doc="FlashAttention state in HBM for q (B,H,Tq,D), v (B,G,Tk,Dv): "
            "O = 0 (B,H,Tq,Dv), l = 0 and m = -inf (B,H,Tq) f32; only shapes are read")
 
@@ -352,6 +353,12 @@ def step_visited_rows(node) -> int:  # noqa: ANN001
     return int(tile_rows[np.add.reduceat(per_row, starts) > 0].sum())
 
 
+def _state_bytes(node, rows: int) -> float:  # noqa: ANN001
+    """Bytes of the O_i rows, l_i and m_i (f32) of `rows` query rows, all heads."""
+    B, H = node.inputs[0].type.shape[:2]
+    return B * H * rows * (node.inputs[2].type.shape[3] * node.inputs[0].type.dtype.bits / 8 + 8)
+
+
 def _step_cost(node) -> Cost:  # noqa: ANN001
     q, kt, vt = (x.type for x in node.inputs[:3])
     B, H, _, D = q.shape
@@ -363,15 +370,32 @@ def _step_cost(node) -> Cost:  # noqa: ANN001
     frac = block_keep_fraction(q.shape[2], a["key_len"], a)
     esize = q.dtype.bits / 8
     kv = B * G * bc * (D + dv) * esize
-    state = B * H * rows * (dv * esize + 8)                      # O_i rows, l_i and m_i (f32)
+    state = _state_bytes(node, rows)
     extras = sum(x.type.nbytes for x in node.inputs[6:]) * min(1.0, bc / a["key_len"])
     read = kv + B * H * rows * D * esize + state + extras
     flops = B * H * (rows * bc * (2 * D + 2 * dv + 5) + rows * dv * 3)
     return Cost(flops * frac, int(round(read * frac)), int(round(state * frac)))
 
 
+def _step_gemms(node) -> tuple[Gemm | VectorWork, ...]:  # noqa: ANN001
+    """Per query head, for the query rows that see the key tile (`step_visited_rows`):
+    S = Q_i K_j^T (rows, Bc, D), the online softmax (exp, row max and sum, and
+    rescaling O_i: 5 ops per score + 3 per output element), which reads and writes
+    the rows' O, l, m state in HBM, then O_i += P V_j (rows, Dv, Bc). Block
+    selection inside the visited tiles is not skipped (dense products)."""
+    B, H, _, d = node.inputs[0].type.shape
+    bc, dv = node.inputs[1].type.shape[2], node.inputs[2].type.shape[3]
+    rows = step_visited_rows(node)
+    if rows == 0:
+        return ()
+    heads, state = B * H, int(round(_state_bytes(node, rows)))
+    return (Gemm(rows, bc, d, heads, ".qk"),
+            VectorWork(heads * rows * bc, 5 + 3 * dv / bc, ".softmax", state, state),
+            Gemm(rows, dv, bc, heads, ".pv"))
+
+
 define("flash_step", infer=_step_type, run=_step, cost=_step_cost, arity=(6, 8),
-       kind="attention",
+       kind="attention", gemms=_step_gemms,
        doc="one FlashAttention key tile (FA1 Algorithm 1, outer loop): (q, k_tile, v_tile, "
            "O, l, m[, mask][, block selection]) -> updated (O, l, m) by the online softmax; "
            "key_start/key_len place the tile among all keys; block_q = query tile rows "
@@ -406,8 +430,22 @@ def _select_cost(node) -> Cost:  # noqa: ANN001
                 node.type.nbytes)
 
 
+def _select_gemms(node) -> tuple[Gemm | VectorWork, ...]:  # noqa: ANN001
+    """Mean-pool q and k into blocks (reading them), score the block pairs by
+    pooled q . k (nq, nk, D) per query head, then keep the top blocks (one
+    comparison per block pair) and write the selection."""
+    q, k = node.inputs[0].type, node.inputs[1].type
+    B, H, tq, d = q.shape
+    nq, nk = node.type.shape[2:]
+    heads = B * H
+    read = sum(x.type.nbytes for x in node.inputs)
+    return (VectorWork(heads * (tq + k.shape[2]) * d, 1.0, ".pool", read_bytes=read),
+            Gemm(nq, nk, d, heads, ".score"),
+            VectorWork(heads * nq * nk, 1.0, ".select", write_bytes=node.type.nbytes))
+
+
 define("attention_block_select", infer=_select_type, run=_select, cost=_select_cost,
-       arity=(2, 3), kind="attention",
+       arity=(2, 3), kind="attention", gemms=_select_gemms,
        doc="block-sparse attention's block-level selection for q (B,H,Tq,D), k (B,G,Tk,D)"
            "[, mask]: bool (B,H,ceil(Tq/b),ceil(Tk/b)) key blocks each query block keeps",
        attrs=("causal", "scale", "block_size", "block_topk"),

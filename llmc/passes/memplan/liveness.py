@@ -55,7 +55,7 @@ def liveness(graph: Graph, alignment: int = 64) -> Liveness:
     is costed as its kernels run: a value that never leaves its kernel is no
     buffer, and a kernel may read its inputs and write its outputs anywhere
     in its span of steps."""
-    from llmc.passes.fusion import kernel_spans, kernels
+    from llmc.ir.kernels import kernel_spans, kernels
 
     spans = kernel_spans(graph)
     internal: set[Value] = set()

@@ -1,15 +1,18 @@
 """Quantization passes: block formats (BFP, OCP MX) with k-sort reordering,
 SIMD-packed int4 weights (RTN or GPTQ), and integer-only lowering.
 
-    from llmc.passes.quant import SCHEMES, apply_scheme, quantize
+    from llmc.passes.quant import SCHEMES, apply_scheme, quantize_graphs
     g = apply_scheme(graph, "bfp12-ksort")               # graph -> graph
-    g = quantize("llmc-tiny", "w8a8-int", calib_tokens)  # model -> prefill graph
+    gs = quantize_graphs({"prefill": p, "decode": d}, "w8a8-int")  # one calibration
+
+A model (zoo name, LoadedModel) is quantized by `llmc.quantize` (llmc.api),
+which traces it and calls these.
 
 Each scheme is also a pass named `quant:<scheme>` for run_pipeline.
-Modules: schemes (the registry), formats (BFP/MX numerics), pack (int4
-layout), weights (RTN, GPTQ), calibrate, ksort, smooth, blockq (storage
-formats), intlower (integer-only), check (the no-float verifier check),
-evaluate (perplexity and bytes).
+Modules: schemes (the registry), weights (RTN, GPTQ), calibrate, ksort,
+smooth, blockq (storage formats), intlower (integer-only), check (the
+no-float verifier check), evaluate (perplexity and bytes). The numerics of the formats and the int4
+layout are the IR's (llmc.ir.formats, llmc.ir.pack).
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from typing import Any
 
 from llmc.passes.quant.schemes import SCHEMES, IntWeights, Scheme, get_scheme
 
-__all__ = ["SCHEMES", "IntWeights", "Scheme", "apply_scheme", "get_scheme", "quantize",
-           "quantize_graphs"]
+__all__ = ["SCHEMES", "IntWeights", "Scheme", "apply_scheme", "get_scheme", "quantize_graphs"]
 
 
 def apply_scheme(graph: Any, scheme: str | Scheme, calib: Any = None) -> Any:
@@ -32,18 +34,6 @@ def apply_scheme(graph: Any, scheme: str | Scheme, calib: Any = None) -> Any:
     from llmc.passes.quant.pipeline import apply
 
     return apply(graph, get_scheme(scheme), calib)
-
-
-def quantize(model: Any, scheme: str | Scheme, calib_data: Any = None, *,
-             phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
-             weights: str = "auto") -> Any:
-    """`llmc.quantize`: a model (zoo name, LoadedModel, Traced or Graph) quantized
-    under `scheme`; returns the quantized Graph of `phase`. Calibration runs on
-    the model's prefill graph at the calibration windows' length."""
-    from llmc.passes.quant.pipeline import quantize_model
-
-    return quantize_model(model, get_scheme(scheme), calib_data, phase=phase, batch=batch,
-                          seq_len=seq_len, weights=weights)
 
 
 def quantize_graphs(graphs: dict[str, Any], scheme: str | Scheme, calib: Any = None

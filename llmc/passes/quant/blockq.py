@@ -20,12 +20,12 @@ import numpy as np
 from llmc.errors import UsageError
 from llmc.ir import dtypes
 from llmc.ir.dtypes import DType
+from llmc.ir.formats import check_finite, quantize_block
 from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.ops.quant import INT4_LAYOUT
+from llmc.ir.pack import pack_int4
 from llmc.ir.types import TensorType
 from llmc.passes.quant.calibrate import Calibration
-from llmc.passes.quant.formats import check_finite, quantize_block
-from llmc.passes.quant.pack import pack_int4
 from llmc.passes.quant.schemes import IntWeights, Scheme
 from llmc.passes.quant.weights import QuantWeight, gptq, padded_k, rtn, symmetric_scale
 from llmc.passes.rewrite import RewriteCtx, rewrite

@@ -32,12 +32,12 @@ import numpy as np
 from llmc.errors import UsageError
 from llmc.ir import dtypes
 from llmc.ir.dtypes import DType
+from llmc.ir.formats import check_finite
 from llmc.ir.graph import Builder, Graph, Node, Value
 from llmc.ir.ops.intops import SIGMOID_FRAC, qrange
 from llmc.ir.types import TensorType
 from llmc.passes.quant.blockq import int_weight_param, quantize_int_weight, where
 from llmc.passes.quant.calibrate import Calibration, semantic_keys
-from llmc.passes.quant.formats import check_finite
 from llmc.passes.quant.schemes import IntWeights, Scheme
 from llmc.passes.quant.weights import two_level_scale
 

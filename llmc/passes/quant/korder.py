@@ -25,8 +25,8 @@ from collections.abc import Callable
 import numpy as np
 
 from llmc.ir.dtypes import DType
+from llmc.ir.formats import quantize_block
 from llmc.passes.quant.calibrate import KVSample
-from llmc.passes.quant.formats import quantize_block
 
 MAX_PASSES = 4
 # K is reordered only when planning cuts its proxy error by this fraction (i.e.

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from llmc.errors import UsageError
 from llmc.ir import Graph, verify
 from llmc.passes.manager import register_pass
@@ -83,32 +81,6 @@ def apply(graph: Graph, scheme: Scheme, calib: Any = None) -> Graph:
         return finish(g, scheme, calib)
     g, cal = prepare(graph, scheme, calib)
     return finish(g, scheme, cal)
-
-
-def quantize_model(model: Any, scheme: Scheme, calib_data: Any, phase: str, batch: int,
-                   seq_len: int | None, weights: str) -> Graph:
-    """llmc.quantize: trace (or take) the model's graph and quantize it; a decode
-    graph is calibrated through a prefill graph of the calibration windows' length."""
-    from llmc import api
-
-    if isinstance(model, Graph):
-        return apply(model, scheme, calib_data)
-    if isinstance(model, api.Traced):
-        return apply(model.graph, scheme, calib_data) if model.phase == "prefill" else \
-            quantize_model(model.model, scheme, calib_data, model.phase, batch, seq_len, weights)
-    loaded = model if not isinstance(model, str) else api.load_model(model, weights)
-    toks = None if calib_data is None or isinstance(calib_data, Calibration) else \
-        np.asarray(calib_data)
-    if seq_len is None and toks is not None and toks.ndim == 2 and phase == "prefill":
-        seq_len = toks.shape[1]            # trace at the calibration windows' length
-    target = api.trace(loaded, phase, batch=batch, seq_len=seq_len).graph
-    if phase == "prefill" or target.shape_only or not scheme.needs_calibration or \
-            isinstance(calib_data, Calibration):
-        return apply(target, scheme, calib_data)
-    cal_len = toks.shape[-1] if toks is not None and toks.ndim == 2 else seq_len
-    prefill = api.trace(loaded, "prefill", batch=1, seq_len=cal_len).graph
-    _, cal = prepare(prefill, scheme, toks)
-    return apply(target, scheme, cal)
 
 
 def quantize_graphs(graphs: dict[str, Graph], scheme: Scheme, calib: Any = None

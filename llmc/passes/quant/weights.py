@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmc.passes.quant.pack import LANE
+from llmc.ir.pack import LANE
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from llmc import api
+from llmc.api import evaluate
 from llmc.cli import main
 from llmc.errors import UsageError
 from llmc.frontend.loader import LoadedModel
@@ -15,7 +16,7 @@ from llmc.frontend.zoo.config import get_config
 from llmc.frontend.zoo.decoder import build_model
 from llmc.ir.cost import graph_cost
 from llmc.passes.quant import SCHEMES, apply_scheme
-from llmc.passes.quant.evaluate import evaluate, kv_bytes_per_token, weight_bytes
+from llmc.passes.quant.evaluate import kv_bytes_per_token, weight_bytes
 
 
 def test_evaluate_random_windows() -> None:

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from llmc import api
+from llmc.api import quantize
 from llmc.errors import IRError
 from llmc.ir import Builder, interpret, verify
 from llmc.ir.graph import Graph, Node, Value
-from llmc.passes.quant import apply_scheme, quantize
+from llmc.passes.quant import apply_scheme
 from llmc.passes.quant.check import no_float_between_embedding_and_logits
 from tests.conftest import traced
 from tests.passes.quant import int_reference

@@ -14,9 +14,9 @@ from llmc.errors import IRError
 from llmc.ir import Builder, Graph, TensorType, all_ops, dtypes, interpret
 from llmc.ir.cost import node_cost
 from llmc.ir.dtypes import bfp, mx
+from llmc.ir.formats import quantize_block
 from llmc.ir.ops.intops import exp_one, i_exp, int_softmax, isqrt
-from llmc.passes.quant.formats import quantize_block
-from llmc.passes.quant.pack import pack_int4
+from llmc.ir.pack import pack_int4
 
 NEW_OPS = ["quantize", "dequantize", "qlinear", "wq_linear", "requant", "int_linear",
            "int_rms_norm", "int_silu", "int_attention", "dequantize_int"]

@@ -55,7 +55,7 @@ def test_int4_groups_pad_the_reduction_dim() -> None:
     assert (w.shape, w.dtype, w.layout) == ((64, 128), dtypes.u8, "int4x2_lane32")
     assert s.shape == (64, 2)
     packed = g.params[down.inputs[1].node.attrs["name"]]
-    from llmc.passes.quant.pack import unpack_int4
+    from llmc.ir.pack import unpack_int4
     assert not unpack_int4(packed)[:, 160:].any()          # the padding is zeros
     ref = interpret(t.graph, t.inputs)[0]
     got = interpret(g, t.inputs)[0]

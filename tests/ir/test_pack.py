@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from llmc.errors import IRError
-from llmc.passes.quant.pack import pack_int4, unpack_int4
+from llmc.ir.pack import pack_int4, unpack_int4
 
 
 def test_layout_bytes() -> None:

@@ -14,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 
 from llmc.errors import IRError, UsageError
 from llmc.ir.dtypes import bfp, mx
-from llmc.passes.quant.formats import (
+from llmc.ir.formats import (
     ELEMENTS,
     bfp_decompose,
     check_finite,
