@@ -41,10 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmc.costmodel.database import get_device  # noqa: E402
-from llmc.costmodel.hardware import Device, Figure  # noqa: E402
 from llmc.costmodel.roofline import OpTiming, Placement, time_op  # noqa: E402
 from llmc.costmodel.workload import records  # noqa: E402
+from llmc.hw.database import get_device  # noqa: E402
+from llmc.hw.device import Device, Figure  # noqa: E402
 from llmc.ir.dtypes import bf16  # noqa: E402
 from llmc.ir.graph import Builder, Graph  # noqa: E402
 from llmc.ir.types import TensorType  # noqa: E402

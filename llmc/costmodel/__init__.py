@@ -16,14 +16,14 @@ builds hardware:
 """
 
 from llmc.costmodel import formulas
-from llmc.costmodel.database import get_device, list_devices, load_device_file
-from llmc.costmodel.hardware import ComputeUnit, Device, Figure, Link, MemoryLevel
 from llmc.costmodel.longctx import LongContext, Point, analyze
 from llmc.costmodel.precision import Precision, parse_quant
 from llmc.costmodel.report import Report, build_report
 from llmc.costmodel.roofline import OpTiming, PhaseResult, run_phase, time_op
 from llmc.costmodel.synth import synth_graph, synth_workload
 from llmc.costmodel.workload import OpRecord, Workload, from_graph
+from llmc.hw.database import get_device, list_devices, load_device_file
+from llmc.hw.device import ComputeUnit, Device, Figure, Link, MemoryLevel
 
 __all__ = [
     "ComputeUnit", "Device", "Figure", "Link", "LongContext", "MemoryLevel", "OpRecord",

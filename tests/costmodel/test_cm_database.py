@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from llmc.costmodel.database import DEVICES_DIR, get_device, list_devices, load_device_file
 from llmc.errors import UsageError
-from llmc.targets import TARGETS
+from llmc.hw.database import DEVICES_DIR, get_device, list_devices, load_device_file
+from llmc.hw.targets import TARGETS
 
 A100 = DEVICES_DIR / "a100-sxm4-80gb.toml"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from llmc.cli import main
+from llmc.hw.array import ArraySpec, compute_cycles
 from llmc.rtl import tools as rtl_tools
-from llmc.sim.systolic import ArraySpec, compute_cycles
 
 pytestmark = pytest.mark.rtl
 
