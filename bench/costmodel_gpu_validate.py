@@ -22,7 +22,7 @@ median achieved fraction of peak over the ops it governs (matmul: the
 compute-bound GEMMs; attention: the prefill attentions; memory: the
 memory-bound ops; kernel_overhead_s: the fastest small op's excess). The
 script prints them as a TOML [efficiency] block to paste into the device
-file (llmc/costmodel/devices/<key>.toml) with this run as the source, and
+file (llmc/hw/devices/<key>.toml) with this run as the source, and
 writes bench/results/costmodel_gpu.{md,json} with the device it ran on.
 Goal: mean absolute error <= 10% after calibration.
 """

@@ -4,7 +4,7 @@ How fast, how much memory, how much energy, and why, before anyone buys or
 builds hardware:
 
 - `get_device(name)` / `list_devices()` / `load_device_file(path)`: devices as
-  data (llmc/costmodel/devices/*.toml, every figure with its source; a user
+  data (llmc/hw/devices/*.toml, every figure with its source; a user
   adds one as a file, see `database`).
 - `build_report(prefill_graph, decode_graph, config, target, ...)`: both
   phases' roofline per op, energy, memory and the long-context analysis;
