@@ -348,8 +348,10 @@ def from_device(device: Device | str, **overrides: Any) -> SimHardware:
         if link is None and len(link_parts) < 2:
             raise UsageError(f"{dev.name} has no scale-up link: give both link_gbps and "
                              f"link_latency_ns")
-        link = LinkSpec(link_parts.get("link_gbps", link.gbps if link else 0.0),
-                        link_parts.get("link_latency_ns", link.latency_ns if link else 0.0))
+        gbps = link_parts["link_gbps"] if "link_gbps" in link_parts else link.gbps
+        latency = (link_parts["link_latency_ns"] if "link_latency_ns" in link_parts
+                   else link.latency_ns)
+        link = LinkSpec(gbps, latency)
     return SimHardware(
         array=fig["array"],
         sram=SramSpec(fig["sram_kb"], fig["sram_banks"], fig["sram_bank_bits"],
