@@ -19,8 +19,8 @@ from llmc import api
 from llmc.frontend.loader import LoadedModel
 from llmc.frontend.zoo.config import get_config
 from llmc.frontend.zoo.decoder import build_model
+from llmc.hw.targets import get_target
 from llmc.passes.manager import run_pipeline
-from llmc.targets import get_target
 
 RESULTS = Path(__file__).parent / "results"
 

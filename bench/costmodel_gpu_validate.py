@@ -22,7 +22,7 @@ median achieved fraction of peak over the ops it governs (matmul: the
 compute-bound GEMMs; attention: the prefill attentions; memory: the
 memory-bound ops; kernel_overhead_s: the fastest small op's excess). The
 script prints them as a TOML [efficiency] block to paste into the device
-file (llmc/costmodel/devices/<key>.toml) with this run as the source, and
+file (llmc/hw/devices/<key>.toml) with this run as the source, and
 writes bench/results/costmodel_gpu.{md,json} with the device it ran on.
 Goal: mean absolute error <= 10% after calibration.
 """
@@ -41,10 +41,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llmc.costmodel.database import get_device  # noqa: E402
-from llmc.costmodel.hardware import Device, Figure  # noqa: E402
 from llmc.costmodel.roofline import OpTiming, Placement, time_op  # noqa: E402
 from llmc.costmodel.workload import records  # noqa: E402
+from llmc.hw.database import get_device  # noqa: E402
+from llmc.hw.device import Device, Figure  # noqa: E402
 from llmc.ir.dtypes import bf16  # noqa: E402
 from llmc.ir.graph import Builder, Graph  # noqa: E402
 from llmc.ir.types import TensorType  # noqa: E402

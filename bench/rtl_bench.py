@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from llmc.hw.array import ArraySpec, compute_cycles  # noqa: E402
 from llmc.rtl import GemmCase, build_gemm, core_config, run_gemm  # noqa: E402
 from llmc.rtl.tools import find_simulator  # noqa: E402
-from llmc.sim.systolic import ArraySpec, compute_cycles  # noqa: E402
 
 # (array, GEMM): shapes chosen for ~10k simulated cycles each
 POINTS = [

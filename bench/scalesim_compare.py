@@ -32,11 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmc.sim import (  # noqa: E402
     ArraySpec,
-    SimHardware,
-    SramSpec,
     clear_cache,
     compute_cycles,
-    simulate_gemm,  # noqa: E402
+    from_device,
+    simulate_gemm,
 )
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -159,7 +158,7 @@ def llmc_times(m: int, n: int, k: int, rows: int, cols: int, df: str) -> tuple[i
     for _ in range(reps):
         cyc = compute_cycles(m, n, k, spec)
     closed = (time.perf_counter() - t0) / reps
-    hw = SimHardware(array=spec, sram=SramSpec(kb=8192))
+    hw = from_device("npu", array=spec, sram_kb=8192)  # SCALE-Sim's array, an 8 MB scratchpad
     t0 = time.perf_counter()
     for _ in range(20):
         clear_cache()
@@ -197,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ss = run_scalesim(py, jobs, args.timeout)
     total_ss = time.perf_counter() - t0
-    simulate_gemm(1, 1, 1, SimHardware(array=ArraySpec(8, 8)))  # load the numba kernel once
+    simulate_gemm(1, 1, 1, from_device("npu", array=ArraySpec(8, 8)))  # load the numba kernel
     rows = []
     for job, got in zip(jobs, ss, strict=True):
         cyc, closed, full = llmc_times(job["m"], job["n"], job["k"], job["rows"], job["cols"],

@@ -17,12 +17,12 @@ from llmc.errors import UsageError
 from llmc.frontend.export import export_program, to_ir
 from llmc.frontend.loader import LoadedModel, load_model
 from llmc.frontend.zoo.decoder import DecodeGraph, PrefillGraph, example_inputs
+from llmc.hw.targets import get_target
 from llmc.ir import Graph, print_graph, verify
 from llmc.ir import interpret as _interpret
 from llmc.ir.cost import graph_cost, op_counts, param_count
 from llmc.outdir import check_dest, write_dir
 from llmc.passes.manager import run_pipeline
-from llmc.targets import get_target
 
 PHASES = ("prefill", "decode")
 

@@ -133,7 +133,7 @@ def _models(a: argparse.Namespace) -> int:
 
 
 def _targets(a: argparse.Namespace) -> int:
-    from llmc.targets import TARGETS
+    from llmc.hw.targets import TARGETS
 
     for t in TARGETS.values():
         print(f"{t.name:<12} {t.description}  [device {t.device}, backend {t.backend}]")

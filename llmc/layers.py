@@ -13,7 +13,7 @@ from __future__ import annotations
 
 # (layer name, module prefixes), lowest first.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("base", ("llmc.errors", "llmc.outdir", "llmc.numerics", "llmc.hw", "llmc.targets",
+    ("base", ("llmc.errors", "llmc.outdir", "llmc.numerics", "llmc.hw",
               "llmc.layers")),
     ("ir", ("llmc.ir",)),
     ("frontend", ("llmc.frontend",)),

@@ -16,16 +16,6 @@ from llmc.layers import LAYERS, PEERS, layer_of
 
 ROOT = Path(__file__).resolve().parents[1] / "llmc"
 
-# Upward edges a parallel change removes (the RTL generators take the array
-# spec from llmc.hw instead of llmc.sim). Delete each entry when its import
-# goes: `test_pending_edges_still_exist` fails on an entry no longer needed.
-_PENDING: frozenset[tuple[str, str]] = frozenset({
-    ("llmc/rtl/config.py", "llmc.sim.systolic"),
-    ("llmc/rtl/gemm.py", "llmc.sim.systolic"),
-    ("llmc/rtl/synth.py", "llmc.sim.systolic"),
-})
-
-
 @dataclass(frozen=True)
 class Edge:
     file: str     # path relative to the tree's parent, e.g. llmc/ir/graph.py
@@ -110,14 +100,8 @@ def violations(root: Path, allowed: frozenset[tuple[str, str]] = frozenset()) ->
 
 
 def test_no_import_runs_up_the_layers() -> None:
-    bad = violations(ROOT, _PENDING)
+    bad = violations(ROOT)
     assert not bad, "imports against llmc.layers:\n" + "\n".join(bad)
-
-
-def test_pending_edges_still_exist() -> None:
-    upward = {(e.file, e.imported) for e in import_edges(ROOT) if violation(e)}
-    stale = sorted(_PENDING - upward)
-    assert not stale, f"delete these entries from _PENDING, the imports are gone: {stale}"
 
 
 def test_every_module_has_a_layer() -> None:

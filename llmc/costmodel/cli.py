@@ -136,8 +136,8 @@ def _summary(r) -> str:  # noqa: ANN001
 
 
 def _devices(a: argparse.Namespace) -> int:
-    from llmc.costmodel.database import list_devices
     from llmc.costmodel.explain import fmt_bytes, fmt_rate
+    from llmc.hw.database import list_devices
 
     devices = list_devices()
     if a.json:

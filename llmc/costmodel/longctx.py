@@ -22,10 +22,10 @@ import math
 from dataclasses import dataclass, field, replace
 
 from llmc.costmodel import formulas as F
-from llmc.costmodel.hardware import Device
 from llmc.costmodel.precision import FORMATS, Precision, compute_class
 from llmc.costmodel.roofline import place
 from llmc.frontend.zoo.config import ModelConfig
+from llmc.hw.device import Device
 
 SWEEP = tuple(4096 * 2 ** i for i in range(9))            # 4K ... 1M tokens
 

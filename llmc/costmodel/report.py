@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from llmc.costmodel import formulas as F
-from llmc.costmodel.database import get_device, target_label
-from llmc.costmodel.hardware import Device
 from llmc.costmodel.longctx import SWEEP, LongContext, analyze, kv_capacity
 from llmc.costmodel.precision import Precision, parse_quant
 from llmc.costmodel.roofline import PhaseResult, allreduce_record, run_phase
@@ -24,6 +22,8 @@ from llmc.costmodel.synth import synth_workload
 from llmc.costmodel.workload import Workload, from_graph, live_weights
 from llmc.errors import UsageError
 from llmc.frontend.zoo.config import ModelConfig
+from llmc.hw.database import get_device, target_label
+from llmc.hw.device import Device
 from llmc.ir.dtypes import f32
 from llmc.ir.graph import Graph
 from llmc.outdir import write_dir

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from llmc.costmodel.hardware import Device, MemoryLevel
 from llmc.costmodel.workload import OpRecord, Workload
+from llmc.hw.device import Device, MemoryLevel
 
 HEAVY = ("linalg", "attention", "moe", "norm")        # kinds charged a kernel overhead
 _EFF = {"linalg": "matmul", "moe": "matmul", "attention": "attention"}

@@ -48,9 +48,9 @@ def points(models: Sequence[str], targets: Sequence[str], quants: Sequence[str |
            batches: Sequence[int], tps: Sequence[int]) -> list[Point]:
     """Every combination, checked first: an unknown model, target or
     precision is refused before anything runs."""
-    from llmc.costmodel.database import get_device
     from llmc.costmodel.precision import parse_quant
     from llmc.frontend.zoo.config import get_config
+    from llmc.hw.database import get_device
 
     for m in models:
         get_config(m)

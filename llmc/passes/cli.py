@@ -218,10 +218,10 @@ def _register_partition(sub: argparse._SubParsersAction) -> None:
 def _on_device(graph, target: str):  # noqa: ANN001, ANN202
     """`graph` at `target`'s default precision, and each node's roofline time
     (s) on its device."""
-    from llmc.costmodel.database import get_device
     from llmc.costmodel.precision import parse_quant
     from llmc.costmodel.roofline import place, time_op
     from llmc.costmodel.workload import records, retype, weight_storage
+    from llmc.hw.database import get_device
 
     dev = get_device(target)
     g = retype(graph, parse_quant(None, dev.default_quant))
@@ -281,7 +281,7 @@ def _pipeline(part, target: str, batch: int, decode: bool) -> dict:  # noqa: ANN
     """Pipeline figures of a partition costed in seconds on `target`: stage
     boundaries over the scale-up link (else the host link), the latency of
     one batch through every stage, the steady-state interval and rate."""
-    from llmc.costmodel.database import get_device
+    from llmc.hw.database import get_device
     from llmc.passes.partition import boundary_bytes
 
     dev = get_device(target)

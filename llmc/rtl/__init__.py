@@ -2,7 +2,7 @@
 core, and a cocotb runner for Icarus and Verilator.
 
     from llmc.rtl import CoreConfig, GemmCase, build_gemm, core_config, run_gemm
-    from llmc.sim.systolic import ArraySpec
+    from llmc.hw.array import ArraySpec
 
     cases = [GemmCase(10, 9, 7, seed=1)]
     cfg = core_config(ArraySpec(4, 4), cases)         # buffers sized for the cases

@@ -2,6 +2,11 @@
 
     llmc rtl gemm --array 4x4 --m 10 --n 9 --k 7 [--simulator verilator] [--waves] -o out/
     llmc rtl synth --array 8x8
+
+The array is the target's (`--target`, default npu: its device's [array]);
+`--array`, `--dataflow`, `--in-bits` and `--acc-bits` override its figures,
+and the output names the device and the overrides. The generator builds
+arrays up to 64x64, so the npu's 128x128 array needs a smaller `--array`.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import json
 from pathlib import Path
 
 from llmc.errors import UsageError
+from llmc.hw.array import ArraySpec, compute_cycles
 from llmc.outdir import atomic_dir
+from llmc.rtl.config import target_array
 from llmc.rtl.gemm import GemmCase, GemmRun, build_gemm, core_config, run_gemm
 from llmc.rtl.tools import SIMULATORS, find_simulator
-from llmc.sim.systolic import ArraySpec, compute_cycles
 
 MARKER = "llmc-rtl.json"  # summary file that marks a directory as `llmc rtl gemm` output
+DEFAULT_TARGET = "npu"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,14 +59,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _array_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--array", required=True, metavar="RxC", help="array size, e.g. 4x4")
-    p.add_argument("--dataflow", default="os", help="os (output-stationary; the only one in RTL)")
-    p.add_argument("--in-bits", type=int, default=8, help="operand width (default 8)")
-    p.add_argument("--acc-bits", type=int, default=32, help="accumulator width (default 32)")
+    p.add_argument("--target", "-t", default=DEFAULT_TARGET,
+                   help=f"target name, device key or device-file path whose array to build "
+                        f"(default {DEFAULT_TARGET})")
+    p.add_argument("--array", default=None, metavar="RxC",
+                   help="array size, e.g. 4x4 (overrides the target's)")
+    p.add_argument("--dataflow", default=None,
+                   help="os (output-stationary; the only one in RTL; overrides the target's)")
+    p.add_argument("--in-bits", type=int, default=None, help="operand width (overrides the target's)")
+    p.add_argument("--acc-bits", type=int, default=None,
+                   help="accumulator width (overrides the target's)")
 
 
-def _spec(args: argparse.Namespace) -> ArraySpec:
-    return ArraySpec.parse(args.array, args.dataflow, in_bits=args.in_bits, acc_bits=args.acc_bits)
+def _spec(args: argparse.Namespace) -> tuple[ArraySpec, str, tuple[str, ...]]:
+    return target_array(args.target, args.array, dataflow=args.dataflow, in_bits=args.in_bits,
+                        acc_bits=args.acc_bits)
 
 
 def _inject(text: str | None) -> tuple[int, int] | None:
@@ -74,7 +88,7 @@ def _inject(text: str | None) -> tuple[int, int] | None:
 
 def cmd_gemm(args: argparse.Namespace) -> int:
     """Handler of `llmc rtl gemm`: 0 if the RTL matches numpy and llmc sim, else 1."""
-    spec = _spec(args)
+    spec, device, overrides = _spec(args)
     case = GemmCase(args.m, args.n, args.k, seed=args.seed, inject=_inject(args.inject))
     cfg = core_config(spec, [case])
     tool = find_simulator(args.simulator)  # fail before writing anything
@@ -83,6 +97,7 @@ def cmd_gemm(args: argparse.Namespace) -> int:
         build = build_gemm(cfg, tool.name, tmp, waves=True if args.waves else None)
         run = run_gemm(build, cfg, [case], tmp / "run", waves=args.waves)
         summary = _summary(run, cfg.top, tool.version, build.seconds, spec, case, tmp)
+        summary.update(device=device, overrides=list(overrides))
         (tmp / MARKER).write_text(json.dumps(summary, indent=1) + "\n")
     _print(summary, out)
     return 0 if run.passed else 1
@@ -119,8 +134,10 @@ def _summary(run: GemmRun, top: str, version: str, build_s: float,
 
 def _print(s: dict, out: Path) -> None:
     verdict = "PASS" if s["passed"] else "FAIL"
+    over = f" (overrides: {', '.join(s['overrides'])})" if s["overrides"] else ""
     print(f"llmc rtl gemm  {s['array']} {s['dataflow']}  int{s['in_bits']}->int{s['acc_bits']}  "
           f"M={s['m']} N={s['n']} K={s['k']} seed={s['seed']}  {s['simulator_version']}")
+    print(f"  device   {s['device']}{over}")
     bad = s["output_errors"]
     outputs = "not checked" if bad is None else "all bit-exact" if bad == 0 else f"{bad} wrong"
     cycles_ok = s["rtl_cycles"] == s["monitor_cycles"] == s["predicted_cycles"]
@@ -139,9 +156,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from llmc.rtl.config import CoreConfig
     from llmc.rtl.synth import synth_array
 
-    spec = _spec(args)
+    spec, device, overrides = _spec(args)
     CoreConfig(spec, 1, 1, 1)  # range checks
     for line in synth_array(spec).lines():
         print(line)
+    over = f" (overrides: {', '.join(overrides)})" if overrides else ""
+    print(f"array of {device}{over}")
     return 0
 

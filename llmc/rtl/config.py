@@ -1,17 +1,21 @@
-"""What an RTL GEMM core is generated from: the simulator's array, plus buffer sizes.
+"""What an RTL GEMM core is generated from: a device's array, plus buffer sizes.
 
-`CoreConfig` wraps `llmc.sim.systolic.ArraySpec` (R×C, dataflow, operand and
-accumulator widths) with the largest GEMM the core's buffers hold, checks
-every value is in the range the generator supports, and derives the bit
-widths the generated Verilog uses, so generator, testbench and CLI agree.
+`target_array(target, ...)` reads the MAC array of a target's device (the
+hardware database, llmc.hw) with optional overrides; `CoreConfig` wraps that
+`llmc.hw.array.ArraySpec` (R×C, dataflow, operand and accumulator widths)
+with the largest GEMM the core's buffers hold, checks every value is in the
+range the generator supports, and derives the bit widths the generated
+Verilog uses, so generator, testbench and CLI agree. The limits below are the
+generator's (what it can build and simulate), not any device's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmc.errors import UsageError
-from llmc.sim.systolic import ArraySpec, Dataflow
+from llmc.hw import get_device
+from llmc.hw.array import ArraySpec, Dataflow
 
 MAX_DIM = 64            # array rows / cols the generator accepts
 MAX_GEMM_DIM = 4096     # M, N, K limits of the behavioural buffers
@@ -24,6 +28,37 @@ CYCLE_BITS = 32         # width of the core's cycle counter
 def clog2(x: int) -> int:
     """⌈log2 x⌉ for x ≥ 1 (Verilog's $clog2)."""
     return max(0, (x - 1).bit_length())
+
+
+def target_array(target: str, array: str | None = None, *, dataflow: str | None = None,
+                 in_bits: int | None = None, acc_bits: int | None = None
+                 ) -> tuple[ArraySpec, str, tuple[str, ...]]:
+    """(spec, device name, overrides shown): the array of `target`'s device (a target
+    name, device key or device-file path) with `array` ("RxC") and the other
+    arguments replacing its figures. A device without an array needs `array`."""
+    dev = get_device(target)
+    base = dev.array.spec if dev.array is not None else None
+    if array is None and base is None:
+        raise UsageError(f"{dev.name} has no [array] for the RTL generator; "
+                         f"pass --array RxC, e.g. --array 4x4")
+    if array is None and dev.array.numeric != "int":
+        raise UsageError(f"{dev.name}'s array is {dev.array.numeric}; the RTL generator builds "
+                         f"integer arrays: pass --array RxC for an integer one")
+    spec = base
+    shown = []
+    if array is not None:
+        r_c = ArraySpec.parse(array)
+        spec = replace(base, rows=r_c.rows, cols=r_c.cols) if base is not None else r_c
+        shown.append(f"array {spec.rows}x{spec.cols}")
+    given = {"dataflow": dataflow, "in_bits": in_bits, "acc_bits": acc_bits}
+    given = {k: v for k, v in given.items() if v is not None}
+    spec = replace(spec, **given)
+    shown += [f"{k} {v}" for k, v in given.items() if base is None or getattr(base, k) != v]
+    if array is None and max(spec.rows, spec.cols) > MAX_DIM:
+        raise UsageError(f"{dev.name}'s array is {spec.rows}x{spec.cols}; the RTL generator "
+                         f"builds arrays up to {MAX_DIM}x{MAX_DIM}: pass --array RxC, "
+                         f"e.g. --array 4x4")
+    return spec, dev.name, tuple(shown)
 
 
 def _in_range(name: str, value: int, lo: int, hi: int, hint: str = "") -> None:

@@ -1,5 +1,5 @@
 """Check a generated GEMM core in simulation: bit-exact against numpy, cycle-exact
-against `llmc.sim.systolic.compute_cycles`.
+against `llmc.hw.array.compute_cycles`.
 
     cfg = core_config(ArraySpec(4, 4), [GemmCase(10, 9, 7)])
     build = build_gemm(cfg, "verilator", tmp / "build")          # once per core
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llmc.errors import UsageError
+from llmc.hw.array import ArraySpec, compute_cycles
 from llmc.rtl.config import MAX_GEMM_DIM, CoreConfig
 from llmc.rtl.gemm_core import generate_core
 from llmc.rtl.runner import Build, SimRun, WaveFormat, build_design, run_test
-from llmc.sim.systolic import ArraySpec, compute_cycles
 
 TB_MODULE = "llmc.rtl.tb_gemm"
 

@@ -16,7 +16,7 @@ right/bottom edge pay the full P with zero operands and masked writes.
 
 `cycles` = (rising edge at which PE (R−1,C−1) makes the GEMM's last MAC) −
 (rising edge at which PE (0,0) makes its first MAC), which is
-folds·P − 1 = `llmc.sim.systolic.compute_cycles` for the same shape. Around
+folds·P − 1 = `llmc.hw.array.compute_cycles` for the same shape. Around
 it, from the edge that samples `start` to the edge that raises `done`, the core
 adds R + 3 edges: one to latch the command, one for the operand register at the
 array edge (skew stage 0), then one for the last column's drain to copy its
@@ -155,7 +155,7 @@ def core_module(cfg: CoreConfig) -> Module:
         f"{cfg.top}: int{s.in_bits} GEMM core on a {s.rows}x{s.cols} output-stationary array.\n"
         "Folds run back to back, P = R + C + K - 2 cycles each (SCALE-Sim 3.0);\n"
         "`cycles` = edge of the last MAC of PE (R-1,C-1) - edge of the first MAC\n"
-        "of PE (0,0) = folds*P - 1 = llmc.sim.systolic.compute_cycles."
+        "of PE (0,0) = folds*P - 1 = llmc.hw.array.compute_cycles."
     )
     return Module(cfg.top, ports=ports, items=tuple(items), doc=doc)
 

@@ -13,11 +13,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmc.hw.array import ArraySpec
 from llmc.rtl.config import CoreConfig
 from llmc.rtl.gemm_core import generate_core
 from llmc.rtl.runner import SimulationError
 from llmc.rtl.tools import find_yosys
-from llmc.sim.systolic import ArraySpec
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,11 @@
-"""`llmc sim …`: simulate a GEMM on a systolic array from the command line.
+"""`llmc sim …`: simulate a GEMM on a target's systolic array from the command line.
 
-    llmc sim gemm --m 512 --n 1024 --k 1024 --array 32x32 --dataflow ws \
-        [--sram KB] [--dram-gbps X] [--json] [--trace out.json]
+    llmc sim gemm --m 512 --n 1024 --k 1024 [--target npu] [--array 32x32] \
+        [--dataflow ws] [--sram KB] [--dram-gbps X] [--json] [--trace out.json]
+
+The hardware is the target's device (llmc.hw: a target name, a device key or
+a device-file path; default npu); every hardware flag overrides one of its
+figures, and the output names the device and the overrides.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ import argparse
 import json
 
 from llmc.errors import UsageError
+from llmc.hw import target_label
 from llmc.sim.gemm import simulate_gemm
-from llmc.sim.hardware import DramSpec, SimHardware, SramSpec
-from llmc.sim.systolic import ArraySpec, Dataflow
+from llmc.sim.hardware import SimHardware, from_device
 from llmc.sim.trace import utilization_summary
+
+DEFAULT_TARGET = "npu"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,30 +29,41 @@ def register(sub: argparse._SubParsersAction) -> None:
     sim.set_defaults(func=lambda args: _no_subcommand(sim))
     inner = sim.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", parser_class=type(sim))
     g = inner.add_parser("gemm", help="simulate C[M×N] = A[M×K]·B[K×N] on an R×C array",
-                         description="Simulate C[MxN] = A[MxK]·B[KxN] on an RxC systolic array.")
+                         description="Simulate C[MxN] = A[MxK]·B[KxN] on the RxC systolic array "
+                                     "of a target's device; hardware flags override its figures.")
     g.add_argument("--m", type=int, required=True, help="rows of A and C")
     g.add_argument("--n", type=int, required=True, help="columns of B and C")
     g.add_argument("--k", type=int, required=True, help="reduction dimension")
-    g.add_argument("--array", default="128x128", help="array size RxC (default 128x128)")
-    g.add_argument("--dataflow", default="os",
-                   help="os | ws | is (output-, weight-, input-stationary; default os)")
-    g.add_argument("--sram", type=float, default=None, metavar="KB",
-                   help=f"scratchpad size in KB (default {SramSpec().kb:g})")
-    g.add_argument("--sram-banks", type=int, default=None,
-                   help="scratchpad banks (default: enough to feed the array)")
-    g.add_argument("--single-buffer", action="store_true",
-                   help="no ping/pong buffers: DMA does not overlap compute")
-    g.add_argument("--dram-gbps", type=float, default=None, metavar="X",
-                   help=f"DRAM bandwidth in GB/s, 'inf' for unlimited (latency still applies; "
-                        f"add --dram-latency-ns 0 for an ideal memory; default {DramSpec().gbps:g})")
-    g.add_argument("--dram-latency-ns", type=float, default=None,
-                   help=f"DRAM latency in ns (default {DramSpec().latency_ns:g})")
-    g.add_argument("--clock-ghz", type=float, default=1.0, help="array clock (default 1)")
-    g.add_argument("--node", type=int, default=7, metavar="NM",
-                   help="technology node for energy: 45, 7 or 5 (default 7)")
-    g.add_argument("--numeric", default="int", help="int or fp MACs (default int)")
-    g.add_argument("--in-bits", type=int, default=8, help="operand bits (default 8)")
-    g.add_argument("--acc-bits", type=int, default=32, help="accumulator bits (default 32)")
+    g.add_argument("--target", "-t", default=DEFAULT_TARGET,
+                   help=f"target name, device key or device-file path (default {DEFAULT_TARGET})")
+    hw = g.add_argument_group("overrides of the target's figures")
+    hw.add_argument("--array", default=None, metavar="RxC", help="array size, e.g. 128x128")
+    hw.add_argument("--dataflow", default=None, help="os | ws | is (output-, weight-, "
+                                                     "input-stationary)")
+    hw.add_argument("--numeric", default=None, help="int or fp MACs")
+    hw.add_argument("--in-bits", type=int, default=None, help="operand bits")
+    hw.add_argument("--acc-bits", type=int, default=None, help="accumulator bits")
+    hw.add_argument("--sram", type=float, default=None, metavar="KB",
+                    help="scratchpad size in KB (1 KB = 1024 B)")
+    hw.add_argument("--sram-banks", default=None, metavar="N|auto",
+                    help="scratchpad banks ('auto': just enough to feed the array)")
+    hw.add_argument("--sram-bank-bits", type=int, default=None, metavar="BITS",
+                    help="width of a scratchpad bank")
+    hw.add_argument("--sram-ports", type=int, default=None, metavar="N",
+                    help="ports per scratchpad bank")
+    buf = hw.add_mutually_exclusive_group()
+    buf.add_argument("--single-buffer", dest="double_buffered", action="store_false",
+                     default=None, help="no ping/pong buffers: DMA does not overlap compute")
+    buf.add_argument("--double-buffer", dest="double_buffered", action="store_true",
+                     default=None, help="ping/pong buffers: DMA overlaps compute")
+    hw.add_argument("--dram-gbps", type=float, default=None, metavar="X",
+                    help="DRAM bandwidth in GB/s, 'inf' for unlimited (latency still applies; "
+                         "add --dram-latency-ns 0 for an ideal memory)")
+    hw.add_argument("--dram-latency-ns", type=float, default=None, metavar="NS",
+                    help="DRAM latency in ns")
+    hw.add_argument("--clock-ghz", type=float, default=None, metavar="GHZ", help="array clock")
+    hw.add_argument("--node", type=int, default=None, metavar="NM",
+                    help="technology node for energy (llmc/hw/data/node_scaling.json)")
     g.add_argument("--fold-overlap", action="store_true",
                    help="double-buffered PEs: overlap the next fold's preload with this one")
     g.add_argument("--trace", metavar="PATH", default=None,
@@ -60,21 +77,34 @@ def _no_subcommand(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _hardware(args: argparse.Namespace) -> SimHardware:
-    spec = ArraySpec.parse(args.array, Dataflow.parse(args.dataflow),
-                           in_bits=args.in_bits, acc_bits=args.acc_bits)
-    base = SramSpec()
-    sram = SramSpec(kb=base.kb if args.sram is None else args.sram, banks=args.sram_banks,
-                    double_buffered=not args.single_buffer)
-    dram = DramSpec(gbps=DramSpec().gbps if args.dram_gbps is None else args.dram_gbps,
-                    latency_ns=DramSpec().latency_ns if args.dram_latency_ns is None
-                    else args.dram_latency_ns)
-    return SimHardware(array=spec, sram=sram, dram=dram, clock_ghz=args.clock_ghz,
-                       node_nm=args.node, numeric=args.numeric)
+def _banks(text: str | None) -> int | None | str:
+    """--sram-banks: absent (the device's), "auto" (None: ideal) or a count."""
+    if text is None:
+        return "device"
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--sram-banks must be a positive integer or 'auto', got {text!r}") from None
+
+
+def hardware(args: argparse.Namespace) -> SimHardware:
+    """The target's SimHardware with the command line's overrides."""
+    over = {"array": args.array, "dataflow": args.dataflow, "numeric": args.numeric,
+            "in_bits": args.in_bits, "acc_bits": args.acc_bits, "sram_kb": args.sram,
+            "sram_bank_bits": args.sram_bank_bits, "sram_ports": args.sram_ports,
+            "double_buffered": args.double_buffered, "dram_gbps": args.dram_gbps,
+            "dram_latency_ns": args.dram_latency_ns, "clock_ghz": args.clock_ghz,
+            "node_nm": args.node}
+    banks = _banks(args.sram_banks)
+    if banks != "device":
+        over["sram_banks"] = banks
+    return from_device(args.target, **over)
 
 
 def _gemm(args: argparse.Namespace) -> int:
-    hw = _hardware(args)
+    hw = hardware(args)
     res = simulate_gemm(args.m, args.n, args.k, hw, fold_overlap=args.fold_overlap,
                         trace=bool(args.trace), name=f"gemm {args.m}x{args.n}x{args.k}")
     if args.trace:
@@ -84,8 +114,13 @@ def _gemm(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write trace {args.trace}: {exc}") from None
     if args.json:
         out = res.to_dict()
-        out["hardware"] = {"array": args.array, "dataflow": hw.array.dataflow.value,
-                           "sram_kb": hw.sram.kb, "dram_gbps": _finite(hw.dram.gbps),
+        a = hw.array
+        out["hardware"] = {"target": target_label(args.target), "device": hw.device,
+                           "overrides": list(hw.overrides),
+                           "array": f"{a.rows}x{a.cols}", "dataflow": a.dataflow.value,
+                           "array_count": hw.array_count, "mac": hw.mac_dtype,
+                           "acc": hw.acc_dtype, "sram_kb": hw.sram.kb,
+                           "sram_banks": hw.sram.banks, "dram_gbps": _finite(hw.dram.gbps),
                            "dram_latency_ns": hw.dram.latency_ns, "clock_ghz": hw.clock_ghz,
                            "node_nm": hw.node_nm}
         if args.trace:
@@ -108,8 +143,9 @@ def _json_default(x: object) -> object:
 def _print_text(res, hw: SimHardware, args: argparse.Namespace) -> None:
     d = res.details
     e = res.energy_breakdown_pj
-    print(f"GEMM {args.m}x{args.n}x{args.k} on a {d['array']} {d['dataflow']} array "
-          f"@ {hw.clock_ghz:g} GHz, {hw.node_nm} nm")
+    label = target_label(args.target)
+    print(f"GEMM {args.m}x{args.n}x{args.k} on {hw.describe()}"
+          + (f" (target {label})" if label != hw.device else ""))
     print(f"  folds        {d['folds']} ({d['rows_folds']}x{d['cols_folds']}, {d['loop_order']})")
     print(f"  cycles       {res.cycles:,}  ({res.time_s * 1e6:,.3f} us)")
     print(f"  compute      {res.compute_cycles:,}  (stall-free; ideal {d['ideal_cycles']:,})")

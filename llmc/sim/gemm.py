@@ -24,18 +24,18 @@ from functools import lru_cache
 import numpy as np
 
 from llmc.errors import UsageError
-from llmc.sim.actions import Actions, mac_key
-from llmc.sim.energy import energy_breakdown_pj
-from llmc.sim.hardware import SimHardware
-from llmc.sim.pipeline import run_pipeline
-from llmc.sim.result import SimResult
-from llmc.sim.systolic import (
+from llmc.hw.array import (
     Dataflow,
     compute_cycles,
     fold_counts,
     fold_cycles,
     mapping,
 )
+from llmc.sim.actions import Actions, mac_key
+from llmc.sim.energy import energy_breakdown_pj
+from llmc.sim.hardware import SimHardware
+from llmc.sim.pipeline import run_pipeline
+from llmc.sim.result import SimResult
 from llmc.sim.tiling import FoldPlan, plan_folds
 
 
@@ -162,7 +162,7 @@ def simulate_vector_gemm(m: int, n: int, k: int, hw: SimHardware, *,
     """
     mapping(m, n, k, Dataflow.OS)
     _check_out_bits(out_bits)
-    vec = hw.vector
+    vec = hw.need_vector()
     compute = int(m) * int(k) * -(-int(n) // vec.lanes) + vec.pipeline_depth
     in_b, out_b = vec.in_bits / 8, (out_bits or vec.acc_bits) / 8
     rd = (m * k + k * n) * in_b

@@ -140,7 +140,7 @@ def streamed_step(name: str, hw: SimHardware, *, compute_cycles: int, dram_read_
     return SimResult(
         name=name, cycles=cycles, compute_cycles=int(compute_cycles), sram_stall_cycles=0,
         dram_stall_cycles=cycles - int(compute_cycles), macs=macs,
-        peak_macs_per_cycle=peak or hw.vector.lanes, clock_ghz=hw.clock_ghz, actions=actions,
+        peak_macs_per_cycle=peak or (hw.vector.lanes if hw.vector else hw.array.pes), clock_ghz=hw.clock_ghz, actions=actions,
         energy_breakdown_pj=energy_breakdown_pj(actions, hw, seconds),
         compute_roofline_cycles=float(compute_cycles), memory_roofline_cycles=mem,
         details=details or {},
@@ -157,9 +157,9 @@ def simulate_step(step: Step, hw: SimHardware, *, trace: bool = False) -> SimRes
                                         name=step.name)
         return simulate_gemm(step.m, step.n, step.k, hw, fold_overlap=step.fold_overlap,
                              out_bits=step.out_bits, trace=trace, name=step.name)
-    vec = hw.vector
-    dtype = f"{hw.numeric}{vec.in_bits}"
     if isinstance(step, VectorStep):
+        vec = hw.need_vector()
+        dtype = f"{hw.numeric}{vec.in_bits}"
         ops = step.elements * step.ops_per_element
         compute = int(math.ceil(ops / vec.lanes)) + vec.pipeline_depth
         return streamed_step(step.name, hw, compute_cycles=compute,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from llmc.sim.systolic import ArraySpec, Dataflow
+from llmc.hw.array import ArraySpec, Dataflow
 
 
 def os_fold(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, int]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmc.errors import UsageError
-from llmc.sim.systolic import ArraySpec, Dataflow, fold_counts, mapping
+from llmc.hw.array import ArraySpec, Dataflow, fold_counts, mapping
 
 
 @dataclass(frozen=True)

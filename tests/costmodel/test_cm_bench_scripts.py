@@ -33,7 +33,7 @@ def test_gpu_validate_dry_run(tmp_path: Path) -> None:
 def test_calibration_recovers_efficiency() -> None:
     """Feed the fit synthetic 'measurements' made at known efficiencies."""
     mod = load("costmodel_gpu_validate")
-    from llmc.costmodel.database import get_device
+    from llmc.hw.database import get_device
 
     dev = get_device("h100")
     rows = []

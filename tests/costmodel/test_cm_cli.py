@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmc.cli import main
-from llmc.costmodel.database import DEVICES_DIR
+from llmc.hw.database import DEVICES_DIR
 
 
 def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:

@@ -17,11 +17,11 @@ import math
 
 import pytest
 
-from llmc.costmodel.database import get_device
 from llmc.costmodel.longctx import analyze
 from llmc.costmodel.precision import parse_quant
 from llmc.costmodel.report import build_report
 from llmc.frontend.zoo.config import get_config
+from llmc.hw.database import get_device
 
 YI = get_config("yi-34b")
 L, h, H, G, D, f, V = 60, 7168, 56, 8, 128, 20480, 64000

@@ -8,7 +8,6 @@ import math
 import pytest
 
 from llmc.costmodel import formulas as F
-from llmc.costmodel.database import get_device
 from llmc.costmodel.precision import parse_quant
 from llmc.costmodel.render_json import group
 from llmc.costmodel.roofline import (
@@ -22,6 +21,7 @@ from llmc.costmodel.roofline import (
 from llmc.costmodel.synth import synth_workload
 from llmc.costmodel.workload import records
 from llmc.frontend.zoo.config import get_config
+from llmc.hw.database import get_device
 from llmc.ir.dtypes import bf16
 from llmc.ir.graph import Builder, Graph
 from llmc.ir.ops import get_op

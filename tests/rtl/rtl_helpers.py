@@ -18,9 +18,9 @@ from collections.abc import Callable
 
 import pytest
 
+from llmc.hw.array import ArraySpec
 from llmc.rtl import GemmCase, GemmRun, build_gemm, core_config, run_gemm
 from llmc.rtl.tools import find_simulator
-from llmc.sim.systolic import ArraySpec
 
 
 def selected_simulators() -> tuple[str, ...]:

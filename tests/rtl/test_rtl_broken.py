@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from llmc.hw.array import ArraySpec
 from llmc.rtl import GemmCase, build_design, core_config, generate_core, run_gemm
-from llmc.sim.systolic import ArraySpec
 from tests.rtl.rtl_helpers import FIRST
 
 pytestmark = pytest.mark.rtl

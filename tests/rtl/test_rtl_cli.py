@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from llmc.cli import main
+from llmc.hw.array import ArraySpec, compute_cycles
 from llmc.rtl import tools as rtl_tools
-from llmc.sim.systolic import ArraySpec, compute_cycles
 
 pytestmark = pytest.mark.rtl
 
@@ -30,8 +30,10 @@ def test_gemm_passes_and_prints_side_by_side(tmp_path: Path, capsys: pytest.Capt
     text = capsys.readouterr().out
     want = compute_cycles(5, 4, 3, ArraySpec(2, 3))
     assert "PASS" in text and f"RTL {want}  monitor {want}  llmc sim gemm {want}" in text
+    assert "device   edge-npu (overrides: array 2x3)" in text
     summary = json.loads((out / "llmc-rtl.json").read_text())
     assert summary["passed"] and summary["rtl_cycles"] == summary["predicted_cycles"] == want
+    assert summary["device"] == "edge-npu" and summary["overrides"] == ["array 2x3"]
     assert (out / "rtl" / "llmc_gemm_os_2x3.v").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary left beside it
     # a second run replaces its own earlier output
@@ -108,3 +110,34 @@ def test_synth_without_yosys(capsys: pytest.CaptureFixture[str], monkeypatch: py
     monkeypatch.setattr(rtl_tools.shutil, "which", lambda name: None)
     assert main(["rtl", "synth", "--array", "2x2"]) == 2
     _one_line_error(capsys, "yosys", "apt-get install")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        ([], ["edge-npu's array is 128x128", "up to 64x64", "pass --array RxC"]),
+        (["--target", "h100"], ["h100-sxm5 has no [array] for the RTL generator",
+                                "--array RxC, e.g. --array 4x4"]),
+        (["--target", "tpu9"], ["unknown device or target 'tpu9'"]),
+    ],
+)
+def test_the_array_is_the_targets(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  args: list[str], fragments: list[str]) -> None:
+    rc = main(["rtl", "gemm", "--m", "3", "--n", "3", "--k", "3", *args, "-o", str(tmp_path / "o")])
+    assert rc == 2
+    _one_line_error(capsys, *fragments)
+    assert not (tmp_path / "o").exists()
+
+
+def test_target_array_reads_the_device() -> None:
+    from llmc.rtl.config import target_array
+
+    spec, device, shown = target_array("npu", "4x4")
+    assert (spec, device, shown) == (ArraySpec(4, 4, "os", 8, 32), "edge-npu", ("array 4x4",))
+    spec, device, shown = target_array("spinnaker2")
+    assert (spec.rows, spec.cols, spec.in_bits, device, shown) == (16, 4, 8, "spinnaker2", ())
+    spec, _, shown = target_array("npu", "4x4", in_bits=4, acc_bits=16)
+    assert (spec.in_bits, spec.acc_bits) == (4, 16)
+    assert shown == ("array 4x4", "in_bits 4", "acc_bits 16")
+    spec, device, shown = target_array("h100", "2x2")
+    assert (spec, device, shown) == (ArraySpec(2, 2), "h100-sxm5", ("array 2x2",))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from llmc.hw.array import ArraySpec
 from llmc.rtl import GemmCase, GemmRun
-from llmc.sim.systolic import ArraySpec
 from tests.rtl.rtl_helpers import SIMS, assert_cases, gemm_runner
 
 pytestmark = pytest.mark.rtl

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from llmc.hw.array import ArraySpec, compute_cycles
 from llmc.rtl import GemmCase, GemmRun
-from llmc.sim.systolic import ArraySpec, compute_cycles
 from tests.rtl.rtl_helpers import SIMS, assert_cases, gemm_runner
 
 pytestmark = pytest.mark.rtl

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from llmc.hw.array import ArraySpec
 from llmc.rtl import GemmCase, GemmRun
 from llmc.rtl.golden import random_operands, reference_gemm
-from llmc.sim.systolic import ArraySpec
 from tests.rtl.rtl_helpers import SIMS, assert_cases, gemm_runner
 
 pytestmark = pytest.mark.rtl

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from llmc.errors import UsageError
+from llmc.hw.array import ArraySpec
 from llmc.rtl import CoreConfig, GemmCase, check_lint, core_config, generate_core, lint
 from llmc.rtl.blocks import block_names, block_path
-from llmc.sim.systolic import ArraySpec
 
 LINT_CONFIGS = [
     (ArraySpec(1, 1), 1, 1, 1),

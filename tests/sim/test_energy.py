@@ -7,8 +7,8 @@ import json
 import pytest
 
 from llmc.errors import UsageError
-from llmc.sim import Actions, SimHardware, energy_breakdown_pj, load_energy_table
-from llmc.sim.energy import DEFAULT_TABLE, node_factors
+from llmc.hw.energy import DEFAULT_TABLE, node_factors
+from llmc.sim import Actions, energy_breakdown_pj, from_device, load_energy_table
 
 
 def test_45nm_figures_are_horowitz():
@@ -55,7 +55,7 @@ def test_width_rules():
 
 
 def test_unknown_node_and_bad_table(tmp_path):
-    with pytest.raises(UsageError, match="known nodes: 5, 7, 45"):
+    with pytest.raises(UsageError, match="known nodes: 4, 5, 7, 22, 45"):
         load_energy_table(12)
     with pytest.raises(UsageError, match="cannot read"):
         load_energy_table(7, tmp_path / "missing.json")
@@ -72,7 +72,7 @@ def test_user_table(tmp_path):
 
 
 def test_breakdown_by_component():
-    hw = SimHardware(node_nm=45)
+    hw = from_device("npu", node_nm=45)
     acts = Actions(sram_read_bytes=100, sram_write_bytes=100, dram_read_bytes=10,
                    link_bytes=2)
     acts.macs["int8:int32"] = 1000

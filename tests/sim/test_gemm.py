@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -16,6 +17,7 @@ from llmc.sim import (
     SramSpec,
     compute_cycles,
     fold_overlap_cycles,
+    from_device,
     simulate_gemm,
 )
 from llmc.sim.gemm import _fold_times
@@ -24,8 +26,11 @@ from llmc.sim.tiling import min_sram_bytes, plan_folds
 
 def hw_of(r=16, c=16, df="os", gbps=math.inf, lat=0.0, kb=2048.0, banks=None,
           double=True, **kw) -> SimHardware:
-    return SimHardware(array=ArraySpec(r, c, df), dram=DramSpec(gbps, lat),
-                       sram=SramSpec(kb=kb, banks=banks, double_buffered=double), **kw)
+    """The npu's device with the figures these tests are about overridden
+    (64-bit dual-ported banks, so that one bank starves a 16x16 array)."""
+    return from_device("npu", array=ArraySpec(r, c, df), dram_gbps=gbps, dram_latency_ns=lat,
+                       sram_kb=kb, sram_banks=banks, sram_bank_bits=64, sram_ports=2,
+                       double_buffered=double, clock_ghz=1.0, **kw)
 
 
 @pytest.mark.parametrize("df", ["os", "ws", "is"])
@@ -54,8 +59,7 @@ def test_never_faster_than_either_roofline(shape, array, df, gbps, lat, double, 
                                            sram_factor, banks):
     spec = ArraySpec(*array, df)
     kb = min_sram_bytes(spec, 2 if double else 1) * sram_factor / 1024
-    hw = SimHardware(array=spec, dram=DramSpec(gbps, lat),
-                     sram=SramSpec(kb=kb, banks=banks, double_buffered=double))
+    hw = hw_of(*array, df, gbps, lat, kb, banks, double)
     res = simulate_gemm(*shape, hw, fold_overlap=overlap)
     assert res.cycles >= res.compute_roofline_cycles == res.compute_cycles
     assert res.cycles >= res.memory_roofline_cycles
@@ -74,7 +78,7 @@ def test_never_faster_than_either_roofline(shape, array, df, gbps, lat, double, 
 @settings(settings.get_profile("sim"))
 @given(shape=_shapes, array=_arrays, df=st.sampled_from(["os", "ws", "is"]))
 def test_tiny_bandwidth_equals_memory_roofline(shape, array, df):
-    hw = SimHardware(array=ArraySpec(*array, df), dram=DramSpec(1e-6, 0.0))
+    hw = hw_of(*array, df, gbps=1e-6, lat=0.0)
     res = simulate_gemm(*shape, hw)
     assert res.cycles >= res.memory_roofline_cycles
     assert res.cycles <= res.memory_roofline_cycles * (1 + 1e-4) + 1
@@ -173,8 +177,9 @@ def test_bad_sizes(bad):
 def test_bad_hardware(field):
     with pytest.raises(UsageError):
         if "dram" in field:
-            DramSpec(**field["dram"])
+            DramSpec(**{"gbps": 1.0, "latency_ns": 0.0, **field["dram"]})
         elif "sram" in field:
-            SramSpec(**field["sram"])
+            SramSpec(**{"kb": 64.0, "banks": None, "bank_width_bits": 64, "ports_per_bank": 1,
+                        "double_buffered": True, **field["sram"]})
         else:
-            SimHardware(**field)
+            dataclasses.replace(hw_of(), **field)

@@ -11,19 +11,18 @@ from llmc.sim import (
     AllReduceStep,
     ArraySpec,
     DmaStep,
-    DramSpec,
     GemmStep,
-    LinkSpec,
     LinkStep,
-    SimHardware,
     VectorStep,
+    from_device,
     simulate_gemm,
     simulate_schedule,
     simulate_vector_gemm,
 )
 
-HW = SimHardware(array=ArraySpec(16, 16, "ws"), dram=DramSpec(50.0, 100.0),
-                 link=LinkSpec(25.0, 200.0))
+# the npu's device with the figures these tests count cycles with
+HW = from_device("npu", array=ArraySpec(16, 16, "ws"), dram_gbps=50.0, dram_latency_ns=100.0,
+                 clock_ghz=1.0, link_gbps=25.0, link_latency_ns=200.0)
 
 
 def test_schedule_is_the_sum_of_its_steps():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llmc.errors import UsageError
-from llmc.sim.systolic import (
+from llmc.hw.array import (
     ArraySpec,
     Dataflow,
     compute_cycles,

@@ -6,16 +6,15 @@ import json
 
 from llmc.sim import (
     ArraySpec,
-    DramSpec,
     GemmStep,
-    SimHardware,
     VectorStep,
+    from_device,
     simulate_gemm,
     simulate_schedule,
 )
 from llmc.sim.trace import utilization_summary
 
-HW = SimHardware(array=ArraySpec(8, 8, "os"), dram=DramSpec(20.0, 50.0))
+HW = from_device("npu", array=ArraySpec(8, 8, "os"), dram_gbps=20.0, dram_latency_ns=50.0)
 
 
 def test_gemm_trace(tmp_path):

@@ -16,9 +16,10 @@ Br = min(Bc, d) queries per tile. Then each target's constraints:
     overfills, Bc shrinks to the largest size that fits, then Br is halved;
     if the smallest aligned tile does not fit, that is a UsageError.
 
-The on-chip sizes are per unit that runs one tile loop (an SM's shared
-memory, an NPU's scratchpad, HNLPU's attention buffer), each with its source.
-When the cost model's device database lands, `OnChip` can be read from it.
+The on-chip memory and the rules are the device's (llmc.hw): its
+`[scratchpad]` (the memory one tile loop may use: an SM's shared memory per
+thread block, an NPU's scratchpad, a SpiNNaker 2 PE's SRAM, one HNLPU chip's
+attention buffer) and its `[tiling]` table, each with its source.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ import math
 from dataclasses import dataclass
 
 from llmc.errors import UsageError
-
-KIB = 1024
+from llmc.hw import Device, get_device
 
 
 @dataclass(frozen=True)
 class OnChip:
-    """On-chip memory one tile loop may use, and the target's tiling rules."""
+    """On-chip memory one tile loop may use, and the target's tiling rules
+    (a view of a device's [scratchpad] and [tiling], see `on_chip`)."""
 
     name: str
     memory_bytes: int
@@ -45,40 +46,21 @@ class OnChip:
     scores_on_chip: bool = True  # S_ij takes room in this memory (GPUs: registers)
 
 
-# Keyed by the cost model's device names (llmc/targets.py `Target.device`).
-ON_CHIP: dict[str, OnChip] = {c.name: c for c in [
-    OnChip("a100-sxm4-80gb", 163 * KIB, 16, True, 128, 16,
-           "NVIDIA Ampere Tuning Guide: 164 KB shared memory per SM, up to 163 KB "
-           "per thread block", False),
-    OnChip("a100-sxm4-40gb", 163 * KIB, 16, True, 128, 16,
-           "NVIDIA Ampere Tuning Guide (same SM as the 80 GB part)", False),
-    OnChip("h100-sxm5", 227 * KIB, 16, True, 128, 16,
-           "NVIDIA Hopper Tuning Guide: 228 KB shared memory per SM, up to 227 KB "
-           "per thread block", False),
-    OnChip("h200-sxm", 227 * KIB, 16, True, 128, 16,
-           "NVIDIA Hopper Tuning Guide (H200 uses the H100's SM)", False),
-    OnChip("edge-npu", 1024 * KIB, 16, False, None, 0,
-           "assumed: 1 MiB scratchpad, 16-wide array (issue's example; replace with "
-           "the cost model's edge-npu entry)"),
-    OnChip("hnlpu", 320 * 1000 * 1000, 1, False, None, 0,
-           "HNLPU (Liu et al., arXiv 2508.16151): attention buffer 320 MB at 80 TB/s"),
-    OnChip("spinnaker2", 96 * KIB, 4, False, None, 0,
-           "SpiNNaker 2: 128 KB SRAM per PE, ~96 KB for data; 16x4 int8 MAC array"),
-]}
+def _from_device(device: Device) -> OnChip:
+    pad, rules = device.scratchpad, device.tiling
+    if pad is None or rules is None:
+        lacks = " and ".join(t for t, x in (("[scratchpad]", pad), ("[tiling]", rules)) if x is None)
+        raise UsageError(f"device {device.name} has no {lacks} for attention tiling "
+                         f"(add it to {device.path})")
+    return OnChip(device.name, pad.capacity_bytes, rules.align, rules.pow2, rules.max_block_q,
+                  rules.rows_per_warp, f"{pad.source}; {rules.source}", rules.scores_on_chip)
 
 
-def on_chip(target: str | OnChip) -> OnChip:
-    """The OnChip entry of a device name or a target name (llmc targets)."""
+def on_chip(target: str | Device | OnChip) -> OnChip:
+    """The OnChip view of a target name, device key, device-file path or Device."""
     if isinstance(target, OnChip):
         return target
-    if target in ON_CHIP:
-        return ON_CHIP[target]
-    from llmc.targets import TARGETS
-
-    if target in TARGETS and TARGETS[target].device in ON_CHIP:
-        return ON_CHIP[TARGETS[target].device]
-    raise UsageError(f"no on-chip memory figure for target {target!r} "
-                     f"(known: {', '.join(sorted(ON_CHIP))})")
+    return _from_device(target if isinstance(target, Device) else get_device(target))
 
 
 @dataclass(frozen=True)

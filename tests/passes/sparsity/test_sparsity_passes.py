@@ -8,6 +8,7 @@ import pytest
 
 from llmc import api
 from llmc.errors import UsageError
+from llmc.hw.targets import TARGETS
 from llmc.ir import dtypes, interpret, verify
 from llmc.ir.graph import Builder, Graph
 from llmc.ir.ops.sparse import dense_weight
@@ -23,7 +24,6 @@ from llmc.passes.sparsity import (
     work_saved,
 )
 from llmc.passes.tiling import apply_attention
-from llmc.targets import TARGETS
 
 N_LAYERS = 2  # llama-tiny
 

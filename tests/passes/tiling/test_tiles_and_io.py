@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 
 from llmc.errors import UsageError
+from llmc.hw import get_device
+from llmc.hw.targets import TARGETS
 from llmc.ir import dtypes
 from llmc.ir.cost import graph_cost
 from llmc.ir.ops.tiled import naive_attention_cost
 from llmc.ir.text import parse_graph, print_graph
 from llmc.passes.manager import run_pipeline
 from llmc.passes.tiling import (
-    ON_CHIP,
     OnChip,
     apply_attention,
     choose_tiles,
@@ -21,7 +22,6 @@ from llmc.passes.tiling import (
     parse_attention_spec,
     tile_attention,
 )
-from llmc.targets import TARGETS
 
 from .attn_graphs import attention_graph
 
@@ -52,7 +52,25 @@ def test_target_tiles(target: str, d: int, elem: int, want: tuple[int, int, int]
 def test_every_target_has_an_on_chip_figure_with_a_source() -> None:
     for t in TARGETS.values():
         chip = on_chip(t.name)
-        assert chip is ON_CHIP[t.device] and chip.source
+        dev = get_device(t.name)
+        assert chip.name == t.device and chip.source
+        assert chip.memory_bytes == dev.scratchpad.capacity_bytes
+        assert chip.align == dev.tiling.align and chip.pow2 == dev.tiling.pow2
+
+
+def test_on_chip_reads_the_device_file() -> None:
+    """One edge NPU: tiling uses the 8 MiB scratchpad the cost model and the
+    simulator read, and tiles of its 128-wide array (was a separate 1 MiB,
+    16-aligned table entry); GPUs keep their tuning-guide figures."""
+    npu = on_chip("npu")
+    assert npu.memory_bytes == get_device("npu").level("sram").capacity_bytes == 8 * 2 ** 20
+    assert npu.align == get_device("npu").array.spec.rows == 128
+    assert on_chip("a100").memory_bytes == 163 * 1024
+    assert on_chip("h100").memory_bytes == on_chip("h200").memory_bytes == 227 * 1024
+    assert on_chip("spinnaker2").memory_bytes == 96 * 1024
+    assert on_chip("hnlpu").memory_bytes == 320_000_000
+    t = choose_tiles(npu, 128, 128, 1, 4096, 4096)
+    assert t.block_q % 128 == 0 and t.block_k % 128 == 0
 
 
 def test_tiles_never_exceed_the_sequence() -> None:
@@ -71,7 +89,7 @@ def test_tiles_that_do_not_fit_are_usage_errors() -> None:
         choose_tiles(on_chip("h100"), 64, 64, 2, 512, 512, explicit=(20, 64))
     with pytest.raises(UsageError, match="exceeds h100-sxm5's 128 rows"):
         choose_tiles(on_chip("h100"), 16, 16, 2, 512, 512, explicit=(256, 64))
-    with pytest.raises(UsageError, match="no on-chip memory figure"):
+    with pytest.raises(UsageError, match="unknown device or target 'tpu-v9'"):
         on_chip("tpu-v9")
     g = attention_graph(1, 2, 2, 64, 64, 128, True, dtype=dtypes.f32)
     with pytest.raises(UsageError, match="spinnaker2"):

@@ -1,4 +1,4 @@
-"""Targets are data: a device from the cost model's database, a pass
+"""Targets are data: a device from the hardware database (llmc.hw), a pass
 pipeline and a backend. Adding a target adds an entry, not driver code."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from llmc.errors import UsageError
 @dataclass(frozen=True)
 class Target:
     name: str
-    device: str                  # key in the cost model's hardware database
+    device: str                  # key in the hardware database (llmc/hw/devices)
     description: str
     pipeline: tuple[str, ...]    # pass names, run top to bottom
     backend: str                 # backend family ("gpu", "npu", "hnlpu", "neuromorphic")

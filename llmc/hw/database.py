@@ -3,7 +3,7 @@ the lookup `get_device(name)` that accepts a target (`a100`), a device key
 (`a100-sxm4-80gb`) or a path to a device file.
 
 A user adds a device without touching code: copy a file of
-`llmc/costmodel/devices/`, edit it, and either pass its path as the target
+`llmc/hw/devices/`, edit it, and either pass its path as the target
 (`llmc report MODEL --target ./my-gpu.toml`) or put it in a directory named
 by the `LLMC_DEVICE_PATH` environment variable (os.pathsep-separated).
 """
@@ -18,12 +18,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from llmc.costmodel.hardware import Device, parse_device
 from llmc.errors import UsageError
+from llmc.hw.device import Device
+from llmc.hw.parse import parse_device
+from llmc.hw.targets import TARGETS
 
 DEVICES_DIR = Path(__file__).parent / "devices"
 LINKS_FILE = Path(__file__).parent / "links.toml"
 ENV_PATH = "LLMC_DEVICE_PATH"
+LLMC_DEVICE_PATH = ENV_PATH
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -76,6 +79,11 @@ def _files() -> list[Path]:
     return files
 
 
+def shipped_keys() -> list[str]:
+    """Keys of the shipped devices (their file stems), without parsing the files."""
+    return sorted(p.stem for p in DEVICES_DIR.glob("*.toml"))
+
+
 def list_devices() -> dict[str, Device]:
     """Every device of the database by key (user files override shipped ones)."""
     return {d.name: d for d in map(load_device_file, _files())}
@@ -87,8 +95,6 @@ def get_device(name: str) -> Device:
         raise UsageError("empty device/target name")
     if name.endswith((".toml", ".json")) or os.sep in name:
         return load_device_file(name)
-    from llmc.targets import TARGETS
-
     key = TARGETS[name].device if name in TARGETS else name
     devices = list_devices()
     if key in devices:

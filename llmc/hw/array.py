@@ -1,5 +1,9 @@
 """R×C systolic array: dataflows, folding and SCALE-Sim 3.0 compute cycles.
 
+The array's closed-form schedule lives here, below the simulator (llmc.sim)
+and the RTL generator (llmc.rtl), which both read it; a device file's
+`[array]` table becomes an `ArraySpec` (llmc.hw.parse).
+
 The GEMM is C[M×N] = A[M×K]·B[K×N]. A dataflow decides which operand stays in
 the processing elements (PEs) and so how the GEMM maps onto the array:
 
@@ -60,7 +64,9 @@ class ArraySpec:
     """An R×C systolic array of MAC processing elements.
 
     `in_bits` is the operand width of the multipliers, `acc_bits` the width of
-    the accumulators (8/32 for an int8 array; 16/32 for an fp16 one).
+    the accumulators (8/32 for an int8 array; 16/32 for an fp16 one). The
+    defaults describe a generic int8 array with 32-bit accumulators, for
+    sizing RTL cores and tests; a device's array comes from its device file.
     """
 
     rows: int
