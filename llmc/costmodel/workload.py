@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from llmc.costmodel.precision import Precision, compute_class, sparse_24
 from llmc.ir.cost import param_count
-from llmc.ir.dtypes import DType, f32
+from llmc.ir.dtypes import DType, boolean, f32, i64
 from llmc.ir.graph import Attrs, Graph, Node, Value
 from llmc.ir.ops import get_op
 from llmc.ir.types import TensorType
@@ -143,21 +143,44 @@ def _sparse_params(graph: Graph) -> set[Node]:
     return {p for p, u in uses.items() if all(u)}
 
 
+_TRACED = (f32, i64, boolean)                  # the dtypes torch.export leaves in a trace
+
+
+def dtypes_chosen(graph: Graph) -> bool:
+    """Some tensor has a dtype a pass (or the model's author) chose: one the
+    trace does not produce (float32 values, int64 indices, bool masks)."""
+    return any(t.dtype not in _TRACED for n in graph.nodes for t in n.types)
+
+
+def traced_in_f32(graph: Graph) -> bool:
+    """Whether the graph's float32 is the trace's reference precision rather
+    than a choice: some weight, gain or bias is float32, or none is float at
+    all (the frontend traces in float32 and the passes leave its 1-D gains
+    there). A graph whose float parameters are all half precision (a model
+    exported in bf16) holds float32 only where its author upcast on purpose."""
+    floats = [n.type.dtype for n in graph.param_nodes
+              if not n.attrs.get("buffer") and n.type.dtype.kind == "float"]
+    return not floats or f32 in floats
+
+
 def retype(graph: Graph, p: Precision) -> Graph:
     """A copy of `graph` with storage dtypes set by precision `p`. With
-    ``p.as_is`` (a graph whose passes chose its dtypes) only the float32
-    tensors change: float32 is the traced reference precision, which no
-    device serves in, so they take `p`'s (the device's default) dtypes."""
+    ``p.as_is`` (a graph whose passes chose its dtypes) only float32 tensors
+    that are the trace's reference precision change (`traced_in_f32`): no
+    device serves in it, so they take `p.floats` (the device's default)."""
     kv, weights = kv_nodes(graph), weight_nodes(graph)
     sparse = _sparse_params(graph) if p.sparse and not p.as_is else set()
+    if p.as_is and not traced_in_f32(graph):
+        return graph
+    to = p.floats if p.as_is else p
     new: dict[Node, Node] = {}
 
     def dtype(n: Node, t: TensorType) -> TensorType:
         if not t.dtype.is_float or (p.as_is and t.dtype != f32):
             return t
         if n in weights:
-            return t.with_dtype(sparse_24(p.weight) if n in sparse else p.weight)
-        return t.with_dtype(p.kv if n in kv else p.act)
+            return t.with_dtype(sparse_24(to.weight) if n in sparse else to.weight)
+        return t.with_dtype(to.kv if n in kv else to.act)
 
     for n in graph.nodes:
         inputs = tuple(Value(new[v.node], v.index) for v in n.inputs)
@@ -269,28 +292,34 @@ def _fused(k: Kernel, recs: list[OpRecord]) -> OpRecord:
                    fused=len(recs))
 
 
+def merge_key(r: OpRecord) -> tuple:
+    """What makes two records the same op (all but the name and the count)."""
+    return (r.op, r.kind, r.loc, r.flops, r.weight_bytes, r.kv_bytes, r.act_bytes, r.compute,
+            r.weight_operand, r.sparse, r.shard, r.fused)
+
+
 def merge(recs: list[OpRecord]) -> tuple[OpRecord, ...]:
     """Merge identical ops (same op, layer pattern and costs) into counts."""
     merged: dict[tuple, OpRecord] = {}
     for r in recs:
-        key = (r.op, r.loc, r.flops, r.weight_bytes, r.kv_bytes, r.act_bytes, r.compute,
-               r.sparse, r.shard, r.fused)
+        key = merge_key(r)
         m = merged.get(key)
         merged[key] = r if m is None else replace(m, count=m.count + r.count)
     return tuple(merged.values())
 
 
-def weight_storage(graph: Graph, prefix: str = "") -> tuple[float, float]:
+def weight_storage(graph: Graph, names: set[str] | None = None) -> tuple[float, float]:
     """(all weight bytes, the tensor-parallel-sharded part) of a re-typed graph,
-    of the params whose name starts with `prefix`; 1-D params (norm gains,
+    of the params named in `names` (default all); 1-D params (norm gains,
     biases) count at their (activation) dtype."""
     total = sharded = 0.0
     for n in live_weights(graph):
-        if not n.attrs.get("name", n.name).startswith(prefix):
+        name = n.attrs.get("name", n.name)
+        if names is not None and name not in names:
             continue
         b = n.type.nbytes
         total += b
-        if _SHARDED_PARAM.search(n.attrs.get("name", n.name)):
+        if _SHARDED_PARAM.search(name):
             sharded += b
     return total, sharded
 
