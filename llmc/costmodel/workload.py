@@ -240,15 +240,22 @@ def _is_sparse(n: Node) -> bool:
 
 
 def _flops(n: Node, registry_flops: float) -> float:
-    """FLOPs as the roofline counts them: a 2:4 `sparse_linear`'s registry
-    cost counts only the kept half of its multiply-adds; like a 2:4 linear it
-    is costed at its dense FLOPs, which sparse tensor cores run at twice the
-    dense peak and other hardware at the dense peak (no skipping without
-    sparse units)."""
-    if n.op == "sparse_linear" and n.attrs["pattern"] == "2:4":
+    """FLOPs as the roofline counts them: the multiply-adds the hardware
+    executes. A `sparse_linear`'s registry cost counts only the kept weights'
+    multiply-adds; hardware runs the dense product instead:
+
+    - 2:4: at its dense FLOPs, which sparse tensor cores run at twice the
+      dense peak (the unit's sparse_flops_per_s) and other hardware at the
+      dense peak (no skipping without sparse units);
+    - unstructured (CSR): a dense unit gets no speed-up from scattered zeros
+      (it multiplies the decompressed dense weight), so all the dense work is
+      charged at the dense peak; no device file declares a unit that skips
+      them. The bytes stay those of the CSR tensors as stored."""
+    if n.op == "sparse_linear":
         tokens = n.type.numel // n.type.shape[-1]
         kept = 2 * tokens * n.inputs[1].type.numel
-        return registry_flops + kept  # the kept half twice: dense MACs, bias once
+        dense = 2 * tokens * n.type.shape[-1] * n.attrs["in_features"]
+        return registry_flops - kept + dense
     return registry_flops
 
 

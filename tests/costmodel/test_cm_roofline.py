@@ -226,3 +226,29 @@ def sparse_24_graph(M: int, N: int, K: int) -> Graph:
     b.add("sparse_linear", [x, vals, meta], {"pattern": "2:4", "in_features": K,
                                                "density": 0.5})
     return gs
+
+
+def test_unstructured_sparsity_gets_no_speedup_on_dense_units() -> None:
+    """llmc-tiny's prefill on an A100 at 50% sparsity: 2:4 runs at the sparse
+    tensor cores' peak (half the dense time); unstructured (CSR) zeros give a
+    dense unit nothing to skip, so its matmuls take the dense time, while its
+    weight bytes are the CSR tensors'."""
+    from llmc.costmodel.report import build_report
+    from llmc.frontend.zoo.config import get_config
+    from llmc.passes.sparsity import apply_sparsity
+    from tests.conftest import traced
+
+    g = traced("llmc-tiny", "prefill", batch=1, seq_len=64).graph
+    cfg = get_config("llmc-tiny")
+    dense, csr, s24 = (build_report(x, None, cfg, "a100", batch=1) for x in
+                       (g, apply_sparsity(g, "0.5"), apply_sparsity(g, "2:4")))
+
+    def matmul_s(r, op: str) -> float:  # noqa: ANN001
+        return sum(o.compute_s * o.rec.count for o in r.prefill.ops if o.rec.op == op)
+
+    assert matmul_s(csr, "sparse_linear") > 0 and matmul_s(s24, "sparse_linear") > 0
+    assert matmul_s(csr, "sparse_linear") == pytest.approx(2 * matmul_s(s24, "sparse_linear"))
+    assert (matmul_s(csr, "sparse_linear") + matmul_s(csr, "linear")
+            == pytest.approx(matmul_s(dense, "linear")))
+    assert csr.prefill.flops == pytest.approx(dense.prefill.flops)
+    assert csr.prefill_w.weight_bytes != dense.prefill_w.weight_bytes     # CSR storage
