@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from llmc.costmodel.precision import Precision, compute_class, sparse_24
+from llmc.ir.alias import alias_root
 from llmc.ir.cost import param_count
 from llmc.ir.dtypes import DType, boolean, f32, i64
 from llmc.ir.graph import Attrs, Graph, Node, Value
@@ -30,6 +31,7 @@ _SHARDED_LOC = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head)(\.|$)")
 _SHARDED_PARAM = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head|embed)\.")
 _LAYER = re.compile(r"(^|\.)layers\.\d+(?=\.|$)")
 _WEIGHT_OPS = ("linear", "moe_ffn")
+_NO_WORK = ("source", "view")
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,9 @@ class OpRecord:
 
     compute: the arithmetic class it runs in (bf16, int8, ... or vector);
     weight_operand: multiplies by stored weights (linear, moe);
-    shard: split across devices under tensor parallelism."""
+    shard: its weights are split across devices under tensor parallelism;
+    tp_flops / tp_act_bytes: the part of its FLOPs / activation bytes that
+    tensor parallelism splits (see `tp_split`; the rest every device repeats)."""
 
     name: str
     op: str
@@ -54,6 +58,8 @@ class OpRecord:
     shard: bool = False
     count: int = 1
     fused: int = 1  # ops in the kernel (an anchor and its fused epilogue)
+    tp_flops: float = 0.0
+    tp_act_bytes: float = 0.0
 
     @property
     def bytes(self) -> float:
@@ -259,50 +265,108 @@ def _flops(n: Node, registry_flops: float) -> float:
     return registry_flops
 
 
+# ---- tensor parallelism --------------------------------------------------------
+
+def _tp_weighted(n: Node) -> bool:
+    """A matmul with stored weights in a part Megatron-style TP splits."""
+    kind = get_op(n.op).kind
+    return (kind in ("linalg", "moe") and bool(_SHARDED_LOC.search(n.loc))
+            and any(v.node.op == "param" for v in n.inputs[1:]))
+
+
+def tp_split(graph: Graph) -> set[Node]:
+    """The nodes whose output tensor parallelism splits across devices, as
+    Megatron-LM lays it out (Shoeybi et al. 2019): a column-parallel linear
+    (q/k/v, gate/up, the LM head: its input is whole on every device) writes
+    1/N of its output; a row-parallel one (o, down: its input is split)
+    writes the whole output, summed by the all-reduce; attention splits by
+    heads; MoE experts split inside and return whole outputs; any other op
+    (RoPE, SiLU, a quantize on the way) is split iff an input is. Norms,
+    residual adds and the embedding see whole tensors."""
+    split: set[Node] = set()
+    for n in graph.nodes:
+        kind = get_op(n.op).kind
+        if kind == "source":
+            continue
+        if _tp_weighted(n):
+            if kind == "linalg" and n.inputs[0].node not in split:
+                split.add(n)                   # column-parallel
+        elif kind == "attention" and _SHARDED_LOC.search(n.loc):
+            split.add(n)
+        elif any(v.node in split for v in n.inputs):
+            split.add(n)
+    return split
+
+
+def _tp_act_bytes(n: Node, cost_written: float, split: set[Node], skip: set[Node]) -> float:
+    """Activation bytes of `n` in tensors TP splits (inputs in `skip`, its
+    weights and KV cache, are counted apart)."""
+    which = {v.node for v in n.inputs if v.node in split and v.node not in skip}
+    read = get_op(n.op).cost(n).bytes - _zeroed(n, which) if which else 0.0
+    return read + (cost_written if n in split else 0.0)
+
+
+def _tp_saved(k: Kernel, split: set[Node]) -> float:
+    """The part of k.saved_bytes (values kept on chip) in split tensors."""
+    inner = set(k.nodes)
+    saved = sum(x.type.nbytes for n in k.nodes for x in n.inputs
+                if alias_root(x).node in inner and alias_root(x).node is not n
+                and x.node in split)
+    return saved + sum(v.type.nbytes for v in k.internal if v.node in split)
+
+
+# ---- records -------------------------------------------------------------------
+
 def records(graph: Graph, fuse: bool = True) -> list[OpRecord]:
     """One record per kernel of a re-typed graph: per op, then (``fuse``) the
     ops of one fused kernel (llmc.passes.fusion: the graph's annotations,
     else planned here) as one record. Sources and views cost nothing."""
     weights, kv = weight_nodes(graph), kv_nodes(graph)
+    split = tp_split(graph)
     out: dict[Node, OpRecord] = {}
     for n in graph.nodes:
         op = get_op(n.op)
-        if op.kind in ("source", "view"):
+        if op.kind in _NO_WORK:
             continue
         cost = op.cost(n)
         total = cost.bytes
         if n.op == "index_copy":              # the KV-cache write
-            w_b, kv_b = 0.0, float(total)
+            w_b, kv_b, tp_act = 0.0, float(total), 0.0
         else:
             w_b = total - _zeroed(n, weights) if any(v.node in weights for v in n.inputs) else 0
             kv_b = total - _zeroed(n, kv) if any(v.node in kv for v in n.inputs) else 0
+            tp_act = _tp_act_bytes(n, cost.bytes_written, split, weights | kv)
         cls, wop = _compute(n)
-        shard = bool(_SHARDED_LOC.search(n.loc)) or n.op in ("attention", "moe_ffn")
-        out[n] = OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc),
-                          float(_flops(n, cost.flops)),
+        flops = float(_flops(n, cost.flops))
+        divided = n in split or _tp_weighted(n) or (op.kind == "attention"
+                                                    and bool(_SHARDED_LOC.search(n.loc)))
+        out[n] = OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc), flops,
                           float(w_b), float(kv_b), float(total - w_b - kv_b), cls, wop,
-                          _is_sparse(n), shard)
+                          _is_sparse(n), _tp_weighted(n), tp_flops=flops if divided else 0.0,
+                          tp_act_bytes=float(tp_act))
     if not fuse:
         return list(out.values())
-    return [_fused(k, [out[n] for n in k.nodes]) for k in kernels(graph)]
+    return [_fused(k, [out[n] for n in k.nodes], _tp_saved(k, split)) for k in kernels(graph)]
 
 
-def _fused(k: Kernel, recs: list[OpRecord]) -> OpRecord:
+def _fused(k: Kernel, recs: list[OpRecord], tp_saved: float) -> OpRecord:
     """One kernel's record: the anchor's, with the members' FLOPs and bytes
     summed, less the activation traffic that stays on chip."""
     if len(recs) == 1:
         return recs[0]
-    act = sum(r.act_bytes for r in recs) - k.saved_bytes
+    act = max(0.0, sum(r.act_bytes for r in recs) - k.saved_bytes)
+    tp_act = min(act, max(0.0, sum(r.tp_act_bytes for r in recs) - tp_saved))
     return replace(recs[0], flops=sum(r.flops for r in recs),
                    weight_bytes=sum(r.weight_bytes for r in recs),
-                   kv_bytes=sum(r.kv_bytes for r in recs), act_bytes=max(0.0, act),
-                   fused=len(recs))
+                   kv_bytes=sum(r.kv_bytes for r in recs), act_bytes=act,
+                   shard=any(r.shard for r in recs), tp_flops=sum(r.tp_flops for r in recs),
+                   tp_act_bytes=tp_act, fused=len(recs))
 
 
 def merge_key(r: OpRecord) -> tuple:
     """What makes two records the same op (all but the name and the count)."""
     return (r.op, r.kind, r.loc, r.flops, r.weight_bytes, r.kv_bytes, r.act_bytes, r.compute,
-            r.weight_operand, r.sparse, r.shard, r.fused)
+            r.weight_operand, r.sparse, r.shard, r.fused, r.tp_flops, r.tp_act_bytes)
 
 
 def merge(recs: list[OpRecord]) -> tuple[OpRecord, ...]:
