@@ -113,3 +113,37 @@ def test_a_quantized_graph_is_costed_as_served_not_in_float32() -> None:
     assert recs and all(r.compute == "bf16" for r in recs)
     kept = {n.type.dtype.name for n in retype(g, p).param_nodes if "int4" in n.attrs["name"]}
     assert kept == {"u8"}                                   # packed weights untouched
+
+
+def test_f32_asked_for_runs_at_the_f32_peak() -> None:
+    """--quant f32 puts linears on the A100's f32 units (19.5 TFLOP/s, not the
+    bf16 tensor cores), and so does a graph whose parameters are bf16 and
+    that upcasts a product to f32 on purpose; a traced graph's float32 is the
+    reference precision, costed at the device's default (bf16)."""
+    from llmc.costmodel.database import get_device
+    from llmc.costmodel.report import build_report
+    from llmc.frontend.zoo.config import get_config
+    from llmc.ir.dtypes import f32
+    from llmc.ir.graph import Builder, Graph
+    from llmc.ir.types import TensorType
+
+    a100 = get_device("a100")
+    assert a100.compute["f32"].flops_per_s == 19.5e12
+    cfg = get_config("llama-2-7b")
+    r = build_report(None, None, cfg, "a100", prompt=256, quant="f32")
+    mm = [o for o in r.prefill.ops if o.rec.op in ("linear", "attention")]
+    assert mm and all(o.unit == "f32" and o.peak_flops_per_s == 19.5e12 for o in mm)
+    assert build_report(None, None, cfg, "a100", prompt=256).prefill.ops[0].unit != "f32"
+
+    T, h = 256, 1024
+    g = Graph("mixed")
+    b = Builder(g)
+    x = b.input("x", TensorType((T, h), bf16))
+    w = b.param("w", TensorType((h, h), bf16), None)
+    y = b.add("linear", [x, w], loc="half").out()
+    up = b.add("cast", [y], {"dtype": f32}).out()
+    b.add("linear", [up, b.add("cast", [w], {"dtype": f32}).out()], loc="full")
+    r = build_report(g, None, None, "a100")
+    unit = {o.rec.loc: o.unit for o in r.prefill.ops if o.rec.op == "linear"}
+    assert unit == {"half": "bf16", "full": "f32"}
+    assert "deliberate" in r.notes[0]
