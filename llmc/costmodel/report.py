@@ -180,7 +180,8 @@ def _precision(quant: str | None, dev: Device, graphs: list[Graph]) -> tuple[Pre
                   if all(traced_in_f32(g) for g in graphs) else
                   "float32 tensors as float32 (the model's parameters are half precision: "
                   "its float32 is deliberate)")
-        return replace(p, as_is=True, spec="as-is", kv=_graph_kv(graphs) or p.kv), (
+        return replace(p, as_is=True, spec="as-is", kv=_graph_kv(graphs) or p.kv,
+                       fallback=p), (
             f"costed at the graph's own dtypes, {floats}")
     if quant is None:
         return p, (f"precision: {dev.name}'s default ({dev.default_quant}); the traced graph is "

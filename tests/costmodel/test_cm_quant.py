@@ -147,3 +147,19 @@ def test_f32_asked_for_runs_at_the_f32_peak() -> None:
     unit = {o.rec.loc: o.unit for o in r.prefill.ops if o.rec.op == "linear"}
     assert unit == {"half": "bf16", "full": "f32"}
     assert "deliberate" in r.notes[0]
+
+
+def test_a_quantized_graph_reports_the_kv_cache_it_holds() -> None:
+    """Without --quant, a graph whose passes stored the KV cache in BFP12
+    reports that cache's bytes per token (it once reported bf16's)."""
+    from llmc.costmodel.report import build_report
+    from llmc.frontend.zoo.config import get_config
+    from llmc.passes.quant import quantize_graphs
+    from tests.conftest import traced
+
+    cfg = get_config("llama-tiny")
+    q = quantize_graphs({ph: traced("llama-tiny", ph).graph for ph in ("prefill", "decode")},
+                        "kv-bfp12")
+    r = build_report(q["prefill"], q["decode"], cfg, "a100", batch=2, prompt=8, context=8)
+    assert r.precision.as_is and r.precision.kv == BFP12
+    assert r.kv_bytes_per_token == 2 * cfg.n_layers * cfg.n_kv_heads * cfg.head_dim * 4.5 / 8
