@@ -161,7 +161,7 @@ def get_scheme(name: str | Scheme) -> Scheme:
         return name
     s = find_scheme(name)
     if s is None:
-        raise UsageError(f"unknown quantization scheme {name!r}; schemes: {scheme_names()}. "
+        raise UsageError(f"unknown quantization scheme {name!r}; valid: {scheme_names()}. "
                          f"Storage formats (f32, bf16, fp8, int8, int4, bfp4b32-kv, 2:4, ...) "
                          f"are what-ifs for `llmc report --quant` and `llmc sweep`, not "
                          f"schemes")
