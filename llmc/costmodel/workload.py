@@ -23,6 +23,7 @@ from llmc.ir.cost import param_count
 from llmc.ir.dtypes import DType, boolean, f32, i64
 from llmc.ir.graph import Attrs, Graph, Node, Value
 from llmc.ir.ops import get_op
+from llmc.ir.ops.registry import Cost
 from llmc.ir.types import TensorType
 from llmc.passes.fusion import Kernel, kernels
 
@@ -298,12 +299,12 @@ def tp_split(graph: Graph) -> set[Node]:
     return split
 
 
-def _tp_act_bytes(n: Node, cost_written: float, split: set[Node], skip: set[Node]) -> float:
-    """Activation bytes of `n` in tensors TP splits (inputs in `skip`, its
-    weights and KV cache, are counted apart)."""
+def _tp_act_bytes(n: Node, cost: Cost, split: set[Node], skip: set[Node]) -> float:
+    """Activation bytes of `n` (whose registry cost is `cost`) in tensors TP
+    splits (inputs in `skip`, its weights and KV cache, are counted apart)."""
     which = {v.node for v in n.inputs if v.node in split and v.node not in skip}
-    read = get_op(n.op).cost(n).bytes - _zeroed(n, which) if which else 0.0
-    return read + (cost_written if n in split else 0.0)
+    read = cost.bytes - _zeroed(n, which) if which else 0.0
+    return read + (cost.bytes_written if n in split else 0.0)
 
 
 def _tp_saved(k: Kernel, split: set[Node]) -> float:
@@ -322,7 +323,7 @@ def records(graph: Graph, fuse: bool = True) -> list[OpRecord]:
     ops of one fused kernel (llmc.passes.fusion: the graph's annotations,
     else planned here) as one record. Sources and views cost nothing."""
     weights, kv = weight_nodes(graph), kv_nodes(graph)
-    split = tp_split(graph)
+    split, skip = tp_split(graph), weights | kv
     out: dict[Node, OpRecord] = {}
     for n in graph.nodes:
         op = get_op(n.op)
@@ -335,7 +336,7 @@ def records(graph: Graph, fuse: bool = True) -> list[OpRecord]:
         else:
             w_b = total - _zeroed(n, weights) if any(v.node in weights for v in n.inputs) else 0
             kv_b = total - _zeroed(n, kv) if any(v.node in kv for v in n.inputs) else 0
-            tp_act = _tp_act_bytes(n, cost.bytes_written, split, weights | kv)
+            tp_act = _tp_act_bytes(n, cost, split, skip)
         cls, wop = _compute(n)
         flops = float(_flops(n, cost.flops))
         divided = n in split or _tp_weighted(n) or (op.kind == "attention"
