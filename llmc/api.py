@@ -163,7 +163,8 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
 
     rep = build_report(graphs["prefill"], graphs.get("decode"), loaded.config, tgt.name,
                        batch=batch, prompt=seq_len,
-                       context=seq_len if "decode" in graphs else None, model=loaded.name)
+                       context=seq_len if "decode" in graphs else None, model=loaded.name,
+                       quant=quant)
     report = rep.to_json()
     for ph, w in saved.items():
         report.setdefault(ph, {})["work_saved"] = w

@@ -30,8 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="KV length a decode step reads (default prompt + output)")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices (default 1)")
     p.add_argument("--quant", default=None,
-                   help="weight/KV byte-width override: bf16, fp8, int8, int4, w4a16, "
-                        "bfp12-kv, w4a16+int4-kv, 2:4 ... (default: the device's)")
+                   help="a quantization scheme, whose passes run as `llmc compile --quant` "
+                        "runs them (bfp12, w4a16, w8a8-int, ...), or storage formats as a "
+                        "what-if (bf16, fp8, int8, int4, int4-w+bfp12-kv, 2:4, ...; default: "
+                        "the device's)")
     p.add_argument("--unfused", action="store_true",
                    help="cost every op on its own (default: fused kernels, as compiled)")
     p.add_argument("-o", "--out", help="directory for report.md/.json/.html and plots")
@@ -164,7 +166,8 @@ def _register_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", required=True, metavar="M1,M2", help="zoo names")
     p.add_argument("--targets", required=True, metavar="T1,T2", help="targets or device keys")
     p.add_argument("--quant", default="", metavar="Q1,Q2",
-                   help="precisions (bf16, fp8, int8, int4, w4a16, ...; empty: the device's)")
+                   help="schemes or storage formats (bf16, int8, int4, w4a16, bfp12, "
+                        "int4-w+int8-a, ...; empty: the device's)")
     p.add_argument("--batch", default="1", metavar="B1,B2", help="batch sizes (default 1)")
     p.add_argument("--tp", default="1", metavar="N1,N2", help="tensor-parallel degrees")
     p.add_argument("--prompt", type=int, default=None, help="prefill length")

@@ -26,6 +26,7 @@ from llmc.costmodel.precision import FORMATS, Precision, compute_class
 from llmc.costmodel.roofline import place
 from llmc.frontend.zoo.config import ModelConfig
 from llmc.hw.device import Device
+from llmc.passes.quant.schemes import BFP12
 
 SWEEP = tuple(4096 * 2 ** i for i in range(9))            # 4K ... 1M tokens
 
@@ -131,7 +132,7 @@ def analyze(c: ModelConfig, dev: Device, p: Precision, *, tp: int = 1, batch: in
     lc = LongContext(c, dev, p, tp, batch, kvpt, weights, cap, pts, cross)
     lc.formulas = _formulas(c, p, kvpt)
     if compress:
-        other = FORMATS["bfp12"] if p.kv.bits > 4.5 else FORMATS["bf16"]
+        other = BFP12 if p.kv.bits > BFP12.bits else FORMATS["bf16"]
         lc.compressed = analyze(c, dev, replace(p, kv=other, spec=f"{p.spec}+{other.name}-kv"),
                                 tp=tp, batch=batch, contexts=contexts, compress=False)
     return lc

@@ -19,12 +19,12 @@ from llmc.costmodel.longctx import SWEEP, LongContext, analyze, kv_capacity
 from llmc.costmodel.precision import Precision, parse_quant
 from llmc.costmodel.roofline import PhaseResult, allreduce_record, run_phase
 from llmc.costmodel.synth import synth_workload
-from llmc.costmodel.workload import Workload, from_graph, live_weights
+from llmc.costmodel.workload import Workload, dtypes_chosen, from_graph, kv_nodes, traced_in_f32
 from llmc.errors import UsageError
 from llmc.frontend.zoo.config import ModelConfig
 from llmc.hw.database import get_device, target_label
 from llmc.hw.device import Device
-from llmc.ir.dtypes import f32
+from llmc.ir.dtypes import DType, f32
 from llmc.ir.graph import Graph
 from llmc.outdir import write_dir
 
@@ -165,18 +165,51 @@ def _check_tp(tp: int, cfg: ModelConfig | None, dev: Device) -> None:
 
 def _precision(quant: str | None, dev: Device, graphs: list[Graph]) -> tuple[Precision, str]:
     """The precision to cost, and a note saying why."""
-    if quant is None and graphs:
-        weights = [n for g in graphs for n in live_weights(g)]
-        if any(n.type.dtype != f32 for n in weights):
-            p = parse_quant(None, dev.default_quant)
-            return replace(p, as_is=True, spec="as-is"), (
-                f"costed at the graph's own dtypes, float32 tensors (the traced reference "
-                f"precision) at {dev.name}'s default ({dev.default_quant})")
+    chosen = any(dtypes_chosen(g) for g in graphs)
     p = parse_quant(quant, dev.default_quant)
+    if p.scheme is not None:
+        how = ("the graphs were quantized by it (as `llmc compile --quant` leaves them)"
+               if chosen else "its passes ran on the graphs costed here, as `llmc compile "
+               "--quant` runs them")
+        return p, (f"precision: scheme {p.scheme.name} ({p.scheme.doc}); {how}; what it "
+                   f"leaves in float32 is costed at {dev.name}'s default "
+                   f"({dev.default_quant})")
+    if quant is None and chosen:
+        floats = ("float32 tensors (the traced reference precision) at "
+                  f"{dev.name}'s default ({dev.default_quant})"
+                  if all(traced_in_f32(g) for g in graphs) else
+                  "float32 tensors as float32 (the model's parameters are half precision: "
+                  "its float32 is deliberate)")
+        return replace(p, as_is=True, spec="as-is", kv=_graph_kv(graphs) or p.kv,
+                       fallback=p), (
+            f"costed at the graph's own dtypes, {floats}")
     if quant is None:
         return p, (f"precision: {dev.name}'s default ({dev.default_quant}); the traced graph is "
                    f"float32, the reference interpreter's precision, which no one serves in")
     return p, f"precision: --quant {quant} applied analytically to weight, KV and activation bytes"
+
+
+def _graph_kv(graphs: list[Graph]) -> DType | None:
+    """The KV cache's dtype as a graph holds it (a decode graph's cache
+    inputs), when it is not the trace's float32."""
+    for g in graphs:
+        for n in kv_nodes(g):
+            if n.op == "input" and n.type.dtype != f32:
+                return n.type.dtype
+    return None
+
+
+def _quantize(p: Precision, pre: Graph | None, dec: Graph | None
+              ) -> tuple[Graph | None, Graph | None]:
+    """Traced float graphs under p's scheme, as `llmc compile --quant` does
+    (graphs whose dtypes a pass already chose are taken as quantized)."""
+    graphs = {ph: g for ph, g in (("prefill", pre), ("decode", dec)) if g is not None}
+    if p.scheme is None or not graphs or any(dtypes_chosen(g) for g in graphs.values()):
+        return pre, dec
+    from llmc.passes.quant import quantize_graphs
+
+    out = quantize_graphs(graphs, p.scheme)
+    return out.get("prefill"), out.get("decode")
 
 
 def build_report(prefill_graph: Graph | None, decode_graph: Graph | None,
@@ -216,6 +249,7 @@ def build_report(prefill_graph: Graph | None, decode_graph: Graph | None,
     context = context if context is not None else prompt + output
     p, why = _precision(quant, dev, [g for g in (prefill_graph, decode_graph) if g])
     notes = [why]
+    prefill_graph, decode_graph = _quantize(p, prefill_graph, decode_graph)
     pw = (from_graph(prefill_graph, "prefill", p, batch=batch, tokens=prompt, context=prompt,
                      fuse=fuse)
           if prefill_graph is not None else
@@ -239,7 +273,7 @@ def _assemble(cfg: ModelConfig | None, dev: Device, p: Precision, pw: Workload,
     kv_factor = 1.0
     if cfg and tp > 1:
         kv_factor = max(1, cfg.n_kv_heads // tp) / cfg.n_kv_heads
-    act_bits = p.act.bits if not p.as_is else 16
+    act_bits = p.floats.act.bits if p.as_is else p.act.bits  # the residual stream's
     comm = {ph: allreduce_record(cfg.n_layers, batch, toks, cfg.hidden, act_bits)
             for ph, toks in (("prefill", prompt), ("decode", 1))} if cfg and tp > 1 else {}
     per_dev_kv = (kvpt or 0.0) * batch * kv_factor

@@ -13,7 +13,10 @@ each level + idle power x the phase's time.
 
 Tensor parallelism over N devices (Megatron-style): attention heads, FFN
 columns and the LM head split N ways (KV heads split too, or replicate when
-N exceeds them); every layer all-reduces its activations twice over the
+N exceeds them); each device moves the activations Megatron's layout gives
+it (workload.tp_split: a column-parallel linear reads its whole input, a
+row-parallel one writes its whole output, norms and residuals are
+replicated); every layer all-reduces its activations twice over the
 scale-up link, ring time 2(N-1)/N x bytes / bandwidth + 2(N-1) x latency.
 """
 
@@ -215,11 +218,19 @@ def time_comm(dev: Device, rec: OpRecord, tp: int) -> OpTiming:
 
 
 def shard(rec: OpRecord, tp: int, kv_factor: float) -> OpRecord:
-    """One device's share of a record under tensor parallelism."""
-    if tp == 1 or not rec.shard:
+    """One device's share of a record under tensor parallelism: the split
+    parts of its FLOPs and activations (rec.tp_flops, rec.tp_act_bytes: a
+    column-parallel linear reads its whole input and writes 1/tp of its
+    output, a row-parallel one the reverse), its weights if they are split,
+    and its KV cache by kv_factor (KV heads split or replicated)."""
+    if tp == 1:
         return rec
-    return replace(rec, flops=rec.flops / tp, weight_bytes=rec.weight_bytes / tp,
-                   act_bytes=rec.act_bytes / tp, kv_bytes=rec.kv_bytes * kv_factor)
+    keep = 1 - 1 / tp
+    return replace(rec, flops=rec.flops - rec.tp_flops * keep,
+                   weight_bytes=rec.weight_bytes / tp if rec.shard else rec.weight_bytes,
+                   act_bytes=rec.act_bytes - rec.tp_act_bytes * keep,
+                   kv_bytes=rec.kv_bytes * kv_factor, tp_flops=rec.tp_flops / tp,
+                   tp_act_bytes=rec.tp_act_bytes / tp)
 
 
 def allreduce_record(n_layers: int, batch: int, tokens: int, hidden: int,

@@ -4,13 +4,15 @@
 model (llmc/frontend/zoo/decoder.py and layers.py, through torch.export and
 llmc/frontend/export.py): same ops, shapes, attributes and module paths, in
 float32 like a trace. Costs then come from the op registry, as for a traced
-graph. Every layer is the same graph, so `synth_workload` builds one layer
-and counts it `n_layers` times: a report of a 34B model at a 1M-token
-context costs milliseconds instead of a ~10 s trace of the full model.
+graph. The middle layers are all the same graph, so `synth_workload` builds
+2 and 3 layers and counts their difference `n_layers - 2` times: a report of
+a 34B model at a 1M-token context costs milliseconds instead of a ~10 s trace
+of the full model.
 
-tests/costmodel/test_synth.py checks that the synthesized graph's costs equal
-the traced graph's, node for node, and that one layer scaled by depth equals
-the full trace.
+tests/costmodel/test_cm_synth.py checks that the synthesized graph's costs
+equal the traced graph's, node for node, and that the scaled layers equal the
+full trace; tests/costmodel/test_cm_scheme_agreement.py that under every
+quantization scheme they equal what `llmc compile --quant` reports.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from collections import Counter
 from dataclasses import replace
 
 from llmc.costmodel.precision import Precision
-from llmc.costmodel.workload import Workload, from_graph, live_weights, retype, weight_storage
+from llmc.costmodel.workload import OpRecord, Workload, from_graph, merge_key
 from llmc.frontend.zoo.config import ModelConfig
 from llmc.ir.dtypes import f32, i64
-from llmc.ir.graph import Builder, Graph, Node, Value
-from llmc.ir.ops.nn import moe_active_fraction
+from llmc.ir.graph import Builder, Graph, Value
 from llmc.ir.types import TensorType
 
 
@@ -165,40 +166,55 @@ def synth_graph(cfg: ModelConfig, phase: str, batch: int, tokens: int,
 
 def synth_workload(cfg: ModelConfig, phase: str, p: Precision, *, batch: int, tokens: int,
                    context: int, fuse: bool = True) -> Workload:
-    """The workload of `cfg` from one synthesized layer counted n_layers times.
+    """The workload of `cfg` from a synthesized model of 2 and of 3 layers:
+    the difference is one middle layer, counted n_layers - 2 times more.
+
+    Two depths rather than one layer times n: a pass may treat the first
+    layer (integer lowering reads the embedding's i16 there, the residual's
+    i32 after) or the last one differently, and the difference of 3 and 2
+    layers is exactly a layer that is neither. A precision with a scheme runs
+    the scheme's passes on each graph first, as `llmc compile --quant` does.
 
     prefill: `tokens` prompt tokens attending causally (context = tokens);
     decode: one token per sequence reading a KV cache of `context` slots."""
-    graph = synth_graph(cfg, phase, batch, tokens, context, n_layers=1)
-    one = from_graph(graph, phase, p, batch=batch, tokens=tokens, context=context, fuse=fuse)
-    extra = cfg.n_layers - 1                     # layers beyond the one built
-    layer = _layer_stats(graph, p)
-    counts = Counter(one.op_counts)
-    for op, n in layer["ops"].items():
-        counts[op] += n * extra
-    recs = tuple(replace(r, count=r.count * cfg.n_layers) if r.loc.startswith("layers.*") else r
-                 for r in one.records)
-    return replace(one, records=recs,
-                   weight_bytes=one.weight_bytes + layer["bytes"] * extra,
-                   weight_bytes_sharded=one.weight_bytes_sharded + layer["sharded"] * extra,
-                   params_total=one.params_total + layer["total"] * extra,
-                   params_active=one.params_active + layer["active"] * extra,
-                   nodes=one.nodes + layer["nodes"] * extra, op_counts=dict(sorted(counts.items())))
+    def build(n_layers: int) -> Workload:
+        graph = synth_graph(cfg, phase, batch, tokens, context, n_layers=n_layers)
+        if p.scheme is not None:  # shape only: structure and bytes are exact
+            from llmc.passes.quant import apply_scheme
+
+            graph = apply_scheme(graph, p.scheme)
+        return from_graph(graph, phase, p, batch=batch, tokens=tokens, context=context,
+                          fuse=fuse)
+
+    if cfg.n_layers <= 3:
+        return build(cfg.n_layers)
+    two, three = build(2), build(3)
+    return _extrapolate(two, three, cfg.n_layers - 2)
 
 
-def _in_layer0(n: Node) -> bool:
-    name = n.attrs.get("name", n.name) if n.op == "param" else n.name
-    return (n.loc.startswith("layers.0") or name.startswith("layers.0.")
-            or (n.op == "input" and name in ("k_cache_0", "v_cache_0")))
+def _extrapolate(two: Workload, three: Workload, extra: int) -> Workload:
+    """`two` plus `extra` copies of what `three` has beyond it (one layer)."""
+    def grow(a: float, b: float) -> float:
+        return a + (b - a) * extra
 
-
-def _layer_stats(graph: Graph, p: Precision) -> dict:
-    """Nodes, op counts, weight elements and bytes of layer 0 of a synthesized graph."""
-    nodes = [n for n in graph.nodes if _in_layer0(n)]
-    total, sharded = weight_storage(retype(graph, p), prefix="layers.0.")
-    fraction = {v.node: moe_active_fraction(n) for n in nodes if n.op == "moe_ffn"
-                for v in n.inputs[2:]}
-    weights = [n for n in live_weights(graph) if _in_layer0(n)]
-    return {"nodes": len(nodes), "ops": Counter(n.op for n in nodes), "bytes": total,
-            "sharded": sharded, "total": sum(n.type.numel for n in weights),
-            "active": sum(round(n.type.numel * fraction.get(n, 1.0)) for n in weights)}
+    recs: dict[tuple, OpRecord] = {merge_key(r): r for r in two.records}
+    counts = {k: r.count for k, r in recs.items()}
+    for r in three.records:
+        k = merge_key(r)
+        recs.setdefault(k, r)
+        counts[k] = counts.get(k, 0) + r.count * extra
+    for r in two.records:
+        counts[merge_key(r)] -= r.count * extra
+    if any(c < 0 for c in counts.values()):
+        raise AssertionError(f"{two.phase}: a layer of 3 is not a superset of 2 layers' ops")
+    ops = Counter(two.op_counts)
+    for op in set(two.op_counts) | set(three.op_counts):
+        ops[op] = int(grow(two.op_counts.get(op, 0), three.op_counts.get(op, 0)))
+    return replace(two, records=tuple(replace(recs[k], count=c) for k, c in counts.items() if c),
+                   weight_bytes=grow(two.weight_bytes, three.weight_bytes),
+                   weight_bytes_sharded=grow(two.weight_bytes_sharded,
+                                             three.weight_bytes_sharded),
+                   params_total=int(grow(two.params_total, three.params_total)),
+                   params_active=int(grow(two.params_active, three.params_active)),
+                   nodes=int(grow(two.nodes, three.nodes)),
+                   op_counts=dict(sorted((k, v) for k, v in ops.items() if v)))

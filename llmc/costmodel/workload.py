@@ -18,11 +18,13 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from llmc.costmodel.precision import Precision, compute_class, sparse_24
+from llmc.ir.alias import alias_root
 from llmc.ir.cost import param_count
-from llmc.ir.dtypes import DType, f32
+from llmc.ir.dtypes import DType, boolean, f32, i64
 from llmc.ir.graph import Attrs, Graph, Node, Value
 from llmc.ir.kernels import Kernel
 from llmc.ir.ops import get_op
+from llmc.ir.ops.registry import Cost
 from llmc.ir.types import TensorType
 from llmc.passes.fusion import planned_kernels as kernels  # annotations, else planned
 
@@ -31,6 +33,7 @@ _SHARDED_LOC = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head)(\.|$)")
 _SHARDED_PARAM = re.compile(r"(^|\.)(attn|ffn|mlp|lm_head|embed)\.")
 _LAYER = re.compile(r"(^|\.)layers\.\d+(?=\.|$)")
 _WEIGHT_OPS = ("linear", "moe_ffn")
+_NO_WORK = ("source", "view")
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,9 @@ class OpRecord:
 
     compute: the arithmetic class it runs in (bf16, int8, ... or vector);
     weight_operand: multiplies by stored weights (linear, moe);
-    shard: split across devices under tensor parallelism."""
+    shard: its weights are split across devices under tensor parallelism;
+    tp_flops / tp_act_bytes: the part of its FLOPs / activation bytes that
+    tensor parallelism splits (see `tp_split`; the rest every device repeats)."""
 
     name: str
     op: str
@@ -55,6 +60,8 @@ class OpRecord:
     shard: bool = False
     count: int = 1
     fused: int = 1  # ops in the kernel (an anchor and its fused epilogue)
+    tp_flops: float = 0.0
+    tp_act_bytes: float = 0.0
 
     @property
     def bytes(self) -> float:
@@ -144,21 +151,44 @@ def _sparse_params(graph: Graph) -> set[Node]:
     return {p for p, u in uses.items() if all(u)}
 
 
+_TRACED = (f32, i64, boolean)                  # the dtypes torch.export leaves in a trace
+
+
+def dtypes_chosen(graph: Graph) -> bool:
+    """Some tensor has a dtype a pass (or the model's author) chose: one the
+    trace does not produce (float32 values, int64 indices, bool masks)."""
+    return any(t.dtype not in _TRACED for n in graph.nodes for t in n.types)
+
+
+def traced_in_f32(graph: Graph) -> bool:
+    """Whether the graph's float32 is the trace's reference precision rather
+    than a choice: some weight, gain or bias is float32, or none is float at
+    all (the frontend traces in float32 and the passes leave its 1-D gains
+    there). A graph whose float parameters are all half precision (a model
+    exported in bf16) holds float32 only where its author upcast on purpose."""
+    floats = [n.type.dtype for n in graph.param_nodes
+              if not n.attrs.get("buffer") and n.type.dtype.kind == "float"]
+    return not floats or f32 in floats
+
+
 def retype(graph: Graph, p: Precision) -> Graph:
     """A copy of `graph` with storage dtypes set by precision `p`. With
-    ``p.as_is`` (a graph whose passes chose its dtypes) only the float32
-    tensors change: float32 is the traced reference precision, which no
-    device serves in, so they take `p`'s (the device's default) dtypes."""
+    ``p.as_is`` (a graph whose passes chose its dtypes) only float32 tensors
+    that are the trace's reference precision change (`traced_in_f32`): no
+    device serves in it, so they take `p.floats` (the device's default)."""
     kv, weights = kv_nodes(graph), weight_nodes(graph)
     sparse = _sparse_params(graph) if p.sparse and not p.as_is else set()
+    if p.as_is and not traced_in_f32(graph):
+        return graph
+    to = p.floats if p.as_is else p
     new: dict[Node, Node] = {}
 
     def dtype(n: Node, t: TensorType) -> TensorType:
         if not t.dtype.is_float or (p.as_is and t.dtype != f32):
             return t
         if n in weights:
-            return t.with_dtype(sparse_24(p.weight) if n in sparse else p.weight)
-        return t.with_dtype(p.kv if n in kv else p.act)
+            return t.with_dtype(sparse_24(to.weight) if n in sparse else to.weight)
+        return t.with_dtype(to.kv if n in kv else to.act)
 
     for n in graph.nodes:
         inputs = tuple(Value(new[v.node], v.index) for v in n.inputs)
@@ -218,80 +248,151 @@ def _is_sparse(n: Node) -> bool:
 
 
 def _flops(n: Node, registry_flops: float) -> float:
-    """FLOPs as the roofline counts them: a 2:4 `sparse_linear`'s registry
-    cost counts only the kept half of its multiply-adds; like a 2:4 linear it
-    is costed at its dense FLOPs, which sparse tensor cores run at twice the
-    dense peak and other hardware at the dense peak (no skipping without
-    sparse units)."""
-    if n.op == "sparse_linear" and n.attrs["pattern"] == "2:4":
+    """FLOPs as the roofline counts them: the multiply-adds the hardware
+    executes. A `sparse_linear`'s registry cost counts only the kept weights'
+    multiply-adds; hardware runs the dense product instead:
+
+    - 2:4: at its dense FLOPs, which sparse tensor cores run at twice the
+      dense peak (the unit's sparse_flops_per_s) and other hardware at the
+      dense peak (no skipping without sparse units);
+    - unstructured (CSR): a dense unit gets no speed-up from scattered zeros
+      (it multiplies the decompressed dense weight), so all the dense work is
+      charged at the dense peak; no device file declares a unit that skips
+      them. The bytes stay those of the CSR tensors as stored."""
+    if n.op == "sparse_linear":
         tokens = n.type.numel // n.type.shape[-1]
         kept = 2 * tokens * n.inputs[1].type.numel
-        return registry_flops + kept  # the kept half twice: dense MACs, bias once
+        dense = 2 * tokens * n.type.shape[-1] * n.attrs["in_features"]
+        return registry_flops - kept + dense
     return registry_flops
 
+
+# ---- tensor parallelism --------------------------------------------------------
+
+def _tp_weighted(n: Node) -> bool:
+    """A matmul with stored weights in a part Megatron-style TP splits."""
+    kind = get_op(n.op).kind
+    return (kind in ("linalg", "moe") and bool(_SHARDED_LOC.search(n.loc))
+            and any(v.node.op == "param" for v in n.inputs[1:]))
+
+
+def tp_split(graph: Graph) -> set[Node]:
+    """The nodes whose output tensor parallelism splits across devices, as
+    Megatron-LM lays it out (Shoeybi et al. 2019): a column-parallel linear
+    (q/k/v, gate/up, the LM head: its input is whole on every device) writes
+    1/N of its output; a row-parallel one (o, down: its input is split)
+    writes the whole output, summed by the all-reduce; attention splits by
+    heads; MoE experts split inside and return whole outputs; any other op
+    (RoPE, SiLU, a quantize on the way) is split iff an input is. Norms,
+    residual adds and the embedding see whole tensors."""
+    split: set[Node] = set()
+    for n in graph.nodes:
+        kind = get_op(n.op).kind
+        if kind == "source":
+            continue
+        if _tp_weighted(n):
+            if kind == "linalg" and n.inputs[0].node not in split:
+                split.add(n)                   # column-parallel
+        elif kind == "attention" and _SHARDED_LOC.search(n.loc):
+            split.add(n)
+        elif any(v.node in split for v in n.inputs):
+            split.add(n)
+    return split
+
+
+def _tp_act_bytes(n: Node, cost: Cost, split: set[Node], skip: set[Node]) -> float:
+    """Activation bytes of `n` (whose registry cost is `cost`) in tensors TP
+    splits (inputs in `skip`, its weights and KV cache, are counted apart)."""
+    which = {v.node for v in n.inputs if v.node in split and v.node not in skip}
+    read = cost.bytes - _zeroed(n, which) if which else 0.0
+    return read + (cost.bytes_written if n in split else 0.0)
+
+
+def _tp_saved(k: Kernel, split: set[Node]) -> float:
+    """The part of k.saved_bytes (values kept on chip) in split tensors."""
+    inner = set(k.nodes)
+    saved = sum(x.type.nbytes for n in k.nodes for x in n.inputs
+                if alias_root(x).node in inner and alias_root(x).node is not n
+                and x.node in split)
+    return saved + sum(v.type.nbytes for v in k.internal if v.node in split)
+
+
+# ---- records -------------------------------------------------------------------
 
 def records(graph: Graph, fuse: bool = True) -> list[OpRecord]:
     """One record per kernel of a re-typed graph: per op, then (``fuse``) the
     ops of one fused kernel (llmc.passes.fusion: the graph's annotations,
     else planned here) as one record. Sources and views cost nothing."""
     weights, kv = weight_nodes(graph), kv_nodes(graph)
+    split, skip = tp_split(graph), weights | kv
     out: dict[Node, OpRecord] = {}
     for n in graph.nodes:
         op = get_op(n.op)
-        if op.kind in ("source", "view"):
+        if op.kind in _NO_WORK:
             continue
         cost = op.cost(n)
         total = cost.bytes
         if n.op == "index_copy":              # the KV-cache write
-            w_b, kv_b = 0.0, float(total)
+            w_b, kv_b, tp_act = 0.0, float(total), 0.0
         else:
             w_b = total - _zeroed(n, weights) if any(v.node in weights for v in n.inputs) else 0
             kv_b = total - _zeroed(n, kv) if any(v.node in kv for v in n.inputs) else 0
+            tp_act = _tp_act_bytes(n, cost, split, skip)
         cls, wop = _compute(n)
-        shard = bool(_SHARDED_LOC.search(n.loc)) or n.op in ("attention", "moe_ffn")
-        out[n] = OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc),
-                          float(_flops(n, cost.flops)),
+        flops = float(_flops(n, cost.flops))
+        divided = n in split or _tp_weighted(n) or (op.kind == "attention"
+                                                    and bool(_SHARDED_LOC.search(n.loc)))
+        out[n] = OpRecord(n.name, n.op, op.kind, layer_pattern(n.loc), flops,
                           float(w_b), float(kv_b), float(total - w_b - kv_b), cls, wop,
-                          _is_sparse(n), shard)
+                          _is_sparse(n), _tp_weighted(n), tp_flops=flops if divided else 0.0,
+                          tp_act_bytes=float(tp_act))
     if not fuse:
         return list(out.values())
-    return [_fused(k, [out[n] for n in k.nodes]) for k in kernels(graph)]
+    return [_fused(k, [out[n] for n in k.nodes], _tp_saved(k, split)) for k in kernels(graph)]
 
 
-def _fused(k: Kernel, recs: list[OpRecord]) -> OpRecord:
+def _fused(k: Kernel, recs: list[OpRecord], tp_saved: float) -> OpRecord:
     """One kernel's record: the anchor's, with the members' FLOPs and bytes
     summed, less the activation traffic that stays on chip."""
     if len(recs) == 1:
         return recs[0]
-    act = sum(r.act_bytes for r in recs) - k.saved_bytes
+    act = max(0.0, sum(r.act_bytes for r in recs) - k.saved_bytes)
+    tp_act = min(act, max(0.0, sum(r.tp_act_bytes for r in recs) - tp_saved))
     return replace(recs[0], flops=sum(r.flops for r in recs),
                    weight_bytes=sum(r.weight_bytes for r in recs),
-                   kv_bytes=sum(r.kv_bytes for r in recs), act_bytes=max(0.0, act),
-                   fused=len(recs))
+                   kv_bytes=sum(r.kv_bytes for r in recs), act_bytes=act,
+                   shard=any(r.shard for r in recs), tp_flops=sum(r.tp_flops for r in recs),
+                   tp_act_bytes=tp_act, fused=len(recs))
+
+
+def merge_key(r: OpRecord) -> tuple:
+    """What makes two records the same op (all but the name and the count)."""
+    return (r.op, r.kind, r.loc, r.flops, r.weight_bytes, r.kv_bytes, r.act_bytes, r.compute,
+            r.weight_operand, r.sparse, r.shard, r.fused, r.tp_flops, r.tp_act_bytes)
 
 
 def merge(recs: list[OpRecord]) -> tuple[OpRecord, ...]:
     """Merge identical ops (same op, layer pattern and costs) into counts."""
     merged: dict[tuple, OpRecord] = {}
     for r in recs:
-        key = (r.op, r.loc, r.flops, r.weight_bytes, r.kv_bytes, r.act_bytes, r.compute,
-               r.sparse, r.shard, r.fused)
+        key = merge_key(r)
         m = merged.get(key)
         merged[key] = r if m is None else replace(m, count=m.count + r.count)
     return tuple(merged.values())
 
 
-def weight_storage(graph: Graph, prefix: str = "") -> tuple[float, float]:
+def weight_storage(graph: Graph, names: set[str] | None = None) -> tuple[float, float]:
     """(all weight bytes, the tensor-parallel-sharded part) of a re-typed graph,
-    of the params whose name starts with `prefix`; 1-D params (norm gains,
+    of the params named in `names` (default all); 1-D params (norm gains,
     biases) count at their (activation) dtype."""
     total = sharded = 0.0
     for n in live_weights(graph):
-        if not n.attrs.get("name", n.name).startswith(prefix):
+        name = n.attrs.get("name", n.name)
+        if names is not None and name not in names:
             continue
         b = n.type.nbytes
         total += b
-        if _SHARDED_PARAM.search(n.attrs.get("name", n.name)):
+        if _SHARDED_PARAM.search(name):
             sharded += b
     return total, sharded
 

@@ -7,17 +7,34 @@ the first matching rule per node, then removes dead nodes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from llmc.ir.graph import Attrs, Builder, Graph, Node, Value
+from llmc.ir.types import TensorType
 
 Rule = Callable[[Node, "RewriteCtx"], Value | None]
+
+
+class _Builder(Builder):
+    """A Builder whose ops default to the module path of the node being
+    rewritten, so what a rule adds stays in that node's layer (fusion and the
+    cost model's per-layer counts read it)."""
+
+    loc = ""
+
+    def add(self, op: str, inputs: list[Value] | tuple[Value, ...] = (),
+            attrs: Mapping[str, Any] | None = None, name: str | None = None,
+            types: tuple[TensorType, ...] | None = None, loc: str = "") -> Node:
+        if not loc and op not in ("param", "input"):
+            loc = self.loc
+        return super().add(op, inputs, attrs, name, types, loc)
 
 
 class RewriteCtx:
     def __init__(self, graph: Graph, taken: set[str]) -> None:
         self.graph = graph
-        self.b = Builder(graph)
+        self.b = _Builder(graph)
         self.b._names |= taken  # new nodes must not reuse any original name
 
 
@@ -33,6 +50,7 @@ def rewrite(graph: Graph, rules: Sequence[Rule]) -> Graph:
         out.nodes.append(new)
         for i in range(len(node.types)):
             remap[Value(node, i)] = Value(new, i)
+        ctx.b.loc = node.loc
         for rule in rules:
             replacement = rule(new, ctx)
             if replacement is not None:

@@ -72,7 +72,7 @@ def test_no_config_no_decode() -> None:
 
 def test_quantization_and_sparsity_change_bytes_and_rates() -> None:
     base = build_report(None, None, LLAMA2, "a100", prompt=512, output=16)
-    w4 = build_report(None, None, LLAMA2, "a100", prompt=512, output=16, quant="w4a16+int4-kv")
+    w4 = build_report(None, None, LLAMA2, "a100", prompt=512, output=16, quant="int4-w+int4-kv")
     assert w4.prefill_w.weight_bytes / base.prefill_w.weight_bytes == pytest.approx(
         4.125 / 16, rel=0.01)
     assert w4.kv_bytes_per_token == base.kv_bytes_per_token * 4.125 / 16

@@ -132,12 +132,19 @@ def test_moe_counts_only_routed_experts() -> None:
 
 
 def test_tensor_parallel_shards_and_all_reduce() -> None:
-    rec = one_op("linear", [("x", (8, 4096), False), ("w", (4096, 4096), True)])
-    from dataclasses import replace
-
-    rec = replace(rec, shard=True)
-    half = shard(rec, 2, 0.5)
-    assert half.flops == rec.flops / 2 and half.weight_bytes == rec.weight_bytes / 2
+    T, h, f = 8, 4096, 11008
+    g = Graph("mlp")
+    b = Builder(g)
+    x = b.input("x", TensorType((T, h), bf16))
+    up = b.add("linear", [x, b.param("up", TensorType((f, h), bf16), None)],
+               loc="layers.0.ffn.up").out()
+    b.add("linear", [up, b.param("down", TensorType((h, f), bf16), None)],
+          loc="layers.0.ffn.down")
+    col, row = (shard(r, 2, 0.5) for r in records(g, fuse=False))
+    assert col.flops == 2 * T * h * f / 2 and col.weight_bytes == f * h * 2 / 2
+    assert col.act_bytes == (T * h + T * f / 2) * 2        # whole input, half the output
+    assert row.flops == 2 * T * f * h / 2 and row.weight_bytes == h * f * 2 / 2
+    assert row.act_bytes == (T * f / 2 + T * h) * 2        # half the input, whole output
     comm = allreduce_record(n_layers=32, batch=1, tokens=1, hidden=4096, act_bits=16)
     assert comm.count == 64 and comm.act_bytes == 4096 * 2
     t = time_comm(A100, comm, tp=4)
@@ -226,3 +233,56 @@ def sparse_24_graph(M: int, N: int, K: int) -> Graph:
     b.add("sparse_linear", [x, vals, meta], {"pattern": "2:4", "in_features": K,
                                                "density": 0.5})
     return gs
+
+
+def test_tensor_parallel_activations_as_megatron_moves_them() -> None:
+    """llama-2-7b prefill at TP 2, op by op: column-parallel projections read
+    their whole input and write half their output, row-parallel ones the
+    reverse, attention splits by heads, norms and residuals are replicated."""
+    from llmc.costmodel.report import build_report
+
+    cfg = get_config("llama-2-7b")
+    T, h, f = 64, cfg.hidden, cfg.ffn_hidden
+    one, two = (build_report(None, None, cfg, "a100", prompt=T, tp=n, fuse=False)
+                for n in (1, 2))
+
+    def act(r, op: str, loc: str) -> float:  # noqa: ANN001
+        return next(o.rec.act_bytes for o in r.prefill.ops
+                    if o.rec.op == op and o.rec.loc == loc)
+
+    assert act(two, "linear", "layers.*.attn.q_proj") == (T * h + T * h / 2) * 2
+    assert act(two, "linear", "layers.*.ffn.gate") == (T * h + T * f / 2) * 2
+    assert act(two, "linear", "layers.*.ffn.down") == (T * f / 2 + T * h) * 2
+    assert act(two, "linear", "layers.*.attn.o_proj") == (T * h / 2 + T * h) * 2
+    assert act(two, "linear", "lm_head") == (T * h + T * cfg.vocab_size / 2) * 2
+    assert act(two, "attention", "layers.*.attn") == act(one, "attention", "layers.*.attn") / 2
+    assert act(two, "silu", "layers.*.ffn") == act(one, "silu", "layers.*.ffn") / 2
+    assert act(two, "rms_norm", "layers.*.attn_norm") == act(one, "rms_norm",
+                                                             "layers.*.attn_norm")
+    assert act(two, "add", "layers.*") == act(one, "add", "layers.*")
+
+
+def test_unstructured_sparsity_gets_no_speedup_on_dense_units() -> None:
+    """llmc-tiny's prefill on an A100 at 50% sparsity: 2:4 runs at the sparse
+    tensor cores' peak (half the dense time); unstructured (CSR) zeros give a
+    dense unit nothing to skip, so its matmuls take the dense time, while its
+    weight bytes are the CSR tensors'."""
+    from llmc.costmodel.report import build_report
+    from llmc.frontend.zoo.config import get_config
+    from llmc.passes.sparsity import apply_sparsity
+    from tests.conftest import traced
+
+    g = traced("llmc-tiny", "prefill", batch=1, seq_len=64).graph
+    cfg = get_config("llmc-tiny")
+    dense, csr, s24 = (build_report(x, None, cfg, "a100", batch=1) for x in
+                       (g, apply_sparsity(g, "0.5"), apply_sparsity(g, "2:4")))
+
+    def matmul_s(r, op: str) -> float:  # noqa: ANN001
+        return sum(o.compute_s * o.rec.count for o in r.prefill.ops if o.rec.op == op)
+
+    assert matmul_s(csr, "sparse_linear") > 0 and matmul_s(s24, "sparse_linear") > 0
+    assert matmul_s(csr, "sparse_linear") == pytest.approx(2 * matmul_s(s24, "sparse_linear"))
+    assert (matmul_s(csr, "sparse_linear") + matmul_s(csr, "linear")
+            == pytest.approx(matmul_s(dense, "linear")))
+    assert csr.prefill.flops == pytest.approx(dense.prefill.flops)
+    assert csr.prefill_w.weight_bytes != dense.prefill_w.weight_bytes     # CSR storage

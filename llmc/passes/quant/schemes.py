@@ -5,6 +5,13 @@ stored, whether K/V channels are reordered (k-sort), and whether the graph is
 lowered to integer-only arithmetic. `get_scheme(name)` resolves names such as
 `bfp16`, `bfp12-ksort`, `mxfp4`, `w4a16`, `w4a16g128`, `w4a8`, `w8a8-int`;
 unknown names list the valid ones.
+
+This is the only place a scheme name gets a meaning: `llmc compile --quant`
+runs the scheme's passes, and the cost model (`llmc report --quant`) runs the
+same passes on the graph it costs and reads the storage widths it summarises
+(weights with their group scales, KV cache, activations) from `Scheme.storage`.
+The cost model's plain storage formats (`int8`, `fp8`, `bfp4b32-kv`, ...) are
+what-ifs for sweeps, never scheme names.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import re
 from dataclasses import dataclass, replace
 
 from llmc.errors import UsageError
+from llmc.ir import dtypes
 from llmc.ir.dtypes import DType, bfp, mx
 
 
@@ -51,6 +59,38 @@ class Scheme:
     def needs_calibration(self) -> bool:
         w = self.weights
         return self.integer or self.ksort or (isinstance(w, IntWeights) and w.method == "gptq")
+
+    @property
+    def storage(self) -> Storage:
+        """The widths the passes store: weight matrices with their scales, the
+        KV cache and the linear layers' inputs (None: left in float)."""
+        w = self.weights
+        if isinstance(w, IntWeights):
+            w = int_weight_dtype(w, self.integer)
+        if self.integer:  # intlower.IntConfig: i8 matmul inputs and KV cache
+            return Storage(w, dtypes.i8, dtypes.i8)
+        return Storage(w, self.kv, self.acts)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Storage dtypes of a scheme: weight matrices (their per-group scales
+    amortised into the bits), KV cache, linear inputs; None = float."""
+
+    weight: DType | None
+    kv: DType | None
+    act: DType | None
+
+
+def int_weight_dtype(w: IntWeights, integer: bool) -> DType:
+    """Bits per weight of integer weights as blockq/intlower store them: the
+    integer plus its group scale (weight-only: a bf16 scale; integer-only int4:
+    a u8 sub-scale; docs/quant_layouts.md section 3). Per-channel scales (group
+    0, one per output row) are not amortised: their bytes are in the graph."""
+    if not w.group:
+        return DType(f"int{w.bits}", w.bits, "int")
+    scale_bits = 8 if integer else 16
+    return DType(f"int{w.bits}g{w.group}", w.bits + scale_bits / w.group, "int")
 
 
 BFP16, BFP12 = bfp(8, 16), bfp(4, 16)
@@ -92,10 +132,9 @@ SCHEMES: dict[str, Scheme] = {s.name: s for s in _LIST}
 _GROUP = re.compile(r"^(w4a16|w4a16-rtn|w4a8)g(\d+)$")
 
 
-def get_scheme(name: str | Scheme) -> Scheme:
-    """The scheme called `name`; `w4a16g128`-style names pick the int4 group size."""
-    if isinstance(name, Scheme):
-        return name
+def find_scheme(name: str) -> Scheme | None:
+    """The scheme called `name`, or None when no scheme has that name;
+    `w4a16g128`-style names pick the int4 group size."""
     if name in SCHEMES:
         return SCHEMES[name]
     m = _GROUP.match(name)
@@ -107,5 +146,23 @@ def get_scheme(name: str | Scheme) -> Scheme:
         assert isinstance(w, IntWeights)
         return replace(base, name=name, weights=replace(w, group=group),
                        doc=base.doc.replace(f"group {w.group}", f"group {group}"))
-    raise UsageError(f"unknown quantization scheme {name!r}; valid: {', '.join(SCHEMES)} "
-                     f"(and w4a16gN / w4a16-rtngN / w4a8gN for int4 group size N)")
+    return None
+
+
+def scheme_names() -> str:
+    """The valid scheme names, for error messages."""
+    return (f"{', '.join(SCHEMES)} (and w4a16gN / w4a16-rtngN / w4a8gN for int4 group "
+            f"size N)")
+
+
+def get_scheme(name: str | Scheme) -> Scheme:
+    """The scheme called `name` (see `find_scheme`); unknown names list the schemes."""
+    if isinstance(name, Scheme):
+        return name
+    s = find_scheme(name)
+    if s is None:
+        raise UsageError(f"unknown quantization scheme {name!r}; valid: {scheme_names()}. "
+                         f"Storage formats (f32, bf16, fp8, int8, int4, bfp4b32-kv, 2:4, ...) "
+                         f"are what-ifs for `llmc report --quant` and `llmc sweep`, not "
+                         f"schemes")
+    return s

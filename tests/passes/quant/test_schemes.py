@@ -9,7 +9,7 @@ from llmc.errors import UsageError
 from llmc.ir import dtypes, interpret, verify
 from llmc.ir.dtypes import bfp
 from llmc.passes.manager import get_pass
-from llmc.passes.quant import SCHEMES, Scheme, apply_scheme, get_scheme
+from llmc.passes.quant import SCHEMES, IntWeights, Scheme, apply_scheme, get_scheme
 from tests.conftest import traced
 
 REQUIRED = ["bfp16", "bfp12", "bfp12-ksort", "mxfp4", "w4a16", "w4a8", "w8a8-int"]
@@ -94,3 +94,36 @@ def test_storage_schemes_verify_and_stay_close(scheme: str) -> None:
     rel = np.linalg.norm(got[0] - ref[0]) / np.linalg.norm(ref[0])
     assert rel < (0.3 if "w4" in scheme else 0.1), rel
     assert len(got) == len(ref)
+
+
+@pytest.mark.parametrize("name", ["bfp16", "bfp12", "w4a16", "w4a16g32", "w8a16", "w8a8-int",
+                                  "w4a8"])
+def test_storage_is_what_the_passes_store(name: str) -> None:
+    """Scheme.storage (what the cost model summarises a scheme by) matches the
+    bytes the passes give a weight matrix and the KV cache's dtype."""
+    from llmc.costmodel.synth import synth_graph
+    from llmc.frontend.zoo.config import get_config
+
+    s = get_scheme(name)
+    g = apply_scheme(synth_graph(get_config("llama-tiny"), "decode", 1, 1, 8), s)
+    loc = "layers.0.ffn.up"                                  # (160, 64): groups divide 64
+    lin = next(n for n in g.nodes if n.loc == loc and n.op not in ("quantize", "requant",
+                                                                  "add", "cast"))
+    params = [v.node for v in lin.inputs if v.node.op == "param"]
+    stored = sum(p.type.nbytes for p in params if p.type.rank == 2)
+    if isinstance(s.weights, IntWeights) and not s.weights.group:  # per-channel scales:
+        stored -= sum(p.type.nbytes for p in params if p.type.shape == (160, 1))  # not amortised
+    assert stored == 160 * 64 * s.storage.weight.bits / 8
+    cache = next(n for n in g.inputs if n.name == "k_cache_0").type.dtype
+    assert cache == (s.storage.kv or dtypes.f32)
+
+
+def test_ops_a_pass_adds_stay_in_their_layer() -> None:
+    """Nodes a rewrite rule adds (a linear input's quantize, k-sort's RoPE)
+    carry the rewritten node's module path, so fusion keeps them in their
+    layer and the cost model counts them per layer."""
+    g = apply_scheme(tiny().graph, "bfp12-ksort")
+    added = [n for n in g.nodes if n.op in ("quantize", "concat", "neg")]
+    assert added and all(n.loc for n in added)
+    assert {n.loc for n in added if n.op == "quantize"} >= {"layers.0.attn.q_proj",
+                                                           "layers.1.ffn.down", "lm_head"}
