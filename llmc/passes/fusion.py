@@ -31,7 +31,6 @@ from llmc.errors import IRError
 from llmc.ir.alias import alias_root, layer_of
 from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.ops import get_op
-from llmc.passes.manager import register_pass
 from llmc.passes.rewrite import annotate
 
 _NO_WORK = ("source", "view")
@@ -138,9 +137,6 @@ def kernel_spans(graph: Graph) -> dict[Node, tuple[int, int]] | None:
             a, _ = span.get(ids[n], (i, i))
             span[ids[n]] = (a, i)
     return {n: span[k] for n, k in ids.items()}
-
-
-register_pass("fuse")(fuse)
 
 
 @dataclass(frozen=True)
