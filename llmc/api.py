@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,12 +276,15 @@ class Generated:
 
 
 def run(artifact: str | os.PathLike[str], prompt: str | Sequence[int],
-        max_new_tokens: int = 32, on_token: Any = None) -> Generated:
+        max_new_tokens: int = 32, on_token: Callable[[int], None] | None = None,
+        target: str | None = None) -> Generated:
     """Generate `max_new_tokens` tokens greedily from `prompt` (text, as UTF-8
     bytes, or token ids) with a compiled artifact, on the backend that built
-    it. Refuses (UsageError) a directory that is not an artifact, one built
-    by another llmc version, one changed since compile, a shape-only model,
-    and a prompt or token count that does not fit; nothing is written."""
+    it; `on_token(id)` is called after each. Refuses (UsageError) a directory
+    that is not an artifact, one built by another llmc version, one changed
+    since compile, one built for another target than `target` (when given),
+    a shape-only model, and a prompt or token count that does not fit;
+    nothing is written."""
     from llmc.backends.artifact import open_artifact
     from llmc.backends.generate import Shapes, check_request
 
@@ -291,6 +294,8 @@ def run(artifact: str | os.PathLike[str], prompt: str | Sequence[int],
                          f"got {max_new_tokens!r}")
     art = open_artifact(artifact)
     m = art.manifest
+    if target is not None and m.get("target") != target:
+        raise UsageError(f"{art.path} was built for target {m.get('target')}, not {target}")
     if m.get("model", {}).get("shape_only"):
         raise UsageError(f"{art.path} holds a shape-only model (compiled without weights): it "
                          "has a report but cannot run; compile it with weights (--weights auto "

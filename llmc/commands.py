@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--prompt", required=True, help="prompt text (byte-level: its UTF-8 bytes)")
     p.add_argument("--gen-tokens", "--max-new-tokens", dest="gen_tokens", type=int, default=32,
                    metavar="N", help="tokens to generate (default 32)")
+    p.add_argument("--target", "-t", default=None,
+                   help="refuse an artifact built for another target")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list the model zoo")
@@ -131,12 +134,14 @@ def _run(a: argparse.Namespace) -> int:
 
     if a.gen_tokens <= 0:
         raise UsageError(f"--gen-tokens must be a positive integer, got {a.gen_tokens}")
+    start = time.perf_counter()
     if a.gen_tokens >= LONG_GENERATION:
         with progress(a.gen_tokens) as step:
-            made = api.run(a.dir, a.prompt, a.gen_tokens,
+            made = api.run(a.dir, a.prompt, a.gen_tokens, target=a.target,
                            on_token=lambda t: step(f"token {t}"))
     else:
-        made = api.run(a.dir, a.prompt, a.gen_tokens)
+        made = api.run(a.dir, a.prompt, a.gen_tokens, target=a.target)
+    total = time.perf_counter() - start
     sys.stdout.write(a.prompt + made.text + "\n")
     sys.stdout.flush()
     t = made.result.timings
@@ -146,7 +151,8 @@ def _run(a: argparse.Namespace) -> int:
                      f", {made.result.energy_j:.3g} J" if made.result.energy_j else ""])
     sys.stderr.write(f"llmc: {n} tokens from a {len(made.prompt_tokens)}-token prompt on the "
                      f"{made.backend} backend ({made.target}): prefill {t['prefill_s']:.3f} s, "
-                     f"decode {t['decode_s']:.3f} s ({rate:,.1f} tokens/s){extra}\n")
+                     f"decode {t['decode_s']:.3f} s ({rate:,.1f} tokens/s){extra}; "
+                     f"{total:.2f} s in all\n")
     return 0
 
 

@@ -81,6 +81,12 @@ def test_another_version_or_format(art: Path, capsys, key: str, value: object) -
         in line and "compile it again" in line
 
 
+def test_another_target(art: Path, capsys) -> None:  # noqa: ANN001
+    assert "was built for target h100, not a100" in refused(
+        capsys, art, "--prompt", "a", "--target", "a100")
+    assert main(["run", str(art), "--prompt", "a", "--gen-tokens", "2", "-t", "h100"]) == 0
+
+
 def test_a_changed_file(art: Path, capsys) -> None:  # noqa: ANN001
     w = art / "weights.safetensors"
     data = bytearray(w.read_bytes())
