@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from llmc import __version__
 from llmc.backends import REFERENCE, CompileOptions, RunResult, get_backend, load_backend
 from llmc.backends.artifact import MANIFEST, manifest_text
 from llmc.errors import LlmcError, UnsupportedOpError, UsageError
@@ -154,25 +155,8 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     seq_len = default_seq_len(loaded, seq_len)
     options = CompileOptions(tgt.name, phase, batch, seq_len, weights, quant, sparsity,
                              attention)
-    graphs: dict[str, Graph] = {}
-    timings: dict[str, float] = {}
-    ctx = PassContext(device=tgt.device)
-    marks: dict[str, list[Graph]] = {}  # phase -> [before, after] sparsity and attention
-
-    def mark(name: str, before: Graph, after: Graph) -> None:
-        if family(name) in ("sparsity", "attention"):
-            marks.setdefault(ctx.phase, [before])[1:] = [after]
-
-    phases = PHASES if loaded.config is not None else ("prefill",)
-    for ph in phases:
-        step(f"trace {ph}")
-        traced = trace(loaded, ph, batch, seq_len)
-        timings.update({f"{ph}.{k}": v for k, v in traced.timings.items()})
-        step(f"passes {ph}")
-        t = time.perf_counter()
-        ctx.phase = ph
-        graphs[ph] = run_pipeline(traced.graph, stages, ctx=ctx, on_stage=mark)
-        timings[f"{ph}.passes_s"] = time.perf_counter() - t
+    graphs, saved, timings = _run_phases(loaded, stages, PassContext(device=tgt.device),
+                                         batch, seq_len, step)
     step("memory plan")
     t = time.perf_counter()
     plans = {ph: plan_memory(g) for ph, g in graphs.items()}
@@ -189,14 +173,13 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     timings["backend_s"] = time.perf_counter() - t
     step("report")
     from llmc.costmodel import build_report
-    from llmc.passes.sparsity import work_saved
 
     rep = build_report(graphs["prefill"], graphs.get("decode"), loaded.config, tgt.name,
                        batch=batch, prompt=seq_len,
                        context=seq_len if "decode" in graphs else None, model=loaded.name)
     report = rep.to_json()
-    for ph, (before, after) in marks.items():
-        report.setdefault(ph, {})["work_saved"] = work_saved(before, after)
+    for ph, w in saved.items():
+        report.setdefault(ph, {})["work_saved"] = w
     report["memory_plan"] = {ph: {k: p.json[k] for k in ("arena_bytes", "lower_bound_bytes",
                                                           "ratio", "method")}
                              | {"static": {r: v["bytes"] for r, v in
@@ -220,10 +203,42 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     files.update(emitted)
     fields = _manifest_fields(loaded, tgt, backend.name, options, graphs)
     # written last: it holds the sha256 of every file written before it
-    files[MANIFEST] = lambda path: path.write_text(manifest_text(path.parent, fields))
+    files[MANIFEST] = lambda path: path.write_text(manifest_text(path.parent, __version__,
+                                                                  fields))
     write_dir(out, files, marker="report.json")
     manifest = json.loads((out / MANIFEST).read_text())
     return Compiled(out, report, graphs, timings, backend.name, manifest)
+
+
+def _run_phases(loaded: LoadedModel, stages: list[str], ctx: PassContext, batch: int,
+                seq_len: int, step: Any) -> tuple[dict[str, Graph], dict[str, Any],
+                                                  dict[str, float]]:
+    """Trace each phase and run `stages` on it, prefill first, sharing `ctx`.
+    Returns the graphs, the work sparsity and attention saved per phase
+    (registry costs before their first stage vs after their last), timings."""
+    graphs: dict[str, Graph] = {}
+    timings: dict[str, float] = {}
+    marks: dict[str, list[Graph]] = {}  # phase -> [before, after]
+
+    def mark(name: str, before: Graph, after: Graph) -> None:
+        if family(name) in ("sparsity", "attention"):
+            marks.setdefault(ctx.phase, [before])[1:] = [after]
+
+    for ph in PHASES if loaded.config is not None else ("prefill",):
+        step(f"trace {ph}")
+        traced = trace(loaded, ph, batch, seq_len)
+        timings.update({f"{ph}.{k}": v for k, v in traced.timings.items()})
+        step(f"passes {ph}")
+        t = time.perf_counter()
+        ctx.phase = ph
+        graphs[ph] = run_pipeline(traced.graph, stages, ctx=ctx, on_stage=mark)
+        timings[f"{ph}.passes_s"] = time.perf_counter() - t
+    saved = {}
+    if marks:
+        from llmc.passes.sparsity import work_saved
+
+        saved = {ph: work_saved(before, after) for ph, (before, after) in marks.items()}
+    return graphs, saved, timings
 
 
 def _manifest_fields(loaded: LoadedModel, tgt: Target, backend: str, options: CompileOptions,
@@ -292,7 +307,7 @@ def run(artifact: str | os.PathLike[str], prompt: str | Sequence[int],
             or max_new_tokens <= 0:
         raise UsageError(f"the number of tokens to generate must be a positive integer, "
                          f"got {max_new_tokens!r}")
-    art = open_artifact(artifact)
+    art = open_artifact(artifact, __version__)
     m = art.manifest
     if target is not None and m.get("target") != target:
         raise UsageError(f"{art.path} was built for target {m.get('target')}, not {target}")

@@ -35,15 +35,13 @@ def _files(directory: Path) -> list[str]:
                   if p.is_file() and p.relative_to(directory).as_posix() != MANIFEST)
 
 
-def manifest_text(directory: Path, fields: Mapping[str, Any]) -> str:
+def manifest_text(directory: Path, llmc_version: str, fields: Mapping[str, Any]) -> str:
     """manifest.json for the files now in `directory`: `fields` (backend,
     target, device, model, options, ...) plus the format, the llmc version
     and every file's sha256."""
-    from llmc import __version__
-
     files = {name: sha256((directory / name).read_bytes()) for name in _files(directory)}
-    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "llmc_version": __version__,
-                **fields, "files": files}
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "llmc_version": llmc_version, **fields, "files": files}
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 
 
@@ -68,17 +66,15 @@ class Artifact:
         return self.read_bytes(name).decode()
 
 
-def open_artifact(path: str | Path) -> Artifact:
+def open_artifact(path: str | Path, llmc_version: str) -> Artifact:
     """The artifact at `path`, checked against its manifest (see the module
-    docstring for what is refused)."""
-    from llmc import __version__
-
+    docstring for what is refused) for this `llmc_version`."""
     path = Path(path)
     manifest = _read_manifest(path)
     built = (manifest.get("llmc_version"), manifest.get("format_version"))
-    if built != (__version__, FORMAT_VERSION):
+    if built != (llmc_version, FORMAT_VERSION):
         raise UsageError(f"{path} was built by llmc {built[0]} (artifact format {built[1]}); "
-                         f"this is llmc {__version__} (format {FORMAT_VERSION}): compile it "
+                         f"this is llmc {llmc_version} (format {FORMAT_VERSION}): compile it "
                          "again with this llmc")
     files = manifest.get("files")
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmc import api
+from llmc import __version__, api
 from llmc.backends.artifact import MANIFEST, open_artifact
 from llmc.cli import main
 from llmc.errors import UsageError
@@ -130,7 +130,7 @@ def test_a_shape_only_model_compiles_but_does_not_run(tmp_path: Path, capsys) ->
     assert main(["compile", "llama-tiny", "--target", "npu", "-o", str(out), "--weights",
                  "meta", "--seq-len", "16"]) == 0
     assert "run it:" not in capsys.readouterr().out
-    m = open_artifact(out).manifest
+    m = open_artifact(out, __version__).manifest
     assert m["model"]["shape_only"] and "weights.safetensors" not in m["files"]
     assert {"prefill.llmir", "decode.llmir", "report.json"} <= set(m["files"])
     assert "shape-only model" in refused(capsys, out, "--prompt", "a")
