@@ -76,6 +76,9 @@ def open_artifact(path: str | Path, llmc_version: str) -> Artifact:
         raise UsageError(f"{path} was built by llmc {built[0]} (artifact format {built[1]}); "
                          f"this is llmc {llmc_version} (format {FORMAT_VERSION}): compile it "
                          "again with this llmc")
+    lacking = [k for k in ("backend", "target", "device") if not isinstance(manifest.get(k), str)]
+    if lacking:
+        raise UsageError(f"{path}/{MANIFEST} lacks {', '.join(lacking)}; compile it again")
     files = manifest.get("files")
     if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise UsageError(f"{path}/{MANIFEST} has no valid file list; compile it again")

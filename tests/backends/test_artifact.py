@@ -87,6 +87,19 @@ def test_another_target(art: Path, capsys) -> None:  # noqa: ANN001
     assert main(["run", str(art), "--prompt", "a", "--gen-tokens", "2", "-t", "h100"]) == 0
 
 
+def test_a_changed_manifest(art: Path, capsys) -> None:  # noqa: ANN001
+    """The backend checks the request against its own graphs, not only
+    against the manifest's figures."""
+    m = json.loads((art / MANIFEST).read_text())
+    m["generate"].update(prompt_tokens=64, context_tokens=64)
+    (art / MANIFEST).write_text(json.dumps(m))
+    assert "need a KV cache of 21 positions; this artifact's holds 16" in refused(
+        capsys, art, "--prompt", "ab", "--gen-tokens", "20")
+    del m["backend"]
+    (art / MANIFEST).write_text(json.dumps(m))
+    assert "manifest.json lacks backend" in refused(capsys, art, "--prompt", "ab")
+
+
 def test_a_changed_file(art: Path, capsys) -> None:  # noqa: ANN001
     w = art / "weights.safetensors"
     data = bytearray(w.read_bytes())

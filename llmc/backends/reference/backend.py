@@ -76,6 +76,8 @@ class ReferenceBackend(Backend):
             on_token: Callable[[int], None] | None = None) -> RunResult:
         prefill, decode = self.load(artifact, "prefill"), self.load(artifact, "decode")
         caches = [np.zeros(n.type.shape, n.type.dtype.np) for n in decode.inputs[2:]]
+        batch, prompt_tokens = prefill.inputs[0].type.shape      # tokens (B, T)
+        shapes = Shapes(batch, prompt_tokens, caches[0].shape[2],  # caches (B, G, S, D)
+                        prefill.outputs[0].type.shape[-1])         # logits (B, T, V)
         return generate(lambda xs: interpret(prefill, xs), lambda xs: interpret(decode, xs),
-                        caches, Shapes.from_json(artifact.manifest["generate"]), prompt,
-                        max_new_tokens, on_token)
+                        caches, shapes, prompt, max_new_tokens, on_token)
