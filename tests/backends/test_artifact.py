@@ -55,6 +55,9 @@ def refused(capsys, directory: Path, *args: str) -> str:  # noqa: ANN001
 def test_the_artifact_runs(art: Path, capsys) -> None:  # noqa: ANN001
     assert main(["run", str(art), "--prompt", "ab", "--gen-tokens", "5"]) == 0
     assert capsys.readouterr().out.startswith("ab")
+    seen: list[int] = []
+    made = api.run(art, "ab", 5, on_token=seen.append)  # what the CLI's progress bar follows
+    assert seen == made.tokens and len(seen) == 5
 
 
 def test_not_an_artifact(tmp_path: Path, capsys) -> None:  # noqa: ANN001
