@@ -1,14 +1,14 @@
 """llmc: an ahead-of-time compiler and hardware simulator for LLM accelerators.
 
-The public API: `load_model`, `trace`, `interpret`, `compile`, `summarize` and
-`quantize` (see llmc.api).
+The public API: `load_model`, `trace`, `interpret`, `compile`, `run`, `summarize`
+and `quantize` (see llmc.api).
 """
 
 from llmc.errors import LlmcError
 
 __version__ = "0.1.0"
 
-_API = ("load_model", "trace", "interpret", "compile", "summarize", "quantize")
+_API = ("load_model", "trace", "interpret", "compile", "run", "summarize", "quantize")
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy, so `import llmc` stays light

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,16 +14,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from llmc.errors import UsageError
+from llmc import __version__
+from llmc.backends import REFERENCE, CompileOptions, RunResult, get_backend, load_backend
+from llmc.backends.artifact import MANIFEST, manifest_text
+from llmc.errors import LlmcError, UnsupportedOpError, UsageError
 from llmc.frontend.export import export_program, to_ir
 from llmc.frontend.loader import LoadedModel, load_model
 from llmc.frontend.zoo.decoder import DecodeGraph, PrefillGraph, example_inputs
-from llmc.hw.targets import get_target
+from llmc.hw.targets import Target, get_target
 from llmc.ir import Graph, print_graph, verify
 from llmc.ir import interpret as _interpret
 from llmc.ir.cost import graph_cost, op_counts, param_count
 from llmc.outdir import check_dest, write_dir
-from llmc.passes.manager import run_pipeline
+from llmc.passes.manager import PassContext, family, get_stage, run_pipeline
 
 PHASES = ("prefill", "decode")
 
@@ -114,50 +118,59 @@ class Compiled:
     report: dict[str, Any]
     graphs: dict[str, Graph]
     timings: dict[str, float]
+    backend: str = REFERENCE
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def pipeline_stages(target: Target, quant: str | None = None, sparsity: str | None = None,
+                    attention: str | None = None) -> list[str]:
+    """The stages one compile runs on every phase, top to bottom."""
+    return [
+        *target.pipeline,                                  # fuse-attention, verify
+        *([f"sparsity:{sparsity}"] if sparsity else []),   # prunes (plan from prefill)
+        *([f"attention:{attention}"] if attention else []),  # sparse / tiled attention
+        *([f"quant:{quant}"] if quant else []),            # calibrates on prefill
+        *target.schedule,                                  # fuse, verify
+    ]
 
 
 def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[str],
             phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
             weights: str = "auto", progress: Any = None, quant: str | None = None,
             sparsity: str | None = None, attention: str | None = None) -> Compiled:
-    """Trace both phases, run the target's pipeline, write the artifact
-    directory atomically (built aside, then renamed into place)."""
+    """Trace both phases, run the target's pipeline, plan memory, emit with
+    the target's backend, write the artifact directory atomically (built
+    aside, then renamed into place) with its manifest.json."""
     tgt = get_target(target)
     if phase not in PHASES:
         raise UsageError(f"unknown phase {phase!r}; expected prefill or decode")
     out = check_dest(out_dir, "report.json")
     step = progress or (lambda label: None)
+    stages = pipeline_stages(tgt, quant, sparsity, attention)
+    for name in stages:
+        get_stage(name)  # an unknown stage or a bad argument fails before any work
+    backend = get_backend(tgt.backend)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
     _check_sizes(batch=batch, seq_len=seq_len)
     seq_len = default_seq_len(loaded, seq_len)
-    graphs: dict[str, Graph] = {}
-    timings: dict[str, float] = {}
-    phases = PHASES if loaded.config is not None else ("prefill",)
-    for ph in phases:
-        step(f"trace {ph}")
-        traced = trace(loaded, ph, batch, seq_len)
-        timings.update({f"{ph}.{k}": v for k, v in traced.timings.items()})
-        step(f"passes {ph}")
-        t = time.perf_counter()
-        graphs[ph] = run_pipeline(traced.graph, tgt.pipeline)
-        timings[f"{ph}.passes_s"] = time.perf_counter() - t
-    saved = _sparsify(graphs, sparsity, attention, tgt.device, step)
-    if quant:
-        from llmc.passes.quant import quantize_graphs
-
-        step(f"quantize {quant}")
-        t = time.perf_counter()
-        graphs = {ph: verify_and_return(g)
-                  for ph, g in quantize_graphs(graphs, quant).items()}
-        timings["quant_s"] = time.perf_counter() - t
-    step("fuse kernels")
-    t = time.perf_counter()
-    graphs = {ph: run_pipeline(g, tgt.schedule) for ph, g in graphs.items()}
-    timings["schedule_s"] = time.perf_counter() - t
+    options = CompileOptions(tgt.name, phase, batch, seq_len, weights, quant, sparsity,
+                             attention)
+    graphs, saved, timings = _run_phases(loaded, stages, PassContext(device=tgt.device),
+                                         batch, seq_len, step)
     step("memory plan")
     t = time.perf_counter()
     plans = {ph: plan_memory(g) for ph, g in graphs.items()}
     timings["memplan_s"] = time.perf_counter() - t
+    step(f"backend {backend.name}")
+    from llmc.hw.database import get_device
+
+    t = time.perf_counter()
+    unsupported = backend.unsupported(graphs)
+    if unsupported:
+        raise UnsupportedOpError(f"the {backend.name} backend cannot render: "
+                                 + "; ".join(unsupported))
+    emitted = backend.emit(graphs, plans, get_device(tgt.device), options)
+    timings["backend_s"] = time.perf_counter() - t
     step("report")
     from llmc.costmodel import build_report
 
@@ -184,40 +197,157 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     })
     for ph, p in plans.items():
         files[f"plan_{ph}.png"] = p.plot
+    clash = sorted(set(emitted) & (set(files) | {MANIFEST}))
+    if clash:
+        raise LlmcError(f"the {backend.name} backend emitted {', '.join(clash)}, which "
+                        "compile writes itself")
+    files.update(emitted)
+    fields = _manifest_fields(loaded, tgt, backend.name, options, graphs)
+    # written last: it holds the sha256 of every file written before it
+    files[MANIFEST] = lambda path: path.write_text(manifest_text(path.parent, __version__,
+                                                                  fields))
     write_dir(out, files, marker="report.json")
-    return Compiled(out, report, graphs, timings)
+    manifest = json.loads((out / MANIFEST).read_text())
+    return Compiled(out, report, graphs, timings, backend.name, manifest)
 
 
-def _sparsify(graphs: dict[str, Graph], sparsity: str | None, attention: str | None,
-              device: str, step: Any) -> dict[str, Any]:
-    """Weight/activation sparsity and attention rewriting, in place on `graphs`;
-    returns the work saved per phase (registry costs before vs after)."""
-    if not (sparsity or attention):
-        return {}
-    from llmc.passes.sparsity import apply_sparsity, sparsify, work_saved
-    from llmc.passes.tiling import apply_attention
+def _run_phases(loaded: LoadedModel, stages: list[str], ctx: PassContext, batch: int,
+                seq_len: int, step: Any) -> tuple[dict[str, Graph], dict[str, Any],
+                                                  dict[str, float]]:
+    """Trace each phase and run `stages` on it, prefill first, sharing `ctx`.
+    Returns the graphs, the work sparsity and attention saved per phase
+    (registry costs before their first stage vs after their last), timings."""
+    graphs: dict[str, Graph] = {}
+    timings: dict[str, float] = {}
+    marks: dict[str, list[Graph]] = {}  # phase -> [before, after]
 
-    saved, plan = {}, None
-    for ph in list(graphs):
-        step(f"sparsity {ph}")
-        before = graphs[ph]
-        g = before
-        if sparsity:
-            if plan is None:
-                g, plan = sparsify(g, sparsity)
-            else:  # decode reuses the prefill's pruning plan
-                g = apply_sparsity(g, sparsity, calib=plan)
-        if attention:
-            g = apply_attention(g, attention, target=device)
-        verify(g)
-        graphs[ph] = g
-        saved[ph] = work_saved(before, g)
-    return saved
+    def mark(name: str, before: Graph, after: Graph) -> None:
+        if family(name) in ("sparsity", "attention"):
+            marks.setdefault(ctx.phase, [before])[1:] = [after]
+
+    for ph in PHASES if loaded.config is not None else ("prefill",):
+        step(f"trace {ph}")
+        traced = trace(loaded, ph, batch, seq_len)
+        timings.update({f"{ph}.{k}": v for k, v in traced.timings.items()})
+        step(f"passes {ph}")
+        t = time.perf_counter()
+        ctx.phase = ph
+        graphs[ph] = run_pipeline(traced.graph, stages, ctx=ctx, on_stage=mark)
+        timings[f"{ph}.passes_s"] = time.perf_counter() - t
+    saved = {}
+    if marks:
+        from llmc.passes.sparsity import work_saved
+
+        saved = {ph: work_saved(before, after) for ph, (before, after) in marks.items()}
+    return graphs, saved, timings
 
 
-def verify_and_return(graph: Graph) -> Graph:
-    verify(graph)
-    return graph
+def _manifest_fields(loaded: LoadedModel, tgt: Target, backend: str, options: CompileOptions,
+                     graphs: Mapping[str, Graph]) -> dict[str, Any]:
+    """manifest.json's fields besides the format, the version and the files."""
+    shape_only = any(g.shape_only for g in graphs.values())
+    generate = None
+    if loaded.config is not None and "decode" in graphs:
+        generate = {"batch": options.batch, "prompt_tokens": options.seq_len,
+                    "context_tokens": options.seq_len, "vocab_size": loaded.config.vocab_size,
+                    "tokenizer": "utf-8 bytes"}
+    return {"backend": backend, "target": tgt.name, "target_backend": tgt.backend,
+            "device": tgt.device,
+            "model": {"name": loaded.name, "sha256": model_sha256(loaded),
+                      "shape_only": shape_only},
+            "options": options.to_json(), "options_sha256": options.sha256(),
+            "generate": generate}
+
+
+def model_sha256(loaded: LoadedModel) -> str:
+    """sha256 of a model: its config and, unless it is shape-only, every
+    weight (name, dtype, shape, bytes) in name order."""
+    h = hashlib.sha256()
+    if loaded.config is not None:
+        h.update(json.dumps(loaded.config.to_dict(), sort_keys=True).encode())
+    else:
+        h.update(f"{type(loaded.module).__module__}.{type(loaded.module).__qualname__}".encode())
+    if loaded.is_meta:
+        return h.hexdigest()
+    for name, t in sorted(loaded.module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}:".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class Generated:
+    """What `run` gave: the prompt and generated token ids, the generated
+    text (byte-level: ids below 256 are UTF-8 bytes), and the backend's
+    result (timings; cycles and energy where it knows them)."""
+
+    artifact: Path
+    backend: str
+    target: str
+    prompt_tokens: list[int]
+    tokens: list[int]
+    text: str
+    result: RunResult
+
+
+def run(artifact: str | os.PathLike[str], prompt: str | Sequence[int],
+        max_new_tokens: int = 32, on_token: Callable[[int], None] | None = None,
+        target: str | None = None) -> Generated:
+    """Generate `max_new_tokens` tokens greedily from `prompt` (text, as UTF-8
+    bytes, or token ids) with a compiled artifact, on the backend that built
+    it; `on_token(id)` is called after each. Refuses (UsageError) a directory
+    that is not an artifact, one built by another llmc version, one changed
+    since compile, one built for another target than `target` (when given),
+    a shape-only model, and a prompt or token count that does not fit;
+    nothing is written."""
+    from llmc.backends.artifact import open_artifact
+    from llmc.backends.generate import Shapes, check_request
+
+    if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) \
+            or max_new_tokens <= 0:
+        raise UsageError(f"the number of tokens to generate must be a positive integer, "
+                         f"got {max_new_tokens!r}")
+    art = open_artifact(artifact, __version__)
+    m = art.manifest
+    if target is not None and m.get("target") != target:
+        raise UsageError(f"{art.path} was built for target {m.get('target')}, not {target}")
+    if m.get("model", {}).get("shape_only"):
+        raise UsageError(f"{art.path} holds a shape-only model (compiled without weights): it "
+                         "has a report but cannot run; compile it with weights (--weights auto "
+                         "for a model that ships them, or --weights random)")
+    if not m.get("generate"):
+        raise UsageError(f"{art.path} holds a model without a decode phase; llmc run generates "
+                         "text with zoo and HF-style language models")
+    ids = _tokenize(prompt)
+    check_request(Shapes.from_json(m["generate"]), ids, max_new_tokens)
+    result = load_backend(art.backend).run(art, ids, max_new_tokens, on_token)
+    return Generated(art.path, art.backend, m.get("target", "?"), ids, list(result.tokens),
+                     detokenize(result.tokens), result)
+
+
+def _tokenize(prompt: str | Sequence[int]) -> list[int]:
+    if isinstance(prompt, str):
+        return list(prompt.encode("utf-8"))
+    if isinstance(prompt, bytes):
+        return list(prompt)
+    ids = list(prompt)
+    if not all(isinstance(t, int | np.integer) and not isinstance(t, bool) for t in ids):
+        raise UsageError("a prompt is text or a sequence of integer token ids")
+    return [int(t) for t in ids]
+
+
+def detokenize(ids: Sequence[int]) -> str:
+    """Byte-level text of token ids: ids below 256 are UTF-8 bytes (an
+    incomplete sequence shows as U+FFFD), others as <id>."""
+    out, run_ = [], bytearray()
+    for t in ids:
+        if t < 256:
+            run_.append(t)
+            continue
+        out.append(run_.decode("utf-8", errors="replace") + f"<{t}>")
+        run_ = bytearray()
+    return "".join(out) + run_.decode("utf-8", errors="replace")
 
 
 @dataclass

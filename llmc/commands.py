@@ -1,9 +1,10 @@
-"""Core sub-commands: compile, models, targets, show, demo."""
+"""Core sub-commands: compile, run, models, targets, show, demo."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -24,6 +25,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="attention form: stream:S+W, window:W, block:B/K, flash, flash:BRxBC")
     _shape_args(p)
     p.set_defaults(func=_compile)
+
+    p = sub.add_parser("run", help="generate text with a compiled artifact (greedy)")
+    p.add_argument("dir", help="artifact directory written by llmc compile")
+    p.add_argument("--prompt", required=True, help="prompt text (byte-level: its UTF-8 bytes)")
+    p.add_argument("--gen-tokens", "--max-new-tokens", dest="gen_tokens", type=int, default=32,
+                   metavar="N", help="tokens to generate (default 32)")
+    p.add_argument("--target", "-t", default=None,
+                   help="refuse an artifact built for another target")
+    p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list the model zoo")
     p.set_defaults(func=_models)
@@ -85,12 +95,17 @@ def _console(stderr: bool = False):  # noqa: ANN202
 def _compile(a: argparse.Namespace) -> int:
     from llmc import api
 
-    with progress(8 + bool(a.quant) + 2 * bool(a.sparsity or a.attention)) as step:
+    with progress(8) as step:
         result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
                              seq_len=a.seq_len, weights=a.weights, progress=step,
                              quant=a.quant, sparsity=a.sparsity, attention=a.attention)
     r = result.report
     print(f"compiled {r['model']} for {r['target']} -> {result.out_dir}/")
+    fallback = "" if result.backend == result.manifest["target_backend"] else \
+        f" (its {result.manifest['target_backend']} backend is not built yet)"
+    print(f"  backend {result.backend}{fallback}" + (
+        "" if not result.manifest.get("generate") or result.manifest["model"]["shape_only"]
+        else f"; run it: llmc run {result.out_dir} --prompt TEXT"))
     print(f"  parameters {r['params_total']:,} (active {r['params_active']:,}), "
           f"weights {r['weight_bytes'] / 1e9:.3f} GB")
     m = r["memory"]
@@ -115,6 +130,36 @@ def _compile(a: argparse.Namespace) -> int:
     return 0
 
 
+LONG_GENERATION = 64  # tokens; longer runs show a progress bar
+
+
+def _run(a: argparse.Namespace) -> int:
+    from llmc import api
+
+    if a.gen_tokens <= 0:
+        raise UsageError(f"--gen-tokens must be a positive integer, got {a.gen_tokens}")
+    start = time.perf_counter()
+    if a.gen_tokens >= LONG_GENERATION:
+        with progress(a.gen_tokens) as step:
+            made = api.run(a.dir, a.prompt, a.gen_tokens, target=a.target,
+                           on_token=lambda t: step(f"token {t}"))
+    else:
+        made = api.run(a.dir, a.prompt, a.gen_tokens, target=a.target)
+    total = time.perf_counter() - start
+    sys.stdout.write(a.prompt + made.text + "\n")
+    sys.stdout.flush()
+    t = made.result.timings
+    n = len(made.tokens)
+    rate = (n - 1) / t["decode_s"] if n > 1 and t["decode_s"] > 0 else 0.0
+    extra = "".join([f", {made.result.cycles:,} cycles" if made.result.cycles else "",
+                     f", {made.result.energy_j:.3g} J" if made.result.energy_j else ""])
+    sys.stderr.write(f"llmc: {n} tokens from a {len(made.prompt_tokens)}-token prompt on the "
+                     f"{made.backend} backend ({made.target}): prefill {t['prefill_s']:.3f} s, "
+                     f"decode {t['decode_s']:.3f} s ({rate:,.1f} tokens/s){extra}; "
+                     f"{total:.2f} s in all\n")
+    return 0
+
+
 def _models(a: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -133,10 +178,13 @@ def _models(a: argparse.Namespace) -> int:
 
 
 def _targets(a: argparse.Namespace) -> int:
+    from llmc.backends import REFERENCE, is_built
     from llmc.hw.targets import TARGETS
 
     for t in TARGETS.values():
-        print(f"{t.name:<12} {t.description}  [device {t.device}, backend {t.backend}]")
+        runs = f"backend {t.backend}" if is_built(t.backend) else \
+            f"backend {t.backend}: not built yet, runs on the {REFERENCE} backend"
+        print(f"{t.name:<12} {t.description}  [device {t.device}, {runs}]")
     return 0
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 
-from llmc.ir.graph import Node, Value
-from llmc.passes.manager import register_pass
+from llmc.ir.graph import Graph, Node, Value
 from llmc.passes.rewrite import RewriteCtx, producer, rewrite, scalar_const
 
 
@@ -65,6 +64,6 @@ def fuse_attention_rule(node: Node, ctx: RewriteCtx) -> Value | None:
                      name=node.name, loc=node.loc).out()
 
 
-@register_pass("fuse-attention")
-def fuse_attention(graph):  # noqa: ANN001, ANN201
+def fuse_attention(graph: Graph) -> Graph:
+    """The `fuse-attention` pass: every explicit attention as one `attention` op."""
     return rewrite(graph, [fuse_attention_rule])

@@ -33,7 +33,6 @@ from llmc.ir.alias import alias_root, layer_of
 from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.kernels import NO_WORK, Kernel, annotations, kernels
 from llmc.ir.ops import get_op
-from llmc.passes.manager import register_pass
 from llmc.passes.rewrite import annotate
 
 
@@ -122,9 +121,6 @@ def contiguous(graph: Graph) -> Graph:
     order = front + [n for n in order if n.op not in ("input", "param")]
     return graph if order == graph.nodes else Graph(graph.name, order, list(graph.outputs),
                                                     graph.params)
-
-
-register_pass("fuse")(fuse)
 
 
 def planned_kernels(graph: Graph) -> list[Kernel]:

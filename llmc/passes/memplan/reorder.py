@@ -18,7 +18,6 @@ import networkx as nx
 from llmc.ir.alias import alias_root
 from llmc.ir.graph import Graph, Value
 from llmc.ir.ops import get_op
-from llmc.passes.manager import register_pass
 from llmc.passes.memplan.liveness import buffer_name, is_external, kv_outputs
 from llmc.passes.memplan.olla import choose_order
 
@@ -67,6 +66,3 @@ def memory_order(graph: Graph, alignment: int = 64) -> Graph:
     if front + rest == nodes:
         return graph
     return Graph(graph.name, front + rest, list(graph.outputs), graph.params)
-
-
-register_pass("memory-order")(memory_order)

@@ -1,6 +1,6 @@
 """A scheme as one function of named stages: reorder (k-sort), smooth,
 calibrate, then either storage formats (block / weight-only) or the
-integer-only lowering. Also registers each scheme as pass `quant:<name>`."""
+integer-only lowering. `quant_stage` is the pass manager's `quant:<scheme>`."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from typing import Any
 
 from llmc.errors import UsageError
 from llmc.ir import Graph, verify
-from llmc.passes.manager import register_pass
 from llmc.passes.quant.blockq import apply_storage
 from llmc.passes.quant.calibrate import Calibration, calibrate, default_tokens
 from llmc.passes.quant.check import no_float_between_embedding_and_logits
 from llmc.passes.quant.intlower import lower_integer
 from llmc.passes.quant.ksort import ksort, plan_orders
-from llmc.passes.quant.schemes import BFP12, SCHEMES, IntWeights, Scheme
+from llmc.passes.quant.schemes import BFP12, IntWeights, Scheme, get_scheme
 from llmc.passes.quant.smooth import smooth
 
 
@@ -100,11 +99,17 @@ def quantize_graphs(graphs: dict[str, Graph], scheme: Scheme, calib: Any = None
     return out
 
 
-def _register(scheme: Scheme) -> None:
-    @register_pass(f"quant:{scheme.name}")
-    def _pass(graph: Graph) -> Graph:
-        return apply(graph, scheme, None)
+def quant_stage(name: str) -> Any:
+    """The pipeline stage `quant:<name>`: `stage(graph, ctx)`. The first
+    phase it meets (the prefill) calibrates; later phases reuse that
+    calibration from `ctx.shared`, as `quantize_graphs` does."""
+    scheme = get_scheme(name)
+    key = f"quant:{scheme.name}"
 
-
-for _s in SCHEMES.values():
-    _register(_s)
+    def stage(graph: Graph, ctx: Any) -> Graph:
+        if key in ctx.shared:
+            return apply(graph, scheme, ctx.shared[key])
+        g, cal = prepare(graph, scheme, None)
+        ctx.shared[key] = cal
+        return finish(g, scheme, cal)
+    return stage

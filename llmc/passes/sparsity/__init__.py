@@ -5,11 +5,13 @@
     parse_sparsity_spec("0.5:wanda") -> SparsitySpec          (UsageError if malformed)
     work_saved(before, after) -> dict                         registry costs, for reports
 
-Registered passes (magnitude pruning, no data needed): `sparsity:2:4`,
-`sparsity:0.5`.
+`sparsity_stage` is the pass manager's `sparsity:<spec>`: the first phase it
+meets (the prefill) plans the pruning, later phases reuse that plan.
 """
 
-from llmc.passes.manager import register_pass
+from typing import Any
+
+from llmc.ir import Graph
 from llmc.passes.sparsity.apply import apply_plan, apply_sparsity, sparsify, work_saved
 from llmc.passes.sparsity.calibrate import default_calibration, run_with_hooks
 from llmc.passes.sparsity.plan import (
@@ -20,9 +22,20 @@ from llmc.passes.sparsity.plan import (
 )
 from llmc.passes.sparsity.spec import SparsitySpec, parse_sparsity_spec
 
-for _spec in ("2:4", "0.5"):
-    register_pass(f"sparsity:{_spec}")(lambda graph, spec=_spec: apply_sparsity(graph, spec))
+
+def sparsity_stage(spec: str) -> Any:
+    """The pipeline stage `sparsity:<spec>`: `stage(graph, ctx)`, planning on
+    the first phase and reusing that plan (kept in `ctx.shared`) on the others."""
+    parsed = parse_sparsity_spec(spec)
+    key = f"sparsity:{spec}"
+
+    def stage(graph: Graph, ctx: Any) -> Graph:
+        g, plan = sparsify(graph, parsed, ctx.shared.get(key))
+        ctx.shared.setdefault(key, plan)
+        return g
+    return stage
+
 
 __all__ = ["SparsityPlan", "SparsitySpec", "act_targets", "apply_plan", "apply_sparsity",
            "default_calibration", "parse_sparsity_spec", "plan_sparsity", "run_with_hooks",
-           "sparsify", "weight_targets", "work_saved"]
+           "sparsify", "sparsity_stage", "weight_targets", "work_saved"]

@@ -4,11 +4,13 @@
     tile_attention(graph, target)            FlashAttention form (tiles.py rules)
     choose_tiles(on_chip("h100"), d, ...)    the tile sizes alone
 
-Registered passes: `tile-attention:<device>` for each shipped device (llmc/hw/devices).
+Pipeline stages (see llmc.passes.manager): `attention:<spec>` (tiles for the
+context's device) and `tile-attention:<device>` for each device (llmc/hw/devices).
 """
 
-from llmc.hw import shipped_keys
-from llmc.passes.manager import register_pass
+from typing import Any
+
+from llmc.ir import Graph
 from llmc.passes.tiling.flash import tile_attention
 from llmc.passes.tiling.spec import (
     AttentionSpec,
@@ -18,10 +20,26 @@ from llmc.passes.tiling.spec import (
 )
 from llmc.passes.tiling.tiles import OnChip, Tiles, choose_tiles, fa1_rule, on_chip
 
-for _device in shipped_keys():
-    register_pass(f"tile-attention:{_device}")(
-        lambda graph, device=_device: tile_attention(graph, device))
 
-__all__ = ["AttentionSpec", "OnChip", "Tiles", "apply_attention", "choose_tiles",
-           "fa1_rule", "on_chip", "parse_attention_spec", "sparsify_attention",
-           "tile_attention"]
+def attention_stage(spec: str) -> Any:
+    """The pipeline stage `attention:<spec>`: `stage(graph, ctx)`, with tile
+    sizes from the on-chip memory of `ctx.device`."""
+    parsed = parse_attention_spec(spec)
+
+    def stage(graph: Graph, ctx: Any) -> Graph:
+        return apply_attention(graph, parsed, target=ctx.device)
+    return stage
+
+
+def tile_attention_stage(device: str) -> Any:
+    """The pipeline stage `tile-attention:<device>`: `stage(graph, ctx)`."""
+    chip = on_chip(device)
+
+    def stage(graph: Graph, ctx: Any) -> Graph:
+        return tile_attention(graph, chip)
+    return stage
+
+
+__all__ = ["AttentionSpec", "OnChip", "Tiles", "apply_attention", "attention_stage",
+           "choose_tiles", "fa1_rule", "on_chip", "parse_attention_spec", "sparsify_attention",
+           "tile_attention", "tile_attention_stage"]
