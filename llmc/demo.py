@@ -30,10 +30,13 @@ def run_demo(out: str) -> int:
     ref = api.torch_reference(traced)[0]
     print(compare(got, ref, "f32").summary("llmc-tiny prefill logits"))
     text = b"The "
-    print(f"  greedy continuation of {text.decode()!r}: "
-          f"{_greedy(traced.model, text, 48)!r}")
+    eager = _greedy(traced.model, text, 32)
+    print(f"  greedy continuation of {text.decode()!r} in PyTorch: {eager!r}")
 
-    _section("3. compile for a target (shape-only llama-2-7b on a100)")
+    _section("3. compile and run: llmc-tiny for a100, then `llmc run` on the artifact")
+    _compile_and_run(root / "llmc-tiny-a100", text, eager)
+
+    _section("4. compile for a target (shape-only llama-2-7b on a100)")
     result = api.compile("llama-2-7b", "a100", root / "llama-2-7b-a100", seq_len=2048)
     r = result.report
     print(f"  {r['params_total'] / 1e9:.2f} B parameters, prefill 2K: "
@@ -57,16 +60,30 @@ def run_demo(out: str) -> int:
           + ", ".join(f"{s.first_layer}-{s.last_layer}" for s in part.stages)
           + f", balance {part.balance:.3f}")
     _sweep(root / "sweep")
-    _section("4. cycle/energy simulator: that decode step on a 128x128 int8 array")
+    _section("5. cycle/energy simulator: that decode step on a 128x128 int8 array")
     _simulate(result.graphs["decode"])
-    _section("5. memory plan executed: llmc-tiny prefill inside one arena")
+    _section("6. memory plan executed: llmc-tiny prefill inside one arena")
     _arena(traced)
-    _section("6. quantization and sparsity: held-out perplexity of llmc-tiny")
+    _section("7. quantization and sparsity: held-out perplexity of llmc-tiny")
     _quality()
-    _section("7. RTL: a 4x4 int8 systolic array in an HDL simulator vs numpy and the simulator")
+    _section("8. RTL: a 4x4 int8 systolic array in an HDL simulator vs numpy and the simulator")
     _rtl(root / "rtl-gemm-4x4")
     print(f"\nartifacts under {root}/")
     return 0
+
+
+def _compile_and_run(out: Path, prompt: bytes, eager: str) -> None:
+    """The backend seam end to end: compile writes an artifact (manifest,
+    graphs, weights), `run` generates from it with prefill + KV-cached decode."""
+    from llmc import api
+
+    result = api.compile("llmc-tiny", "a100", out, seq_len=64)
+    gen = api.run(out, prompt, max_new_tokens=32)
+    same = gen.text == eager
+    print(f"  artifact {out}/ (backend {gen.backend}; the GPU backend is not built yet): "
+          f"{len(result.graphs)} phases, manifest.json with every file's sha256")
+    print(f"  llmc run {out} --prompt {prompt.decode()!r} --gen-tokens 32: {gen.text!r}")
+    print(f"  32 greedy tokens {'identical to' if same else 'DIFFERENT from'} PyTorch eager")
 
 
 def _sweep(out: Path) -> None:
