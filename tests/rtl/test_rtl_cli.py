@@ -94,7 +94,7 @@ def test_refuses_a_file_and_a_foreign_directory(tmp_path: Path, capsys: pytest.C
 def test_missing_simulator(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rtl_tools.shutil, "which", lambda name: None)
-    assert main([*GEMM, "-o", str(tmp_path / "o")]) == 2
+    assert main([*GEMM, "--simulator", "icarus", "-o", str(tmp_path / "o")]) == 2
     _one_line_error(capsys, "iverilog", "apt-get install")
     assert not (tmp_path / "o").exists()
 
