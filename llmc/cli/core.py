@@ -117,10 +117,9 @@ def _print_saved(phase: dict[str, Any]) -> None:
     w = phase.get("work_saved")
     if not w:
         return
-    print(f"           work saved by sparsity/attention: {w['flops_saved']:.1%} of the graph's "
-          f"FLOPs ({w['flops_before'] / 1e9:,.4g} -> {w['flops_after'] / 1e9:,.4g} GFLOP "
-          f"kept), {w['bytes_saved']:.1%} of its bytes; the GFLOP executed count sparse "
-          "linears as the dense products the hardware runs")
+    print(f"           sparsity/attention saved {w['flops_saved']:.1%} of the graph's FLOPs "
+          f"({w['flops_before'] / 1e9:,.4g} -> {w['flops_after'] / 1e9:,.4g} GFLOP of kept work) "
+          f"and {w['bytes_saved']:.1%} of its bytes; executed FLOPs count sparse linears dense")
 
 
 def phase_times(timings: dict[str, float]) -> list[str]:

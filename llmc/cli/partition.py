@@ -100,13 +100,13 @@ def _capacity_line(part: Any, cap: int | None, asked: tuple[str, str] | None,
     parts = []
     if cap is not None:
         over = [s.index for s in part.stages if s.weight_bytes > cap]
-        parts.append(f"per stage {fmt_bin(cap)} for weights ({asked[0]} {asked[1]}): "
+        parts.append(f"weights within {asked[0]} {asked[1]} ({fmt_bin(cap)}) per stage: "
                      f"{verdict(over)}")
     if pipe:
         room = fmt_bin(pipe["device_weight_bytes"])
         over = [s["stage"] for s in pipe["stages_over_capacity"]]
         parts.append(f"per device {room} for weights: {verdict(over)}" if cap is None else
-                     f"a {target} device holds {room}: {verdict(over)}")
+                     f"one {target} device holds {room}: {verdict(over)}")
     return "; ".join(parts)
 
 

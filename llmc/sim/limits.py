@@ -43,7 +43,7 @@ def check_gemm_size(m: int, n: int, k: int, spec: ArraySpec, trace: bool = False
             f"GEMM {m}x{n}x{k} on a {spec.rows}x{spec.cols} {spec.dataflow.value} array is "
             f"{folds:,} folds: simulating it{' with a trace' if trace else ''} needs about "
             f"{_fmt(need)}, over the simulator's limit of {_fmt(MAX_SIM_BYTES)} "
-            "(llmc.sim.MAX_SIM_BYTES); simulate a smaller GEMM, a bigger --array"
+            "(llmc.sim.MAX_SIM_BYTES); simulate a smaller GEMM or on a bigger array"
             + (", or drop --trace" if trace else ""))
 
 
