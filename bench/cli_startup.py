@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="another llmc checkout to measure alongside, for comparison")
     a = ap.parse_args(argv)
     trees = {"this tree": ROOT} | ({"baseline": a.baseline.resolve()} if a.baseline else {})
-    data = {label: {"path": str(tree), "commit": _git(tree), "rows": measure(tree, a.runs)}
+    data = {label: {"commit": _git(tree), "rows": measure(tree, a.runs)}
             for label, tree in trees.items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "cli_startup.json").write_text(json.dumps(
