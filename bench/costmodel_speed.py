@@ -28,8 +28,8 @@ CASES = {
     "llama-2-7b on a100, full report with plots (-o)": ["llama-2-7b", "--target", "a100", "-o",
                                                         "{tmp}/r1"],
     "yi-34b on a100 at 1M context, sweep 4K-1M with plots (-o)": [
-        "yi-34b", "--target", "a100", "--prompt", "1048576", "--context", "1048576",
-        "--output", "1", "-o", "{tmp}/r2"],
+        "yi-34b", "--target", "a100", "--seq-len", "1048576", "--context", "1048576",
+        "--gen-tokens", "1", "-o", "{tmp}/r2"],
     "compare a100,h100,npu (-o)": ["llama-2-7b", "--compare", "a100,h100,npu", "-o", "{tmp}/r3"],
 }
 

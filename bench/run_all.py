@@ -56,6 +56,7 @@ def benches() -> list[Bench]:
                       ("costmodel_gpu_dryrun.md", "costmodel_gpu_dryrun.json"),
                       "nothing (dry run: no GPU here)"))
     return [
+        Bench("cli_startup", ("bench.cli_startup",), ("cli_startup.md", "cli_startup.json")),
         Bench("compile_time", ("bench.compile_time",), ("compile_time.md", "compile_time.json")),
         Bench("costmodel_speed", ("bench.costmodel_speed",),
               ("costmodel_speed.md", "costmodel_speed.json")),

@@ -5,8 +5,9 @@ higher one, function-local imports included; the peers of the analysis layer
 (cost model, simulator, RTL) import none of each other. `tests/test_layering.py`
 reads this table and checks every import in llmc/ against it.
 
-A module belongs to the entry with the longest matching prefix; any module
-named ``llmc.<pkg>.cli`` (a sub-command's argument parsing) is in the cli layer.
+A module belongs to the entry with the longest matching prefix. The `llmc`
+command is the package `llmc.cli` (every sub-command's argument parsing),
+the top layer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("analysis", ("llmc.costmodel", "llmc.sim", "llmc.rtl")),
     ("backends", ("llmc.backends",)),
     ("api", ("llmc.api", "llmc")),     # "llmc" is llmc/__init__.py alone
-    ("cli", ("llmc.cli", "llmc.commands", "llmc.demo")),
+    ("cli", ("llmc.cli", "llmc.demo")),
 )
 
 # Prefixes of one layer that are peers: a module under one never imports
@@ -32,9 +33,6 @@ PEERS: frozenset[str] = frozenset({"llmc.costmodel", "llmc.sim", "llmc.rtl"})
 def layer_of(module: str) -> tuple[int, str, str] | None:
     """(layer index, layer name, matching prefix) of a dotted llmc module
     name, or None for a module the table does not place."""
-    parts = module.split(".")
-    if len(parts) >= 3 and parts[0] == "llmc" and parts[-1] == "cli":
-        return len(LAYERS) - 1, LAYERS[-1][0], module
     best: tuple[int, str, str] | None = None
     for i, (name, prefixes) in enumerate(LAYERS):
         for p in prefixes:

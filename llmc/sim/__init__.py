@@ -8,7 +8,9 @@ optional overrides. A GEMM is simulated fold by fold (`simulate_gemm`); a
 program is a list of steps (`simulate_schedule`). Results (`SimResult`) carry
 cycles, stalls, action counts, an energy breakdown (`load_energy_table`:
 Horowitz 45 nm scaled by node, llmc.hw.energy) and an optional
-Chrome/Perfetto trace. The simulator takes GEMM shapes, not IR.
+Chrome/Perfetto trace. The simulator takes GEMM shapes, not IR; a GEMM
+whose folds would need more than `MAX_SIM_BYTES` of memory is refused before
+anything is allocated (`check_gemm_size`, llmc.sim.limits).
 
     >>> from llmc.sim import from_device, simulate_gemm
     >>> hw = from_device("npu", array="32x32")
@@ -35,6 +37,7 @@ from llmc.sim.hardware import (
     device_figures,
     from_device,
 )
+from llmc.sim.limits import MAX_SIM_BYTES, check_gemm_size, gemm_sim_bytes
 from llmc.sim.result import SimResult
 from llmc.sim.steps import (
     AllReduceStep,
@@ -48,9 +51,10 @@ from llmc.sim.steps import (
 )
 
 __all__ = [
-    "Actions", "AllReduceStep", "ArraySpec", "Dataflow", "DmaStep", "DramSpec", "EnergyTable",
-    "GemmStep", "LinkSpec", "LinkStep", "SimHardware", "SimResult", "SramSpec", "Step",
-    "VectorSpec", "VectorStep", "clear_cache", "compute_cycles", "device_figures",
-    "energy_breakdown_pj", "fold_overlap_cycles", "from_device", "load_energy_table",
-    "simulate_gemm", "simulate_schedule", "simulate_step", "simulate_vector_gemm",
+    "MAX_SIM_BYTES", "Actions", "AllReduceStep", "ArraySpec", "Dataflow", "DmaStep", "DramSpec",
+    "EnergyTable", "GemmStep", "LinkSpec", "LinkStep", "SimHardware", "SimResult", "SramSpec",
+    "Step", "VectorSpec", "VectorStep", "check_gemm_size", "clear_cache", "compute_cycles",
+    "device_figures", "energy_breakdown_pj", "fold_overlap_cycles", "from_device",
+    "gemm_sim_bytes", "load_energy_table", "simulate_gemm", "simulate_schedule", "simulate_step",
+    "simulate_vector_gemm",
 ]

@@ -34,6 +34,7 @@ from llmc.hw.array import (
 from llmc.sim.actions import Actions, mac_key
 from llmc.sim.energy import energy_breakdown_pj
 from llmc.sim.hardware import SimHardware
+from llmc.sim.limits import check_gemm_size
 from llmc.sim.pipeline import run_pipeline
 from llmc.sim.result import SimResult
 from llmc.sim.tiling import FoldPlan, plan_folds
@@ -115,8 +116,10 @@ def simulate_gemm(m: int, n: int, k: int, hw: SimHardware, *, fold_overlap: bool
 
     `out_bits`: width of the outputs written back (default: acc_bits).
     `trace=True` records per-fold events for `SimResult.write_trace`.
+    A GEMM whose folds would need more than `MAX_SIM_BYTES` is a UsageError
+    (llmc.sim.limits), raised before anything is allocated.
     """
-    mapping(m, n, k, hw.array.dataflow)  # validates the sizes
+    check_gemm_size(m, n, k, hw.array, trace=bool(trace))  # also validates the sizes
     _check_out_bits(out_bits)
     plan, times, compute_sram, end, timeline = _gemm_core(
         int(m), int(n), int(k), hw, bool(fold_overlap), out_bits, bool(trace))

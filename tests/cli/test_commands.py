@@ -94,3 +94,59 @@ def test_compile_with_sparsity_and_attention(tmp_path: Path) -> None:
     assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(tmp_path / "bad"),
                  "--weights", "meta", "--seq-len", "32", "--sparsity", "1.5"]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_compile_prints_export_and_llmc_time_per_phase(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    import re
+
+    assert main(["compile", "llama-tiny", "--target", "a100", "-o", str(tmp_path / "t"),
+                 "--weights", "meta", "--seq-len", "16"]) == 0
+    out = capsys.readouterr().out
+    for phase in ("prefill", "decode"):
+        assert re.search(rf"^  time     {phase}: torch\.export \d+\.\d\d s, llmc \d+\.\d\d s$",
+                         out, re.M), out
+    assert re.search(r"^  time     memory plan \d+\.\d\d s, backend \d+\.\d\d s$", out, re.M)
+
+
+def test_phase_times_split_export_from_llmc() -> None:
+    from llmc.cli.core import phase_times
+
+    t = {"prefill.export_s": 4.2, "prefill.convert_s": 0.05, "prefill.verify_s": 0.01,
+         "prefill.passes_s": 0.04, "decode.export_s": 4.5, "decode.passes_s": 0.2,
+         "memplan_s": 0.3, "backend_s": 0.01}
+    assert phase_times(t) == ["  time     prefill: torch.export 4.20 s, llmc 0.10 s",
+                              "  time     decode: torch.export 4.50 s, llmc 0.20 s",
+                              "  time     memory plan 0.30 s, backend 0.01 s"]
+
+
+def test_compile_prints_the_work_sparsity_saved(tmp_path: Path, capsys) -> None:  # noqa: ANN001
+    """The GFLOP printed are the roofline's (a sparse linear runs as its dense
+    product, so they can exceed the dense model's); the line under them says
+    what the passes removed, as report.json's work_saved defines it."""
+    out_dir = tmp_path / "s"
+    assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(out_dir), "--weights",
+                 "meta", "--seq-len", "32", "--sparsity", "2:4:sparsegpt",
+                 "--attention", "flash"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((out_dir / "report.json").read_text())
+    assert "GFLOP executed" in out
+    for phase in ("prefill", "decode"):
+        w = report[phase]["work_saved"]
+        assert w["flops_saved"] > 0.3
+        assert (f"sparsity/attention saved {w['flops_saved']:.1%} of the graph's FLOPs "
+                f"({w['flops_before'] / 1e9:,.4g} -> {w['flops_after'] / 1e9:,.4g} GFLOP of "
+                f"kept work) and {w['bytes_saved']:.1%} of its bytes") in out
+    assert main(["compile", "llama-tiny", "--target", "h100", "-o", str(tmp_path / "d"),
+                 "--weights", "meta", "--seq-len", "32"]) == 0
+    assert "saved" not in capsys.readouterr().out  # nothing to say without the options
+
+
+def test_partition_prints_the_capacity_asked_for(capsys) -> None:  # noqa: ANN001
+    assert main(["partition", "llama-tiny", "--capacity", "250KiB", "--target", "a100"]) == 0
+    out = capsys.readouterr().out
+    assert "weights within --capacity 250KiB (250.00 KiB) per stage: every stage fits" in out
+    assert "one a100 device holds 79.00 GiB" in out
+    assert main(["partition", "llama-tiny", "--stages", "2", "--stage-capacity", "1MiB"]) == 0
+    assert "weights within --stage-capacity 1MiB (1.00 MiB) per stage" in capsys.readouterr().out
+    assert main(["partition", "llama-tiny", "--capacity", "250KiB", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["capacity_bytes"] == 250 * 1024

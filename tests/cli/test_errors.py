@@ -60,7 +60,7 @@ def test_output_is_an_existing_file(tmp_path: Path) -> None:
     ["compile", "llama-tiny", "--target", "a100", "--seq-len", "8"],
     ["report", "llama-2-7b", "--target", "a100"],
     ["plan", "llama-tiny", "--seq-len", "8"],
-    ["sweep", "--models", "llama-2-7b", "--targets", "a100"],
+    ["sweep", "--models", "llama-2-7b", "--target", "a100"],
 ])
 def test_a_directory_llmc_did_not_write_is_left_alone(tmp_path: Path, cmd: list[str],
                                                       capsys) -> None:  # noqa: ANN001

@@ -14,7 +14,7 @@ WRITERS = {
     "compile": ["compile", "llama-tiny", "--target", "a100", "--seq-len", "8"],
     "report": ["report", "llama-tiny", "--target", "a100"],
     "plan": ["plan", "llama-tiny", "--seq-len", "8"],
-    "sweep": ["sweep", "--models", "llama-tiny", "--targets", "a100", "--quant", "bf16"],
+    "sweep": ["sweep", "--models", "llama-tiny", "--target", "a100", "--quant", "bf16"],
     "rtl": ["rtl", "gemm", "--array", "2x2", "--m", "2", "--n", "2", "--k", "2",
             "--simulator", "verilator"],
 }

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmc.cli import main
-from llmc.passes.cli import parse_size
+from llmc.cli.common import parse_size
 from llmc.passes.memplan import Buffer, Plan, Problem, check_plan
 
 

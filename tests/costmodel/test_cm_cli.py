@@ -21,7 +21,7 @@ def test_report_summary_and_json(capsys: pytest.CaptureFixture) -> None:
     rc, out, _ = run(capsys, "report", "llama-2-7b", "--target", "a100")
     assert rc == 0
     assert "prefill" in out and "decode" in out and "concurrent requests" in out
-    rc, out, _ = run(capsys, "report", "yi-34b", "--target", "a100", "--prompt", "50000",
+    rc, out, _ = run(capsys, "report", "yi-34b", "--target", "a100", "--seq-len", "50000",
                      "--context", "50000", "--json")
     j = json.loads(out)
     assert j["kv_bytes_per_token"] == 245_760 and j["max_concurrent_requests"] == 1
@@ -29,7 +29,7 @@ def test_report_summary_and_json(capsys: pytest.CaptureFixture) -> None:
 
 def test_report_writes_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     rc, out, _ = run(capsys, "report", "tinyllama-1.1b", "--target", "h100", "--batch", "4",
-                     "--prompt", "512", "--output", "32", "--quant", "fp8", "-o", str(tmp_path))
+                     "--seq-len", "512", "--gen-tokens", "32", "--quant", "fp8", "-o", str(tmp_path))
     assert rc == 0 and "wrote" in out
     names = {p.name for p in tmp_path.iterdir()}
     assert {"report.md", "report.json", "report.html", "roofline.png"} <= names
@@ -61,7 +61,7 @@ def test_devices(capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.parametrize("argv, message", [
     (["--target", "a10"], "unknown device or target 'a10'; did you mean"),
     (["--target", "a100", "--batch", "-1"], "--batch must be a positive integer"),
-    (["--target", "a100", "--prompt", "0"], "--prompt must be a positive integer"),
+    (["--target", "a100", "--seq-len", "0"], "--seq-len must be a positive integer"),
     (["--target", "a100", "--tp", "3"], "does not divide llama-2-7b's 32 attention heads"),
     (["--target", "a100", "--quant", "int3"], "unknown format 'int3'"),
     (["--target", "npu", "--quant", "bf16"], "does not fit on npu"),

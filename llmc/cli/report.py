@@ -10,24 +10,37 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
+from llmc.cli import sweep
+from llmc.cli.common import (
+    TARGET_HELP,
+    add_batch,
+    add_gen_tokens,
+    add_json,
+    add_out,
+    add_seq_len,
+    add_target,
+    names,
+    print_json,
+)
+from llmc.cli.limits import check_cost, positive
 from llmc.errors import UsageError
-from llmc.outdir import check_dest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="roofline, energy and long-context report of a model "
                                       "on a target")
     p.add_argument("model", help="zoo name, HF-style directory, or file.py:factory")
-    p.add_argument("--target", "-t", help="a100, a100-40gb, h100, h200, npu, hnlpu, spinnaker2, "
-                                          "a device key (llmc devices) or a device file")
-    p.add_argument("--compare", metavar="T1,T2,...", help="targets side by side (a100,h100,npu)")
-    p.add_argument("--batch", type=int, default=1, help="sequences per step (default 1)")
-    p.add_argument("--prompt", type=int, default=None,
-                   help="prefill length in tokens (default min(2048, the model's context))")
-    p.add_argument("--output", type=int, default=256, help="tokens generated (default 256)")
-    p.add_argument("--context", type=int, default=None,
-                   help="KV length a decode step reads (default prompt + output)")
+    add_target(p)
+    p.add_argument("--compare", metavar="T1,T2,...",
+                   help=f"targets side by side (a100,h100,npu); each {TARGET_HELP}")
+    add_batch(p)
+    add_seq_len(p, None, "prompt (prefill) length in tokens (default min(2048, the model's "
+                         "context))")
+    add_gen_tokens(p, 256)
+    p.add_argument("--context", type=int, default=None, metavar="N",
+                   help="KV length a decode step reads (default seq-len + gen-tokens)")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices (default 1)")
     p.add_argument("--quant", default=None,
                    help="a quantization scheme, whose passes run as `llmc compile --quant` "
@@ -36,14 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the device's)")
     p.add_argument("--unfused", action="store_true",
                    help="cost every op on its own (default: fused kernels, as compiled)")
-    p.add_argument("-o", "--out", help="directory for report.md/.json/.html and plots")
-    p.add_argument("--json", action="store_true", help="print report.json to stdout")
+    add_out(p, "report.md/.json/.html and plots")
+    add_json(p, "report.json")
     p.set_defaults(func=_report)
 
-    _register_sweep(sub)
+    sweep.register(sub)
 
     p = sub.add_parser("devices", help="list the cost model's hardware database")
-    p.add_argument("--json", action="store_true", help="the figures as JSON")
+    add_json(p, "the figures")
     p.set_defaults(func=_devices)
 
 
@@ -73,25 +86,27 @@ def _model(spec: str) -> tuple[object | None, object | None, str]:
 
 def _report(a: argparse.Namespace) -> int:
     from llmc.costmodel.report import build_report
+    from llmc.outdir import check_dest
 
     if bool(a.target) == bool(a.compare):
         raise UsageError("give one of --target T or --compare T1,T2,...")
     if a.out:
         check_dest(a.out, "report.json")
-    targets = [t.strip() for t in (a.compare or a.target).split(",")]
-    if not all(targets):
-        raise UsageError(f"--compare {a.compare!r}: empty target name")
+    targets = names(a.compare or a.target, "--compare" if a.compare else "--target")
+    check_cost([a.batch], seq_len=a.seq_len, gen_tokens=a.gen_tokens, context=a.context)
+    positive("--tp", a.tp)
     cfg, graph, name = _model(a.model)
-    reports = [build_report(graph, None, cfg, t, batch=a.batch, prompt=a.prompt, output=a.output,
-                            context=a.context, tp=a.tp, quant=a.quant, model=name,
-                            fuse=not a.unfused)
+    reports = [build_report(graph, None, cfg, t, batch=a.batch, prompt=a.seq_len,
+                            output=a.gen_tokens, context=a.context, tp=a.tp, quant=a.quant,
+                            model=name, fuse=not a.unfused)
                for t in targets]
     if a.compare:
         from llmc.costmodel.compare import Comparison
 
         out = Comparison(reports)
-        for r in reports:
-            print(_summary(r))
+        if not a.json:
+            for r in reports:
+                print(_summary(r))
     else:
         out = reports[0]
         if not out.memory.fits:
@@ -112,7 +127,7 @@ def _report(a: argparse.Namespace) -> int:
     return 0
 
 
-def _summary(r) -> str:  # noqa: ANN001
+def _summary(r: Any) -> str:
     from llmc.costmodel.explain import fmt_bytes, fmt_s
 
     lines = [f"{r.model} on {r.target} ({r.device.description}), {r.precision.describe()}; "
@@ -143,13 +158,12 @@ def _devices(a: argparse.Namespace) -> int:
 
     devices = list_devices()
     if a.json:
-        out = {k: {"description": d.description, "path": d.path,
-                   "compute_flops_per_s": {u: c.flops_per_s for u, c in d.compute.items()},
-                   "memory": {m.name: {"capacity_bytes": m.capacity_bytes,
-                                       "bytes_per_s": m.bytes_per_s} for m in d.memory
-                              if not m.hardwired},
-                   "tdp_w": d.tdp_w.value} for k, d in devices.items()}
-        print(json.dumps(out, indent=2, sort_keys=True))
+        print_json({k: {"description": d.description, "path": d.path,
+                        "compute_flops_per_s": {u: c.flops_per_s for u, c in d.compute.items()},
+                        "memory": {m.name: {"capacity_bytes": m.capacity_bytes,
+                                            "bytes_per_s": m.bytes_per_s} for m in d.memory
+                                   if not m.hardwired},
+                        "tdp_w": d.tdp_w.value} for k, d in devices.items()})
         return 0
     for k, d in devices.items():
         best = max(d.compute.values(), key=lambda u: u.flops_per_s)
@@ -157,64 +171,4 @@ def _devices(a: argparse.Namespace) -> int:
         print(f"{k:<16} {d.description}\n{'':<16} peak {fmt_rate(best.flops_per_s)} "
               f"({best.dtype}), {m.name} {fmt_bytes(m.capacity_bytes)} at "
               f"{fmt_rate(m.bytes_per_s, 'B/s')}, TDP {d.tdp_w.value:g} W  [{Path(d.path).name}]")
-    return 0
-
-
-def _register_sweep(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="design-space sweep: models x targets x precisions x "
-                                     "batch x TP, in parallel, with the Pareto front")
-    p.add_argument("--models", required=True, metavar="M1,M2", help="zoo names")
-    p.add_argument("--targets", required=True, metavar="T1,T2", help="targets or device keys")
-    p.add_argument("--quant", default="", metavar="Q1,Q2",
-                   help="schemes or storage formats (bf16, int8, int4, w4a16, bfp12, "
-                        "int4-w+int8-a, ...; empty: the device's)")
-    p.add_argument("--batch", default="1", metavar="B1,B2", help="batch sizes (default 1)")
-    p.add_argument("--tp", default="1", metavar="N1,N2", help="tensor-parallel degrees")
-    p.add_argument("--prompt", type=int, default=None, help="prefill length")
-    p.add_argument("--output", type=int, default=256, help="tokens generated")
-    p.add_argument("--context", type=int, default=None, help="KV length a decode step reads")
-    p.add_argument("-j", "--jobs", type=int, default=None,
-                   help="worker processes (default: one per core)")
-    p.add_argument("-o", "--out", default=None, help="write sweep.json/.csv/.md/.png here")
-    p.set_defaults(func=_sweep)
-
-
-def _ints(text: str, flag: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",")]
-    except ValueError:
-        raise UsageError(f"{flag} takes comma-separated integers, got {text!r}") from None
-
-
-def _names(text: str, flag: str) -> list[str]:
-    names = [x.strip() for x in text.split(",")]
-    if not all(names):
-        raise UsageError(f"{flag} {text!r}: empty name")
-    return names
-
-
-def _sweep(a: argparse.Namespace) -> int:
-    from llmc.commands import progress
-    from llmc.costmodel.sweep import Shape, files, markdown, points, sweep
-
-    if a.out:
-        check_dest(a.out, "sweep.json")
-    quants = [q.strip() or None for q in a.quant.split(",")] if a.quant else [None]
-    pts = points(_names(a.models, "--models"), _names(a.targets, "--targets"), quants,
-                 _ints(a.batch, "--batch"), _ints(a.tp, "--tp"))
-    if a.jobs is not None and a.jobs <= 0:
-        raise UsageError(f"--jobs must be positive, got {a.jobs}")
-    for name in ("prompt", "output", "context"):
-        v = getattr(a, name)
-        if v is not None and v <= 0:
-            raise UsageError(f"--{name} must be a positive integer, got {v}")
-    shape = Shape(a.prompt, a.output, a.context)
-    with progress(len(pts)) as step:
-        rows = sweep(pts, shape, a.jobs, step)
-    print(markdown(rows, shape), end="")
-    if a.out:
-        from llmc.outdir import write_dir
-
-        write_dir(a.out, files(rows, shape), marker="sweep.json")
-        print(f"wrote sweep.json, sweep.csv, sweep.md, sweep.png to {a.out}/")
     return 0

@@ -1,25 +1,29 @@
 """The `llmc` command: parses arguments, calls the API, prints.
 
-Each area of llmc contributes its sub-commands through a `register(sub)`
-function in its own `cli` module, listed in `_COMMAND_MODULES`; this file only
-dispatches and turns `LlmcError` into one line on stderr with exit code 2.
+Each module listed in `_COMMAND_MODULES` adds its sub-commands through a
+`register(sub)` function; this file only dispatches and turns `LlmcError`
+into one line on stderr with exit code 2. Building the parser imports
+argparse-level modules only (the command modules, `llmc.cli.common`,
+`llmc.errors`); numpy, torch, numba and the op registry are imported by a
+command's function when it runs, so `llmc --help` and `llmc --version` stay
+fast. The flags share one vocabulary (`llmc.cli.common`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from llmc.cli import core, plan, report, rtl, sim
 from llmc.errors import LlmcError
 
 # Modules that add sub-commands, in the order `llmc --help` lists them.
 _COMMAND_MODULES = (
-    "llmc.commands",          # compile, models, targets, show, demo
-    "llmc.costmodel.cli",     # report
-    "llmc.passes.cli",        # eval, plan
-    "llmc.sim.cli",           # sim
-    "llmc.rtl.cli",           # rtl
+    core,      # compile, run, models, targets, show, demo
+    report,    # report, devices, sweep
+    plan,      # eval, plan, partition
+    sim,       # sim gemm
+    rtl,       # rtl gemm, rtl synth
 )
 
 
@@ -36,13 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "simulator for LLM accelerators.")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # area not built yet
-                continue
-            raise
+    for module in _COMMAND_MODULES:
         module.register(sub)
     return parser
 
@@ -67,7 +65,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("llmc: interrupted\n")
         return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
