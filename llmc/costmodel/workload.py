@@ -9,6 +9,10 @@ The precision is applied by re-typing the graph (what a quantization pass
 would do to the types, without touching values): weight matrices to the
 weight dtype, the KV cache to the KV dtype, every other float value to the
 activation dtype. A graph whose passes already chose dtypes is costed as is.
+
+`retype` is the one element-size rule: the memory planner plans the graph
+`retype` returns at the report's precision (`llmc.api.plan_memory`), so the
+report's weights, KV cache and the plan's regions are the same bytes.
 """
 
 from __future__ import annotations
@@ -172,7 +176,8 @@ def traced_in_f32(graph: Graph) -> bool:
 
 
 def retype(graph: Graph, p: Precision) -> Graph:
-    """A copy of `graph` with storage dtypes set by precision `p`. With
+    """A copy of `graph` with storage dtypes set by precision `p`: the element
+    sizes the cost model charges and the memory planner plans. With
     ``p.as_is`` (a graph whose passes chose its dtypes) only float32 tensors
     that are the trace's reference precision change (`traced_in_f32`): no
     device serves in it, so they take `p.floats` (the device's default)."""
@@ -196,6 +201,20 @@ def retype(graph: Graph, p: Precision) -> Graph:
     out = Graph(graph.name, list(new.values()), [Value(new[v.node], v.index) for v in graph.outputs],
                 graph.params)
     return out
+
+
+def held_dtypes(graph: Graph) -> dict[str, str | None]:
+    """The dtypes a graph holds, each the one with the most bytes: its weights
+    (`weight_nodes`), KV cache (`kv_nodes`) and other float values (act);
+    None where the graph has none."""
+    weights, kv = weight_nodes(graph), kv_nodes(graph)
+    held: dict[str, Counter[str]] = {"weight": Counter(), "kv": Counter(), "act": Counter()}
+    for n in graph.nodes:
+        role = "weight" if n in weights else "kv" if n in kv else "act"
+        for t in n.types:
+            if role != "act" or t.dtype.is_float:
+                held[role][t.dtype.name] += t.nbytes
+    return {k: c.most_common(1)[0][0] if c else None for k, c in held.items()}
 
 
 # ---- records -----------------------------------------------------------------
