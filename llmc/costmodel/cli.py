@@ -90,8 +90,8 @@ def _report(a: argparse.Namespace) -> int:
         from llmc.costmodel.compare import Comparison
 
         out = Comparison(reports)
-        for r in reports:
-            print(_summary(r))
+        if not a.json:
+            print(out.to_text())
     else:
         out = reports[0]
         if not out.memory.fits:
