@@ -55,6 +55,8 @@ def _rows(context: int) -> tuple[Row, ...]:
             lambda v: "yes" if v == 0 else f"no: {fmt_bytes(v)} missing", fitted=False),
         Row("time_to_first_token_s", "time to first token", lambda r: r.prefill.time_s, fmt_s),
         Row("prefill_bound", "prefill bound", lambda r: r.prefill.bound),
+        Row("prefill_energy_j", "prefill energy", lambda r: r.prefill.energy_j,
+            lambda v: f"{v:,.3g} J"),
         Row("time_per_token_s", "decode time per token", _decode(lambda r: r.decode.time_s),
             fmt_s),
         Row("tokens_per_s", "decode tokens/s", _decode(lambda r: r.batch / r.decode.time_s),
