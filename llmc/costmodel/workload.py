@@ -223,13 +223,14 @@ def retype(graph: Graph, p: Precision) -> Graph:
 
 def held_dtypes(graph: Graph) -> dict[str, str | None]:
     """The dtypes a graph holds, each the one with the most bytes: its weights
-    (`weight_nodes`), KV cache (`kv_nodes`) and other float values (act);
-    None where the graph has none."""
-    weights, kv = weight_nodes(graph), kv_nodes(graph)
+    (`weight_nodes`), KV cache (`kv_nodes`, `attended_kv`) and other float
+    values (act); None where the graph has none."""
+    weights, kv, cache = weight_nodes(graph), kv_nodes(graph), attended_kv(graph)
     held: dict[str, Counter[str]] = {"weight": Counter(), "kv": Counter(), "act": Counter()}
     for n in graph.nodes:
-        role = "weight" if n in weights else "kv" if n in kv else "act"
-        for t in n.types:
+        for i, t in enumerate(n.types):
+            role = ("weight" if n in weights else
+                    "kv" if n in kv or (n, i) in cache else "act")
             if role != "act" or t.dtype.is_float:
                 held[role][t.dtype.name] += t.nbytes
     return {k: c.most_common(1)[0][0] if c else None for k, c in held.items()}

@@ -88,7 +88,8 @@ def test_plan_memory_says_what_it_planned_at() -> None:
     f32_bytes = param_count(g).nbytes
     plain = api.plan_memory(g)                       # no target: the trace's float32
     assert plain.json["precision"]["spec"] == "as-is"
-    assert plain.json["precision"]["weight"] == "f32" and "f32" in plain.precision
+    assert plain.json["precision"]["weight"] == plain.json["precision"]["kv"] == "f32"
+    assert "weights f32, KV cache f32" in plain.precision
     assert _sizes(plain.json, "weights") == f32_bytes
     for target, div, name in (("a100", 2, "bf16"), ("npu", 4, "i8")):
         mp = api.plan_memory(g, target=target)
