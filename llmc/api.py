@@ -138,9 +138,10 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
             phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
             weights: str = "auto", progress: Any = None, quant: str | None = None,
             sparsity: str | None = None, attention: str | None = None) -> Compiled:
-    """Trace both phases, run the target's pipeline, plan memory, emit with
-    the target's backend, write the artifact directory atomically (built
-    aside, then renamed into place) with its manifest.json."""
+    """Trace both phases, run the target's pipeline, cost them (the report),
+    plan memory at the precision the report charges, emit with the target's
+    backend, write the artifact directory atomically (built aside, then
+    renamed into place) with its manifest.json."""
     tgt = get_target(target)
     if phase not in PHASES:
         raise UsageError(f"unknown phase {phase!r}; expected prefill or decode")
@@ -157,46 +158,42 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
                              attention)
     graphs, saved, timings = _run_phases(loaded, stages, PassContext(device=tgt.device),
                                          batch, seq_len, step)
-    step("memory plan")
-    t = time.perf_counter()
-    plans = {ph: plan_memory(g) for ph, g in graphs.items()}
-    timings["memplan_s"] = time.perf_counter() - t
-    step(f"backend {backend.name}")
-    from llmc.hw.database import get_device
-
-    t = time.perf_counter()
     unsupported = backend.unsupported(graphs)
     if unsupported:
         raise UnsupportedOpError(f"the {backend.name} backend cannot render: "
                                  + "; ".join(unsupported))
-    emitted = backend.emit(graphs, plans, get_device(tgt.device), options)
-    timings["backend_s"] = time.perf_counter() - t
     step("report")
     from llmc.costmodel import build_report
+    from llmc.costmodel.report import PlannedMemory
 
     rep = build_report(graphs["prefill"], graphs.get("decode"), loaded.config, tgt.name,
                        batch=batch, prompt=seq_len,
                        context=seq_len if "decode" in graphs else None, model=loaded.name,
                        quant=quant)
+    step("memory plan")
+    t = time.perf_counter()
+    # at the element sizes the report charges (its precision), so the two agree
+    plans = {ph: plan_memory(g, precision=rep.precision) for ph, g in graphs.items()}
+    timings["memplan_s"] = time.perf_counter() - t
+    rep.memory_plan = PlannedMemory({ph: p.json for ph, p in plans.items()},
+                                    {f"plan_{ph}.png": p.png() for ph, p in plans.items()})
+    step(f"backend {backend.name}")
+    from llmc.hw.database import get_device
+
+    t = time.perf_counter()
+    emitted = backend.emit(graphs, plans, get_device(tgt.device), options)
+    timings["backend_s"] = time.perf_counter() - t
     report = rep.to_json()
     for ph, w in saved.items():
         report.setdefault(ph, {})["work_saved"] = w
-    report["memory_plan"] = {ph: {k: p.json[k] for k in ("arena_bytes", "lower_bound_bytes",
-                                                          "ratio", "method")}
-                             | {"static": {r: v["bytes"] for r, v in
-                                           p.json["static"]["regions"].items()}}
-                             for ph, p in plans.items()}
     step("write")
-    files: dict[str, Any] = dict(rep.files())
+    files: dict[str, Any] = dict(rep.files())     # report.md/.html/.json, plots, plan pictures
     files.update({
         "model.llmir": print_graph(graphs.get(phase, graphs["prefill"])),
         "report.json": json.dumps(report, indent=2, sort_keys=True) + "\n",
-        "report.md": rep.to_markdown() + _memory_plan_md({ph: p.json for ph, p in plans.items()}),
         "plan.json": json.dumps({ph: p.json for ph, p in plans.items()}, indent=2,
                                 sort_keys=True) + "\n",
     })
-    for ph, p in plans.items():
-        files[f"plan_{ph}.png"] = p.plot
     clash = sorted(set(emitted) & (set(files) | {MANIFEST}))
     if clash:
         raise LlmcError(f"the {backend.name} backend emitted {', '.join(clash)}, which "
@@ -352,48 +349,74 @@ def detokenize(ids: Sequence[int]) -> str:
 
 @dataclass
 class MemoryPlan:
-    """An activation-arena plan of one graph: its JSON form and a plotter."""
+    """A memory plan of one graph: the activation arena's problem and plan,
+    its JSON form (plan.json: buffers, static regions, the precision planned
+    at) and its picture."""
 
     problem: Any
     plan: Any
     json: dict[str, Any]
 
-    def plot(self, path: Path) -> None:
-        from llmc.passes.memplan import plot_plan
+    @property
+    def precision(self) -> str:
+        """The element sizes planned at, in words."""
+        return self.json["precision"]["describe"]
 
-        plot_plan(self.problem, self.plan, path)
+    def png(self) -> bytes:
+        from llmc.passes.memplan import plan_png
+
+        return plan_png(self.problem, self.plan)
+
+    def plot(self, path: Path) -> None:
+        Path(path).write_bytes(self.png())
 
 
 def plan_memory(graph: Graph, method: str = "auto", arena_bytes: int | None = None,
-                time_limit_s: float = 10.0) -> MemoryPlan:
+                time_limit_s: float = 10.0, *, precision: Any = None,
+                target: str | None = None) -> MemoryPlan:
     """Plan every intermediate of `graph` into one arena, checked before it is
     returned; weights, constants, the KV cache and the inputs are laid out in
-    their own regions (``json["static"]``)."""
+    their own regions (``json["static"]``).
+
+    Element sizes are the cost model's (`llmc.costmodel.workload.retype`):
+    `precision` (a `llmc.costmodel.Precision`, e.g. a Report's) plans at it;
+    `target` plans at the precision the cost model charges `graph` on that
+    target (a float32 trace at its device's default, bf16 on GPUs; a graph
+    whose dtypes a pass chose, as it stands); neither plans the graph's dtypes
+    as they stand (a trace's float32). ``json["precision"]`` says which."""
     from llmc.passes.memplan import check_plan, plan, plan_to_json
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.static import static_layout
 
-    problem = liveness(graph).problem
+    sized, how = at_plan_precision(graph, precision, target)
+    problem = liveness(sized).problem
     p = plan(problem, method=method, arena_bytes=arena_bytes, time_limit_s=time_limit_s)
     check_plan(problem, p, arena_bytes)
     data = plan_to_json(problem, p, timing=False)
-    data["static"] = static_layout(graph, problem.alignment).to_json()
+    data["static"] = static_layout(sized, problem.alignment).to_json()
+    data["precision"] = how
     return MemoryPlan(problem, p, data)
 
 
-def _memory_plan_md(plans: dict[str, Any]) -> str:
-    lines = ["", "## Memory plan", "",
-             "| phase | activation arena | lower bound | ratio | method | weights | constants "
-             "| KV cache | inputs |", "|---|---:|---:|---:|---|---:|---:|---:|---:|"]
-    for ph, m in plans.items():
-        regions = m["static"]["regions"]
-        lines.append(f"| {ph} | {m['arena_bytes']:,} B | {m['lower_bound_bytes']:,} B | "
-                     f"{m['ratio']:.4f} | {m['method']} | "
-                     + " | ".join(f"{regions[r]['bytes']:,} B"
-                                  for r in ("weights", "constants", "kv_cache", "inputs"))
-                     + " |")
-    return "\n".join(lines) + ("\n\nPictures: plan_prefill.png, plan_decode.png; data: plan.json "
-                               "(each region's tensors with their offsets under `static`).\n")
+def at_plan_precision(graph: Graph, precision: Any = None, target: str | None = None
+                      ) -> tuple[Graph, dict[str, Any]]:
+    """`graph` re-typed to the element sizes the cost model charges, and the
+    precision as plan.json records it."""
+    from llmc.costmodel.workload import held_dtypes, retype
+
+    if precision is None and target is not None:
+        from llmc.costmodel.report import costed_precision
+        from llmc.hw.database import get_device
+
+        precision = costed_precision(None, get_device(target), [graph])[0]
+    if precision is None:
+        held = held_dtypes(graph)
+        words = ", ".join(f"{k} {v}" for k, v in (("weights", held["weight"]),
+                                                 ("KV cache", held["kv"]),
+                                                 ("activations", held["act"])) if v)
+        return graph, {"spec": "as-is", "as_is": True, **held,
+                       "describe": f"the graph's own dtypes ({words}); no target given"}
+    return retype(graph, precision), precision.to_json() | {"describe": precision.describe()}
 
 
 def torch_reference(traced: Traced) -> list[np.ndarray]:

@@ -95,6 +95,10 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
                                     "bound, greedy, best-fit and MIP, with a picture")
     p.add_argument("model", help="zoo name, HF-style directory, or file.py:factory")
     add_trace_shape(p)
+    p.add_argument("--target", "-t", default=None,
+                   help="plan at the element sizes the cost model charges on this target "
+                        "(a float32 trace at the device's default, bf16 on GPUs); default: "
+                        "the graph's own dtypes")
     p.add_argument("--method", choices=METHODS, default="auto",
                    help="auto (= memo: one MIP per distinct layer, reused), mip (the whole "
                         "graph as one MIP), greedy (TFLite greedy-by-size), bestfit")
@@ -130,14 +134,14 @@ def _plan(a: argparse.Namespace) -> int:
     check_trace(a.batch, a.seq_len)
     traced = api.trace(a.model, a.phase, a.batch, a.seq_len, weights="meta")
     graph = traced.graph
-    before = lower_bound(liveness(graph).problem)
+    before = lower_bound(liveness(api.at_plan_precision(graph, target=a.target)[0]).problem)
     if a.reorder:
         graph = memory_order(graph)
     if not a.unfused:
         graph = fuse(graph)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mp = api.plan_memory(graph, a.method, arena, a.time_limit)
+        mp = api.plan_memory(graph, a.method, arena, a.time_limit, target=a.target)
     problem, chosen = mp.problem, mp.plan
     lb = lower_bound(problem)
     rows = [("greedy-by-size", greedy_by_size(problem)), ("best-fit", best_fit(problem))]
@@ -177,7 +181,10 @@ def _table(graph: Any, problem: Any, lb: int, before: int, rows: list, plan_json
     """The lines `llmc plan` prints (and plan.md holds)."""
     chosen = rows[-1][1]
     lines = [f"{graph.name}: {len(problem.buffers):,} activation buffers over "
-             f"{len(graph.nodes):,} steps", f"  {'lower bound':<22}{fmt_bin(lb):>14}"]
+             f"{len(graph.nodes):,} steps",
+             f"  precision: {plan_json['precision']['describe']}"
+             + (f" (target {a.target})" if a.target else ""),
+             f"  {'lower bound':<22}{fmt_bin(lb):>14}"]
     if a.reorder or not a.unfused:
         how = " + ".join(w for w, on in (("memory-order", a.reorder), ("fuse", not a.unfused))
                          if on)

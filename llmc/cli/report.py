@@ -105,8 +105,7 @@ def _report(a: argparse.Namespace) -> int:
 
         out = Comparison(reports)
         if not a.json:
-            for r in reports:
-                print(_summary(r))
+            print(out.to_text())
     else:
         out = reports[0]
         if not out.memory.fits:

@@ -74,11 +74,14 @@ def md_to_html(md: str, images: dict[str, bytes]) -> str:
         elif all(line.startswith("![") for line in lines):
             for line in lines:
                 m = re.match(r"!\[(.*?)\]\((.*?)\)", line)
-                if m and m.group(2) in images:
-                    data = base64.b64encode(images[m.group(2)]).decode()
-                    out.append(f'<figure><img alt="{html.escape(m.group(1))}" '
-                               f'src="data:image/png;base64,{data}">'
-                               f"<figcaption>{_inline(m.group(1))}</figcaption></figure>")
+                if not m:
+                    continue
+                alt, name = m.groups()
+                # inlined when given (a self-contained page), else linked beside it
+                src = (f"data:image/png;base64,{base64.b64encode(images[name]).decode()}"
+                       if name in images else html.escape(name))
+                out.append(f'<figure><img alt="{html.escape(alt)}" src="{src}">'
+                           f"<figcaption>{_inline(alt)}</figcaption></figure>")
         else:
             out.append(f"<p>{_inline(' '.join(lines))}</p>")
     return "\n".join(out)

@@ -4,8 +4,9 @@ Top level: model, target, device, device_description, batch, prompt, output,
 context, seq_len (= prompt, the compile artifact's key), tp, precision,
 params_total, params_active, weight_bytes, weight_bytes_per_device,
 kv_bytes_per_token, kv_bytes_per_request, max_concurrent_requests,
-context_switch_s, memory, prefill, decode, end_to_end, long_context, notes,
-sources, schema_version. Sizes in bytes, times in seconds, energy in joules.
+context_switch_s, memory, memory_plan (a compile's plans per phase, else
+null), prefill, decode, end_to_end, long_context, notes, sources,
+schema_version. Sizes in bytes, times in seconds, energy in joules.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ def report_json(r: Report) -> dict[str, Any]:
                    "reserved_bytes": num(r.memory.reserved_bytes),
                    "kv_capacity_bytes": num(r.memory.kv_capacity_bytes),
                    "fits": r.memory.fits, "missing_bytes": num(r.memory.missing_bytes)},
+        "memory_plan": memory_plan_json(r),
         "prefill": pre, "decode": None, "notes": list(r.notes), "sources": sources(r),
     }
     ttft, e2e_e = r.prefill.time_s, r.prefill.energy_j
@@ -131,6 +133,17 @@ def report_json(r: Report) -> dict[str, Any]:
     out["end_to_end"] = {"time_s": num(ttft), "energy_j": num(e2e_e), "output_tokens": r.output}
     out["long_context"] = None if r.longctx is None else long_context_json(r.longctx)
     return out
+
+
+def memory_plan_json(r: Report) -> dict[str, Any] | None:
+    """Per phase: the arena, its lower bound, the method, each static region's
+    bytes and the precision planned at (plan.json holds every buffer)."""
+    if r.memory_plan is None:
+        return None
+    return {ph: {k: p[k] for k in ("arena_bytes", "lower_bound_bytes", "ratio", "method",
+                                   "precision")}
+            | {"static": {k: v["bytes"] for k, v in p["static"]["regions"].items()}}
+            for ph, p in r.memory_plan.plans.items()}
 
 
 def long_context_json(lc: Any) -> dict[str, Any]:

@@ -84,6 +84,37 @@ def memory(r: Report) -> list[str]:
     return ["## Memory", ""] + table(["", "value"], rows) + [""]
 
 
+PLAN_REGIONS = (("weights", "weights"), ("constants", "constants"), ("kv_cache", "KV cache"),
+                ("inputs", "inputs"))
+
+
+def memory_plan(r: Report) -> list[str]:
+    """The compile's memory plans, planned at the precision costed above: the
+    activation arena against its lower bound, and the regions laid out apart."""
+    mp = r.memory_plan
+    if mp is None:
+        return []
+    rows = []
+    for ph, m in mp.plans.items():
+        regions = m["static"]["regions"]
+        rows.append([ph, fmt_bytes(m["arena_bytes"]), fmt_bytes(m["lower_bound_bytes"]),
+                     f"{m['ratio']:.4f}", m["method"],
+                     *(fmt_bytes(regions[k]["bytes"]) for k, _ in PLAN_REGIONS)])
+    how = {m["precision"]["describe"] for m in mp.plans.values()}
+    out = ["## Memory plan", "",
+           f"Planned at the precision costed above ({'; '.join(sorted(how))}): every "
+           "intermediate tensor has an offset in one activation arena; weights, constant "
+           "tables, the KV cache and the inputs are laid out apart, one packed region each.", ""]
+    out += table(["phase", "activation arena", "lower bound", "ratio", "method",
+                  *(label for _, label in PLAN_REGIONS)], rows, "lrrrlrrrr") + [""]
+    pics = [f"![Memory plan, {ph}: activation buffers by step and address]({f})"
+            for ph in mp.plans for f in [f"plan_{ph}.png"] if f in mp.pictures]
+    if pics:
+        out += pics + [""]
+    return out + ["Data: plan.json (every buffer's offset; each region's tensors with their "
+                  "offsets under `static`).", ""]
+
+
 def phase(ph: PhaseResult, w: Any, title: str, top: int = 12) -> list[str]:
     groups = by_group(ph)
     total = sum(g["time_s"] for g in groups.values()) or 1.0
@@ -177,7 +208,7 @@ def device_figures(r: Report) -> list[str]:
 
 def report_md(r: Report) -> str:
     lines = header(r) + ["## What bounds you", "", bounds_paragraph(r), ""]
-    lines += summary(r) + memory(r)
+    lines += summary(r) + memory(r) + memory_plan(r)
     lines += phase(r.prefill, r.prefill_w, "Prefill: where the time goes")
     if r.decode is not None:
         lines += phase(r.decode, r.decode_w, "Decode (one step): where the time goes")

@@ -4,7 +4,9 @@ Workloads come from the graphs when given (what `llmc compile` traced and
 its passes left) and otherwise from the config (`synth_workload`: the zoo
 decoder's ops without torch.export). `Report.to_json()` has stable keys
 (listed in README.md beside this file); `to_markdown`, `to_html` and
-`write(dir)` render it, deterministically.
+`write(dir)` render it, deterministically. A compile attaches its memory
+plans (`PlannedMemory`, planned at the report's precision) and the renderings
+carry them too.
 """
 
 from __future__ import annotations
@@ -51,6 +53,16 @@ class Memory:
         return max(0.0, self.weight_bytes + self.reserved_bytes - self.capacity_bytes)
 
 
+@dataclass(frozen=True)
+class PlannedMemory:
+    """A compile's memory plans as the report shows them: per phase, plan.json's
+    form (arena_bytes, lower_bound_bytes, ratio, method, static regions, the
+    precision planned at), and the plan pictures by file name."""
+
+    plans: dict[str, dict[str, Any]]
+    pictures: dict[str, bytes] = field(default_factory=dict)
+
+
 @dataclass
 class Report:
     """Everything the cost model says about one model on one target."""
@@ -73,6 +85,7 @@ class Report:
     longctx: LongContext | None
     config: ModelConfig | None
     notes: list[str] = field(default_factory=list)
+    memory_plan: PlannedMemory | None = None
 
     @property
     def max_concurrent_requests(self) -> int | None:
@@ -105,10 +118,11 @@ class Report:
         return report_html(self)
 
     def plots(self) -> dict[str, bytes]:
-        """PNG files by name (roofline, breakdown, context sweep)."""
+        """PNG files by name (roofline, breakdown, context sweep, and the
+        memory-plan pictures when a plan is attached)."""
         from llmc.costmodel.plots import report_plots
 
-        return report_plots(self)
+        return report_plots(self) | (self.memory_plan.pictures if self.memory_plan else {})
 
     def files(self) -> dict[str, bytes]:
         """Every file of the report by name: report.md/.json/.html and the PNGs."""
@@ -163,8 +177,12 @@ def _check_tp(tp: int, cfg: ModelConfig | None, dev: Device) -> None:
                          f"{cfg.n_kv_heads} KV heads")
 
 
-def _precision(quant: str | None, dev: Device, graphs: list[Graph]) -> tuple[Precision, str]:
-    """The precision to cost, and a note saying why."""
+def costed_precision(quant: str | None, dev: Device, graphs: list[Graph]
+                     ) -> tuple[Precision, str]:
+    """The precision `graphs` are costed at on `dev` under `quant` (None: the
+    device's default for a float32 trace; a graph whose dtypes a pass chose,
+    as it stands), and a note saying why. `workload.retype(graph, p)` gives
+    the element sizes it charges."""
     chosen = any(dtypes_chosen(g) for g in graphs)
     p = parse_quant(quant, dev.default_quant)
     if p.scheme is not None:
@@ -247,7 +265,7 @@ def build_report(prefill_graph: Graph | None, decode_graph: Graph | None,
     if prompt is None:
         prompt = min(2048, config.max_seq_len) if config else 1
     context = context if context is not None else prompt + output
-    p, why = _precision(quant, dev, [g for g in (prefill_graph, decode_graph) if g])
+    p, why = costed_precision(quant, dev, [g for g in (prefill_graph, decode_graph) if g])
     notes = [why]
     prefill_graph, decode_graph = _quantize(p, prefill_graph, decode_graph)
     pw = (from_graph(prefill_graph, "prefill", p, batch=batch, tokens=prompt, context=prompt,

@@ -9,6 +9,10 @@ The precision is applied by re-typing the graph (what a quantization pass
 would do to the types, without touching values): weight matrices to the
 weight dtype, the KV cache to the KV dtype, every other float value to the
 activation dtype. A graph whose passes already chose dtypes is costed as is.
+
+`retype` is the one element-size rule: the memory planner plans the graph
+`retype` returns at the report's precision (`llmc.api.plan_memory`), so the
+report's weights, KV cache and the plan's regions are the same bytes.
 """
 
 from __future__ import annotations
@@ -171,8 +175,25 @@ def traced_in_f32(graph: Graph) -> bool:
     return not floats or f32 in floats
 
 
+def attended_kv(graph: Graph) -> set[tuple[Node, int]]:
+    """(node, output index) of the keys and values attention-kind ops read
+    (their producers, through any views) and of the views of them: the KV
+    cache a prefill writes (and returns; `llmc.passes.memplan.liveness.
+    kv_outputs`), stored in the KV dtype like the cache a decode reads and
+    as a quantization scheme stores it (llmc.passes.quant.blockq)."""
+    roots = {alias_root(v) for n in graph.nodes
+             if get_op(n.op).kind == "attention" and len(n.inputs) >= 3 for v in n.inputs[1:3]}
+    if not roots:
+        return set()
+    return {(n, i) for n in graph.nodes for i in range(len(n.types))
+            if alias_root(Value(n, i)) in roots}
+
+
 def retype(graph: Graph, p: Precision) -> Graph:
-    """A copy of `graph` with storage dtypes set by precision `p`. With
+    """A copy of `graph` with storage dtypes set by precision `p`: the element
+    sizes the cost model charges and the memory planner plans (weights at
+    p.weight, the KV cache a decode reads and a prefill writes at p.kv, other
+    float values at p.act). With
     ``p.as_is`` (a graph whose passes chose its dtypes) only float32 tensors
     that are the trace's reference precision change (`traced_in_f32`): no
     device serves in it, so they take `p.floats` (the device's default)."""
@@ -181,21 +202,38 @@ def retype(graph: Graph, p: Precision) -> Graph:
     if p.as_is and not traced_in_f32(graph):
         return graph
     to = p.floats if p.as_is else p
+    cache = attended_kv(graph)
     new: dict[Node, Node] = {}
 
-    def dtype(n: Node, t: TensorType) -> TensorType:
+    def dtype(n: Node, i: int, t: TensorType) -> TensorType:
         if not t.dtype.is_float or (p.as_is and t.dtype != f32):
             return t
         if n in weights:
             return t.with_dtype(sparse_24(to.weight) if n in sparse else to.weight)
-        return t.with_dtype(to.kv if n in kv else to.act)
+        return t.with_dtype(to.kv if n in kv or (n, i) in cache else to.act)
 
     for n in graph.nodes:
         inputs = tuple(Value(new[v.node], v.index) for v in n.inputs)
-        new[n] = Node(n.op, inputs, n.attrs, tuple(dtype(n, t) for t in n.types), n.name, n.loc)
+        types = tuple(dtype(n, i, t) for i, t in enumerate(n.types))
+        new[n] = Node(n.op, inputs, n.attrs, types, n.name, n.loc)
     out = Graph(graph.name, list(new.values()), [Value(new[v.node], v.index) for v in graph.outputs],
                 graph.params)
     return out
+
+
+def held_dtypes(graph: Graph) -> dict[str, str | None]:
+    """The dtypes a graph holds, each the one with the most bytes: its weights
+    (`weight_nodes`), KV cache (`kv_nodes`, `attended_kv`) and other float
+    values (act); None where the graph has none."""
+    weights, kv, cache = weight_nodes(graph), kv_nodes(graph), attended_kv(graph)
+    held: dict[str, Counter[str]] = {"weight": Counter(), "kv": Counter(), "act": Counter()}
+    for n in graph.nodes:
+        for i, t in enumerate(n.types):
+            role = ("weight" if n in weights else
+                    "kv" if n in kv or (n, i) in cache else "act")
+            if role != "act" or t.dtype.is_float:
+                held[role][t.dtype.name] += t.nbytes
+    return {k: c.most_common(1)[0][0] if c else None for k, c in held.items()}
 
 
 # ---- records -----------------------------------------------------------------

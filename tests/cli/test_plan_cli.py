@@ -76,3 +76,17 @@ def test_parse_size_refuses(text: str) -> None:
 
     with pytest.raises(UsageError, match="--arena"):
         parse_size(text)
+
+
+def test_plan_at_a_targets_precision(capsys: pytest.CaptureFixture[str]) -> None:
+    """--target plans a float32 trace at the device's default (bf16 on a100): the
+    weights region is half the float32 one, and the precision is printed."""
+    assert main(["plan", "llama-tiny", "--seq-len", "16", "--json"]) == 0
+    f32 = json.loads(capsys.readouterr().out)["plan"]
+    assert main(["plan", "llama-tiny", "--seq-len", "16", "--target", "a100", "--json"]) == 0
+    bf16 = json.loads(capsys.readouterr().out)["plan"]
+    w32 = f32["static"]["regions"]["weights"]["bytes"]
+    w16 = bf16["static"]["regions"]["weights"]["bytes"]
+    assert w16 * 2 == w32 and bf16["precision"]["act"] == "bf16"
+    assert main(["plan", "llama-tiny", "--seq-len", "16", "--target", "a100"]) == 0
+    assert "precision: weights bf16" in capsys.readouterr().out

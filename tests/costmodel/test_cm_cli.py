@@ -39,8 +39,20 @@ def test_report_writes_files(capsys: pytest.CaptureFixture, tmp_path: Path) -> N
 
 def test_compare(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
     rc, out, _ = run(capsys, "report", "gpt2", "--compare", "a100,h100,npu", "-o", str(tmp_path))
-    assert rc == 0 and out.count("gpt2 on") == 3
-    assert "| a100 | h100 | npu |" in (tmp_path / "report.md").read_text()
+    assert rc == 0 and "| a100 | h100 | npu |" in (tmp_path / "report.md").read_text()
+    # one table side by side, not three reports one after another
+    lines = out.splitlines()
+    assert out.count("gpt2 on") == 1 and out.count("time to first token") == 1
+    head = next(line for line in lines if line.split() == ["a100", "h100", "npu"])
+    row = next(line for line in lines if line.startswith("decode tokens/s"))
+    assert len(row) == len(head) and len(row.split()) == 2 + 3
+
+
+def test_compare_json_is_json(capsys: pytest.CaptureFixture) -> None:
+    rc, out, _ = run(capsys, "report", "gpt2", "--compare", "a100,npu", "--json")
+    j = json.loads(out)
+    assert rc == 0 and j["table"]["targets"] == ["a100", "npu"]
+    assert set(j["reports"]) == {"a100", "npu"}
 
 
 def test_device_file_as_target(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:

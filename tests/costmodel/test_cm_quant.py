@@ -102,12 +102,12 @@ def test_a_quantized_graph_is_costed_as_served_not_in_float32() -> None:
     trace left everywhere else is costed at the device's default (bf16), so
     its linears run on bf16 tensor cores, as `--quant w4a16` assumes."""
     import llmc
-    from llmc.costmodel.report import _precision
+    from llmc.costmodel.report import costed_precision
     from llmc.costmodel.workload import records, retype
     from llmc.hw.database import get_device
 
     g = llmc.quantize("llama-tiny", "w4a16", seq_len=16)
-    p, why = _precision(None, get_device("a100"), [g])
+    p, why = costed_precision(None, get_device("a100"), [g])
     assert p.as_is and "float32" in why
     recs = [r for r in records(retype(g, p), fuse=False) if r.op == "wq_linear"]
     assert recs and all(r.compute == "bf16" for r in recs)

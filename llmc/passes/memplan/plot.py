@@ -7,6 +7,7 @@ same bytes.
 
 from __future__ import annotations
 
+import io
 import zlib
 from pathlib import Path
 
@@ -23,7 +24,15 @@ def _unit(nbytes: int) -> tuple[int, str]:
 
 def plot_plan(problem: Problem, plan: Plan, path: str | Path, title: str | None = None,
               label_min_frac: float = 0.04) -> Path:
-    """Write a PNG of ``plan`` to ``path``; return the path.
+    """Write `plan_png` to ``path``; return the path."""
+    path = Path(path)
+    path.write_bytes(plan_png(problem, plan, title, label_min_frac))
+    return path
+
+
+def plan_png(problem: Problem, plan: Plan, title: str | None = None,
+             label_min_frac: float = 0.04) -> bytes:
+    """A PNG of ``plan``.
 
     Each buffer is a rectangle over steps [start, end + 1) and bytes
     [offset, offset + size); colour by block (or name) so the repeated layers
@@ -66,6 +75,6 @@ def plot_plan(problem: Problem, plan: Plan, path: str | Path, title: str | None 
                  f"ratio {plan.ratio:.4f} to the lower bound")
     ax.legend(loc="upper center", ncol=2, fontsize=8, framealpha=0.9)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, format="png", metadata={"Software": None})
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()

@@ -1,0 +1,37 @@
+"""README.md's examples are what llmc prints."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from llmc.cli import main
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else None]
+
+
+def ir_example() -> tuple[list[str], list[str]]:
+    """(the `llmc show ... --ir` command the Architecture section names for its
+    IR example, the example's lines)."""
+    arch = _section(README.read_text(), "Architecture")
+    m = re.search(r"`llmc (show [^`]*--ir[^`]*)`.*?```\n(.*?)```", arch, re.S)
+    assert m, "the IR example in README.md's Architecture section names its `llmc show` command"
+    return shlex.split(m.group(1)), [line for line in m.group(2).splitlines() if line.strip()]
+
+
+def test_readme_ir_example_is_printed_verbatim(capsys: pytest.CaptureFixture) -> None:
+    argv, lines = ir_example()
+    assert lines and all(line.startswith("%") for line in lines)
+    assert main(argv) == 0
+    printed = {line.strip() for line in capsys.readouterr().out.splitlines()}
+    missing = [line for line in lines if line not in printed]
+    assert not missing, f"`llmc {' '.join(argv)}` does not print: {missing}"
