@@ -35,3 +35,32 @@ def test_readme_ir_example_is_printed_verbatim(capsys: pytest.CaptureFixture) ->
     printed = {line.strip() for line in capsys.readouterr().out.splitlines()}
     missing = [line for line in lines if line not in printed]
     assert not missing, f"`llmc {' '.join(argv)}` does not print: {missing}"
+
+
+def readme_commands() -> list[list[str]]:
+    """Every `llmc ...` command of README.md's sh blocks, as argv (continued
+    lines joined; env prefixes, pipes, redirections and comments dropped)."""
+    out = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #")[0].split("2>&1")[0].split("|")[0].split("&&")[0]
+            words = shlex.split(line)
+            for i, w in enumerate(words):
+                if w == "llmc" or w.endswith("/llmc"):
+                    out.append(words[i + 1:])
+                    break
+    return out
+
+
+def test_readme_commands_parse() -> None:
+    """The README's commands use flags the CLI has (a renamed flag fails here)."""
+    from llmc.cli import build_parser
+
+    cmds = readme_commands()
+    assert len(cmds) > 20
+    parser = build_parser()
+    for argv in cmds:
+        try:
+            parser.parse_args(argv)
+        except SystemExit as exc:
+            pytest.fail(f"README command `llmc {' '.join(argv)}` does not parse ({exc})")
