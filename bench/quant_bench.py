@@ -99,8 +99,8 @@ def big(args: argparse.Namespace) -> dict:
         return r.bytes, r.time_s
 
     rows = []
-    for name, p in (("float (f32 as traced)", as_is), ("bf16 (cost model retype)",
-                                                        parse_quant("bf16"))):
+    for name, p in (("float (f32 as traced)", parse_quant("f32")),
+                    ("bf16 (cost model retype)", parse_quant("bf16"))):
         b, t = cost(dec, p)
         scale = 0.5 if "bf16" in name else 1.0
         rows.append({"scheme": name, "weight_bytes": weight_bytes(pre) * scale,
@@ -141,8 +141,11 @@ def markdown(res: dict) -> str:
     lines = [
         "# Quantization: llmc-tiny perplexity and bytes, llama-2-7b cost under each scheme",
         "",
-        f"Machine: {res['machine']}. Date {res['date']}. Regenerate with "
-        "`.venv/bin/python bench/quant_bench.py`.",
+        f"Machine: {res['machine']}. Date {res['date']}"
+        + (f" (the llama-2-7b table; the llmc-tiny table is from {res['tiny_date']})"
+           if res.get("tiny_date", res["date"]) != res["date"] else "")
+        + ". Regenerate with `.venv/bin/python bench/quant_bench.py` (`--big-only` redoes "
+        "the llama-2-7b table and keeps the stored llmc-tiny one).",
         "",
         f"## llmc-tiny ({t['weights']})",
         "",
@@ -164,7 +167,11 @@ def markdown(res: dict) -> str:
               f"## {b['model']}: bytes and decode time (cost model, {b['device']}, "
               f"context {b['context']})", "",
               "Quantized without weights; decode bytes and time are the cost model's "
-              "roofline of one decode step of the quantized graph as it stands.", "",
+              "roofline of one decode step of the quantized graph as `llmc report --quant` "
+              "costs it: the dtypes the scheme chose as they stand, float32 tensors it "
+              "leaves (w4a16's KV cache, norms) at the device's default bf16. The weight "
+              "and KV columns count the graph's own dtypes (such float32 leftovers at 4 "
+              "bytes); the float row is costed at f32 throughout.", "",
               "| scheme | weight GB | KV KB/token | decode GB moved | decode ms |",
               "|---|---:|---:|---:|---:|"]
     for r in b["rows"]:
@@ -189,9 +196,10 @@ NOTES = [
     "- GPTQ vs round-to-nearest (int4, group 64): GPTQ halves the logits' relative error "
     "(1.7% vs 3.2% on 8 windows) and cuts each layer's calibration objective 5-20x, but "
     "both are within 0.25% perplexity of float here, where the two differ by noise.",
-    "- The 7B decode times are the cost model's roofline as the graph stands; the cost "
-    "model does not yet give the new ops (`qlinear`, `wq_linear`, `int_linear`, "
-    "`int_attention`) matrix-unit peaks, which does not matter for memory-bound decode.",
+    "- The 7B decode times are the cost model's roofline as the graph stands: the "
+    "quantized linears (`qlinear`, `wq_linear`, `int_linear`, `int_attention`) run on the "
+    "device's unit for their operands' class (int8 operands on the INT8 tensor cores), "
+    "which matters little for memory-bound decode.",
     "- Interpreter speed: run with OPENBLAS_NUM_THREADS=1 (the script sets it); on a busy "
     "2-core machine OpenBLAS threads made the interpreter's small matmuls 10-50x slower.",
 ]
@@ -208,6 +216,8 @@ def main() -> None:
     p.add_argument("--weights-file", default=None, help="llmc-tiny safetensors to use instead "
                                                          "of the shipped one")
     p.add_argument("--skip-big", action="store_true")
+    p.add_argument("--big-only", action="store_true",
+                   help="redo the llama-2-7b table only; keep the stored llmc-tiny results")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--markdown-only", action="store_true",
                    help="rewrite quant.md from quant.json without re-measuring")
@@ -216,9 +226,15 @@ def main() -> None:
         res = json.loads((Path(args.out) / "quant.json").read_text())
         (Path(args.out) / "quant.md").write_text(markdown(res))
         return
+    today = _dt.date.today().isoformat()
+    if args.big_only:
+        old = json.loads((Path(args.out) / "quant.json").read_text())
+        tiny_part, tiny_date = old["tiny"], old.get("tiny_date", old["date"])
+    else:
+        tiny_part, tiny_date = tiny(args), today
     res = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                       f"Python {platform.python_version()}, numpy {numpy.__version__}",
-           "date": _dt.date.today().isoformat(), "tiny": tiny(args)}
+           "date": today, "tiny_date": tiny_date, "tiny": tiny_part}
     res["big"] = {"model": "skipped", "device": "-", "context": 0, "rows": []} if \
         args.skip_big else big(args)
     out = Path(args.out)
