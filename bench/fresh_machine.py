@@ -36,10 +36,11 @@ RESULTS = ROOT / "bench" / "results"
 def _sh(cmd: str, cwd: Path, log: list[str], env: dict[str, str] | None = None,
         tail: int = 6) -> tuple[int, float]:
     t = time.perf_counter()
-    p = subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True,
+    p = subprocess.run(["bash", "-c", cmd], cwd=cwd, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True,
                        env={**os.environ, **(env or {})}, check=False)
     dt = time.perf_counter() - t
-    out = (p.stdout + p.stderr).rstrip().splitlines()
+    out = p.stdout.rstrip().splitlines()  # stdout and stderr in the order written
     log += [f"$ {cmd}    # exit {p.returncode}, {dt:,.1f} s", *out[-tail:], ""]
     print(log[-len(out[-tail:]) - 2], flush=True)
     return p.returncode, dt
@@ -86,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         f"({platform.system()} {platform.release()}), Python {platform.python_version()}. "
         "Written by `python -m bench.fresh_machine"
         + (" --remove-icarus" if a.remove_icarus else "")
-        + (" --verilator-only" if a.verilator_only else "") + "`: each command ran in its "
-        "own fresh clone (new .venv)" + (", Icarus removed with apt-get first" if
-                                          a.remove_icarus else "") + ".", "",
+        + (" --verilator-only" if a.verilator_only else "") + "`: each clone is fresh (a new "
+        ".venv)" + (", made after `apt-get remove -y iverilog`" if a.remove_icarus else "")
+        + "; its commands ran in the order listed. The second `make demo` times the tour "
+        "alone (warm); `bash .ci/run` includes its install and apt steps.", "",
         "| command | exit | wall s |", "|---|---:|---:|",
         *[f"| `{cmd}` | {rc} | {dt:,.0f} |" for cmd, rc, dt in results],
         "", "## Transcript (last lines of each command)", "", "```", *log, "```", ""]
