@@ -81,14 +81,14 @@ for _n in ("aten.clone.default", "aten.alias.default", "aten.detach.default",
 
 _UNARY = {"neg": "neg", "exp": "exp", "log": "log", "sqrt": "sqrt", "rsqrt": "rsqrt",
           "tanh": "tanh", "sigmoid": "sigmoid", "silu": "silu", "relu": "relu", "sin": "sin",
-          "cos": "cos", "abs": "abs", "reciprocal": "reciprocal", "logical_not": "logical_not"}
+          "cos": "cos", "abs": "abs", "reciprocal": "reciprocal"}
 for _a, _ir in _UNARY.items():
     TABLE[f"aten.{_a}.default"] = lambda c, x, _ir=_ir: c.op(_ir, c.v(x))
 
 _BINARY = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "pow": "pow",
            "maximum": "maximum", "minimum": "minimum", "eq": "eq", "ne": "ne", "lt": "lt",
            "le": "le", "gt": "gt", "ge": "ge", "bitwise_and": "bitwise_and",
-           "bitwise_or": "bitwise_or", "logical_and": "bitwise_and"}
+           "bitwise_or": "bitwise_or"}
 
 
 def _binary(ir_op: str) -> Converter:
@@ -256,12 +256,15 @@ def _reduce(ir_op: str) -> Converter:
         if dims is None or dims == []:
             dims = list(range(v.type.rank))
         dims = [dims] if isinstance(dims, int) else dims
+        want = c.meta_type.dtype  # sum of booleans/ints: int64; dtype= given
+        if v.type.dtype != want:
+            v = c.op("cast", v, dtype=want)
         return c.op(ir_op, v, dims=tuple(d % v.type.rank for d in dims), keepdim=bool(keepdim))
     return convert
 
 
-TABLE["aten.mean.dim"] = _reduce("mean")
-TABLE["aten.sum.dim_IntList"] = _reduce("sum")
+TABLE["aten.mean.dim"] = TABLE["aten.mean.default"] = _reduce("mean")
+TABLE["aten.sum.dim_IntList"] = TABLE["aten.sum.default"] = _reduce("sum")
 TABLE["aten.amax.default"] = _reduce("amax")
 TABLE["aten.amin.default"] = _reduce("amin")
 
@@ -280,20 +283,6 @@ def _topk(c: Ctx, x: Any, k: int, dim: int = -1, largest: bool = True,
     v = c.v(x)
     node = c.b.add("topk", (v,), {"k": k, "dim": dim % v.type.rank}, c.fx.name, loc=c.loc)
     return node.out(0), node.out(1)
-
-
-@aten("aten.index_put.default")
-def _index_put(c: Ctx, x: Any, indices: list[Any], src: Any, accumulate: bool = False) -> Value:
-    given = [(d, i) for d, i in enumerate(indices) if i is not None]
-    if accumulate or len(given) != 1:
-        raise IRError("index_put is supported with one index tensor and accumulate=False")
-    (dim, index), = given
-    v, idx, s = c.v(x), c.v(index), c.v(src)
-    want = list(v.type.shape)
-    want[dim] = idx.type.shape[0]
-    if list(s.type.shape) != want:
-        s = c.op("expand", s, shape=tuple(want), name="index_put_src")
-    return c.op("index_copy", v, idx, s, dim=dim)
 
 
 @aten("aten.scaled_dot_product_attention.default")
@@ -319,3 +308,7 @@ def _moe(c: Ctx, x: Any, router: Any, wg: Any, wu: Any, wd: Any, top_k: int) -> 
 @aten("aten.getitem", "_operator.getitem")
 def _getitem(c: Ctx, x: Any, index: int) -> Value:
     return c.env[x][index]
+
+
+# Indexing, masks, scans, sorts, splits and factories: the rest of the table.
+from llmc.frontend import aten_index  # noqa: E402, F401

@@ -1,9 +1,11 @@
 """torch.export -> core-ATen FX graph -> llmc IR.
 
-`export_program` runs torch.export and the core-ATen decompositions, keeping a
-few composite ops whole (linear, attention, norms, activations) because the
-IR has them as single ops; `to_ir` converts the program through the mapping
-table in `aten.py`, naming weights by their module path.
+`export_program` runs torch.export and lowers the program through torch's
+core-ATen decomposition table, the one rule for which operators the mapping
+table (`aten.py`) must know: everything decomposes to core ATen except the
+composites in KEEP_WHOLE, which the IR has as single ops. `to_ir` converts
+the program through that table, naming weights by their module path, and
+drops the run-time checks in DROPPED (which compute no value).
 """
 
 from __future__ import annotations
@@ -20,9 +22,32 @@ from llmc.ir import dtypes
 from llmc.ir.graph import Builder, Graph, Value
 from llmc.ir.types import TensorType
 
-# Composite ATen ops the IR keeps as one op instead of decomposing them.
+# Composite ATen ops kept whole instead of decomposed: each is one IR op
+# (semantics, cost and matrix products defined once in llmc/ir/ops), which
+# decomposed would reach the cost model and backends as pieces to re-find:
+# linear/matmul (products), attention (tiled and costed as one), the norms,
+# and the activations whose decompositions (erf, tanh polynomials) the IR
+# does not need.
 KEEP_WHOLE = ("linear", "matmul", "scaled_dot_product_attention", "layer_norm", "rms_norm", "silu",
               "gelu")
+
+# Operators that check, never compute: converting them would add nothing to
+# the IR, so they are dropped (with any node whose value only they read,
+# such as the symbolic comparison an _assert_scalar tests), each for a reason.
+DROPPED = {
+    "aten._assert_tensor_metadata.default":
+        "checks dtype/device/layout at run time; the IR's static types fix them",
+    "aten._assert_scalar.default": "asserts a shape condition; IR shapes are static",
+    "aten._assert_async.default": "asserts a tensor's value (an index range); no output",
+    "aten._assert_async.msg": "asserts a tensor's value (an index range); no output",
+    "aten._functional_assert_async.msg": "functional form of _assert_async; a token only",
+    "aten._functional_assert_scalar.default": "functional form of _assert_scalar; a token only",
+    "aten._make_dep_token.default": "orders the functional assertions; a token only",
+    "aten.sym_constrain_range.default": "a range hint for a symbolic size; IR shapes are static",
+    "aten.sym_constrain_range_for_size.default": "a range hint for a symbolic size",
+    "aten._functional_sym_constrain_range.default": "functional range hint; a token only",
+    "aten._functional_sym_constrain_range_for_size.default": "functional range hint",
+}
 
 
 def export_program(module: torch.nn.Module, args: tuple[Any, ...]) -> torch.export.ExportedProgram:
@@ -71,12 +96,24 @@ def _module_path(node: torch.fx.Node, prefix: str) -> str:
     return "" if path == prefix.rstrip(".") else path.removeprefix(prefix)
 
 
+def dropped_nodes(ep: torch.export.ExportedProgram) -> set[torch.fx.Node]:
+    """Nodes of DROPPED operators, and nodes whose every user is dropped."""
+    out: set[torch.fx.Node] = set()
+    for n in reversed(ep.graph.nodes):
+        if n.op != "call_function":
+            continue
+        if target_name(n.target) in DROPPED or (n.users and all(u in out for u in n.users)):
+            out.add(n)
+    return out
+
+
 def check_supported(ep: torch.export.ExportedProgram, prefix: str = "") -> None:
     """Raise one UnsupportedOpError listing every unmapped operator, with its
-    count and where the first occurrence came from."""
+    count and where its first occurrence came from (module path, file:line)."""
     missing: dict[str, list[str]] = collections.defaultdict(list)
+    dropped = dropped_nodes(ep)
     for n in ep.graph.nodes:
-        if n.op == "call_function" and target_name(n.target) not in TABLE:
+        if n.op == "call_function" and n not in dropped and target_name(n.target) not in TABLE:
             missing[target_name(n.target)].append(_where(n, prefix))
     if missing:
         parts = [f"{op} x{len(w)} (at {w[0]})" for op, w in sorted(missing.items())]
@@ -88,6 +125,7 @@ def to_ir(ep: torch.export.ExportedProgram, name: str, input_names: list[str] | 
     """Convert an exported program. Weights become `param` nodes named by
     their module path (minus `prefix`), with values unless on the meta device."""
     check_supported(ep, prefix)
+    dropped = dropped_nodes(ep)
     sig = ep.graph_signature
     weights = {**sig.inputs_to_parameters, **sig.inputs_to_buffers,
                **getattr(sig, "inputs_to_lifted_tensor_constants", {})}
@@ -103,7 +141,7 @@ def to_ir(ep: torch.export.ExportedProgram, name: str, input_names: list[str] | 
         if n.op == "placeholder":
             ctx.env[n] = _placeholder(b, n, weights, tensors, names, prefix,
                                       buffer=n.name in sig.inputs_to_buffers)
-        elif n.op == "call_function":
+        elif n.op == "call_function" and n not in dropped:
             try:
                 ctx.env[n] = TABLE[target_name(n.target)](ctx, *n.args, **n.kwargs)
             except IRError as exc:

@@ -265,9 +265,13 @@ def _moe(xs, attrs):  # noqa: ANN001, ANN202
     k = attrs["top_k"]
     logits = x @ router.T                                        # (N, E)
     idx = np.argsort(-logits, axis=-1, kind="stable")[:, :k]     # (N, k)
-    top = np.take_along_axis(logits, idx, axis=-1)
-    gates = np.exp(top - top.max(axis=-1, keepdims=True))
-    gates = gates / gates.sum(axis=-1, keepdims=True)
+    if attrs.get("norm_topk", True):  # softmax over the top-k logits
+        top = np.take_along_axis(logits, idx, axis=-1)
+        gates = np.exp(top - top.max(axis=-1, keepdims=True))
+        gates = gates / gates.sum(axis=-1, keepdims=True)
+    else:  # softmax over all E logits, the top k of them kept as they are
+        probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        gates = np.take_along_axis(probs / probs.sum(axis=-1, keepdims=True), idx, axis=-1)
     out = np.zeros_like(x)
     for e in range(router.shape[0]):
         rows, slot = np.nonzero(idx == e)
@@ -318,5 +322,7 @@ def _moe_gemms(node) -> tuple[Gemm, ...]:  # noqa: ANN001
 define("moe_ffn", infer=_moe_type, run=_moe, cost=_moe_cost, arity=(5, 5), kind="moe",
        gemms=_moe_gemms,
        doc="top-k routed SwiGLU experts: x (N,d), router (E,d), gate/up (E,f,d), "
-           "down (E,d,f); gates = softmax over the top-k router logits",
-       attrs=("top_k",))
+           "down (E,d,f); gates = softmax over the top-k router logits (the softmax over "
+           "all E renormalised over the top k); norm_topk=false: the softmax over all E, "
+           "not renormalised (Qwen3-MoE's norm_topk_prob)",
+       attrs=("top_k",), optional_attrs=("norm_topk",))

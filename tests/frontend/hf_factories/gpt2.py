@@ -1,0 +1,24 @@
+"""GPT-2 (learned positions, LayerNorm, GELU MLP, Conv1D projections): a
+tiny, seeded transformers GPT2LMHeadModel for
+`llmc show tests/frontend/hf_factories/gpt2.py:factory`."""
+
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+
+class Logits(torch.nn.Module):
+    """token ids (B, T) -> logits (B, T, vocab), no cache."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, use_cache=False).logits
+
+
+def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64)
+    ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
+    return Logits(GPT2LMHeadModel(cfg).eval()), (ids,)

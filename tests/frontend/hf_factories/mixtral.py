@@ -1,0 +1,24 @@
+"""Mixtral (8 experts, top-2, gates renormalised over the top 2): a tiny, seeded transformers MixtralForCausalLM
+for `llmc show tests/frontend/hf_factories/mixtral.py:factory`."""
+
+import torch
+from transformers import MixtralConfig, MixtralForCausalLM
+
+
+class Logits(torch.nn.Module):
+    """token ids (B, T) -> logits (B, T, vocab), no cache."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, use_cache=False).logits
+
+
+def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
+    torch.manual_seed(0)
+    cfg = MixtralConfig(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, num_local_experts=8, num_experts_per_tok=2, max_position_embeddings=64)
+    ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
+    return Logits(MixtralForCausalLM(cfg).eval()), (ids,)

@@ -1,0 +1,24 @@
+"""Phi-3 (fused qkv and gate_up projections): a tiny, seeded transformers Phi3ForCausalLM
+for `llmc show tests/frontend/hf_factories/phi3.py:factory`."""
+
+import torch
+from transformers import Phi3Config, Phi3ForCausalLM
+
+
+class Logits(torch.nn.Module):
+    """token ids (B, T) -> logits (B, T, vocab), no cache."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, use_cache=False).logits
+
+
+def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
+    torch.manual_seed(0)
+    cfg = Phi3Config(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16, pad_token_id=0, max_position_embeddings=64)
+    ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
+    return Logits(Phi3ForCausalLM(cfg).eval()), (ids,)
