@@ -26,7 +26,7 @@ from llmc.ir import Graph, print_graph, verify
 from llmc.ir import interpret as _interpret
 from llmc.ir.cost import graph_cost, op_counts, param_count
 from llmc.outdir import check_dest, write_dir
-from llmc.passes.manager import PassContext, family, get_stage, run_pipeline
+from llmc.passes.manager import PassContext, family, get_pass, get_stage, run_pipeline
 
 PHASES = ("prefill", "decode")
 
@@ -89,6 +89,7 @@ def trace(model: str | LoadedModel, phase: str = "prefill", batch: int = 1,
     ep = export_program(module, args)
     t1 = time.perf_counter()
     graph = to_ir(ep, gname, names, prefix="model." if loaded.config else "")
+    graph = get_pass("raise-moe")(graph)  # transformers' expert routing -> moe_ffn
     t2 = time.perf_counter()
     verify(graph)
     t3 = time.perf_counter()

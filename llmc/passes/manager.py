@@ -38,6 +38,7 @@ PASSES: dict[str, str] = {
     "fuse-attention": "llmc.passes.fuse_attention:fuse_attention",
     "fuse": "llmc.passes.fusion:fuse",
     "memory-order": "llmc.passes.memplan.reorder:memory_order",
+    "raise-moe": "llmc.passes.moe_routing:raise_moe",
 }
 
 # stage family -> "module:function(arg) -> stage(graph, ctx) -> graph"; run as FAMILY:ARG

@@ -19,6 +19,7 @@ class Logits(torch.nn.Module):
 
 def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64)
+    cfg = GPT2Config(vocab_size=128, n_embd=64, n_layer=2, n_head=4, n_positions=64,
+                     bos_token_id=0, eos_token_id=0)
     ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
     return Logits(GPT2LMHeadModel(cfg).eval()), (ids,)

@@ -1,5 +1,6 @@
-"""Phi-3 (fused qkv and gate_up projections): a tiny, seeded transformers Phi3ForCausalLM
-for `llmc show tests/frontend/hf_factories/phi3.py:factory`."""
+"""Phi-3 (fused qkv and gate_up projections):
+a tiny, seeded transformers Phi3ForCausalLM, for
+`llmc show tests/frontend/hf_factories/phi3.py:factory`."""
 
 import torch
 from transformers import Phi3Config, Phi3ForCausalLM
@@ -18,7 +19,9 @@ class Logits(torch.nn.Module):
 
 def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
     torch.manual_seed(0)
-    cfg = Phi3Config(vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, head_dim=16, pad_token_id=0, max_position_embeddings=64)
+    cfg = Phi3Config(
+        vocab_size=128, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
     return Logits(Phi3ForCausalLM(cfg).eval()), (ids,)
