@@ -75,8 +75,8 @@ def _same(c: Ctx, x: Any, *rest: Any, **kw: Any) -> Value:
     return c.v(x)
 
 
-for _n in ("aten.clone.default", "aten.alias.default", "aten.detach.default",
-           "aten.contiguous.default", "aten.lift_fresh_copy.default", "aten.dropout.default"):
+for _n in ("aten.clone.default", "aten.alias.default", "aten.contiguous.default",
+           "aten.lift_fresh_copy.default", "aten.dropout.default"):
     TABLE[_n] = _same
 
 _UNARY = {"neg": "neg", "exp": "exp", "log": "log", "sqrt": "sqrt", "rsqrt": "rsqrt",
@@ -131,9 +131,8 @@ def _to_copy(c: Ctx, x: Any, *args: Any, dtype: Any = None, **kw: Any) -> Value:
     return v if v.type.dtype == want else c.op("cast", v, dtype=want)
 
 
-@aten("aten.view.default", "aten.reshape.default", "aten._unsafe_view.default",
-      "aten.unsqueeze.default", "aten.squeeze.dim", "aten.squeeze.dims",
-      "aten.squeeze.default", "aten.flatten.using_ints")
+@aten("aten.view.default", "aten.reshape.default", "aten.unsqueeze.default",
+      "aten.squeeze.dims", "aten.flatten.using_ints")
 def _reshape(c: Ctx, x: Any, *args: Any) -> Value:
     v = c.v(x)
     shape = c.meta_shape
@@ -144,20 +143,6 @@ def _reshape(c: Ctx, x: Any, *args: Any) -> Value:
 def _permute(c: Ctx, x: Any, dims: list[int]) -> Value:
     v = c.v(x)
     return c.op("permute", v, perm=tuple(d % max(v.type.rank, 1) for d in dims))
-
-
-@aten("aten.transpose.int")
-def _transpose(c: Ctx, x: Any, d0: int, d1: int) -> Value:
-    v = c.v(x)
-    perm = list(range(v.type.rank))
-    perm[d0], perm[d1] = perm[d1], perm[d0]
-    return c.op("permute", v, perm=tuple(perm))
-
-
-@aten("aten.t.default")
-def _t(c: Ctx, x: Any) -> Value:
-    v = c.v(x)
-    return v if v.type.rank < 2 else c.op("permute", v, perm=(1, 0))
 
 
 @aten("aten.expand.default")
@@ -188,7 +173,7 @@ def _cat(c: Ctx, xs: list[Any], dim: int = 0) -> Value:
     return c.op("concat", *vals, dim=dim % vals[0].type.rank)
 
 
-@aten("aten.arange.start_step", "aten.arange.start", "aten.arange.default")
+@aten("aten.arange.start_step")
 def _arange(c: Ctx, *args: Any, **kw: Any) -> Value:
     nums = [a for a in args if isinstance(a, int | float)]
     start, end, step = (0, nums[0], 1) if len(nums) == 1 else (*nums, 1)[:3]
@@ -264,12 +249,12 @@ def _reduce(ir_op: str) -> Converter:
 
 
 TABLE["aten.mean.dim"] = TABLE["aten.mean.default"] = _reduce("mean")
-TABLE["aten.sum.dim_IntList"] = TABLE["aten.sum.default"] = _reduce("sum")
+TABLE["aten.sum.dim_IntList"] = _reduce("sum")
 TABLE["aten.amax.default"] = _reduce("amax")
 TABLE["aten.amin.default"] = _reduce("amin")
 
 
-@aten("aten._softmax.default", "aten.softmax.int")
+@aten("aten._softmax.default")
 def _softmax(c: Ctx, x: Any, dim: int, *rest: Any) -> Value:
     v = c.v(x)
     return c.op("softmax", v, dim=dim % v.type.rank)

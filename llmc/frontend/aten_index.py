@@ -130,15 +130,6 @@ def _grouped_mm(c: Ctx, x: Any, w: Any, offs: Any) -> Value:
     return c.op("grouped_mm", c.v(x), c.v(w), c.v(offs))
 
 
-@aten("aten._grouped_mm.default")
-def _aten_grouped_mm(c: Ctx, x: Any, w: Any, offs: Any = None, bias: Any = None,
-                     out_dtype: Any = None) -> Value:
-    if offs is None or bias is not None:
-        raise IRError("_grouped_mm is supported with offsets and without bias")
-    out = c.op("grouped_mm", c.v(x), c.v(w), c.v(offs))
-    return _cast(c, out, c.meta_type.dtype)
-
-
 def _topk1(c: Ctx, x: Value, dim: int | None, keepdim: bool, smallest: bool
            ) -> tuple[Value, Value]:
     """max/min along dim (all dims flattened when None) as a top-1."""
@@ -180,21 +171,6 @@ def _pieces(c: Ctx, v: Value, sizes: list[int], dim: int) -> tuple[Value, ...]:
 @aten("aten.split_with_sizes.default")
 def _split_with_sizes(c: Ctx, x: Any, sizes: list[int], dim: int = 0) -> tuple[Value, ...]:
     return _pieces(c, c.v(x), list(sizes), dim)
-
-
-@aten("aten.split.Tensor")
-def _split(c: Ctx, x: Any, size: int, dim: int = 0) -> tuple[Value, ...]:
-    v = c.v(x)
-    n = v.type.shape[dim % v.type.rank]
-    return _pieces(c, v, [min(size, n - s) for s in range(0, n, size)], dim)
-
-
-@aten("aten.unbind.int")
-def _unbind(c: Ctx, x: Any, dim: int = 0) -> tuple[Value, ...]:
-    v = c.v(x)
-    d = dim % v.type.rank
-    shape = v.type.shape[:d] + v.type.shape[d + 1:]
-    return tuple(c.op("reshape", s, shape=shape) for s in _pieces(c, v, [1] * v.type.shape[d], d))
 
 
 @aten("aten.repeat.default")
@@ -260,18 +236,12 @@ def _bitwise_xor(c: Ctx, a: Any, b: Any) -> Value:
     return c.op("ne", va, c.v(b, like=va))
 
 
-def _any_all(ir_op: str) -> Converter:
-    def convert(c: Ctx, x: Any, dim: Any = None, keepdim: bool = False) -> Value:
-        v = _cast(c, c.v(x), dtypes.boolean)
-        dims = range(v.type.rank) if dim is None else [dim] if isinstance(dim, int) else dim
-        return c.op(ir_op, v, dims=tuple(d % max(v.type.rank, 1) for d in dims),
-                    keepdim=bool(keepdim))
-    return convert
-
-
-for _ov in ("default", "dim", "dims"):
-    TABLE[f"aten.any.{_ov}"] = _any_all("amax")
-    TABLE[f"aten.all.{_ov}"] = _any_all("amin")
+@aten("aten.any.default", "aten.any.dim", "aten.any.dims")  # all() decomposes to not(any(not))
+def _any(c: Ctx, x: Any, dim: Any = None, keepdim: bool = False) -> Value:
+    v = _cast(c, c.v(x), dtypes.boolean)
+    dims = range(v.type.rank) if dim is None else [dim] if isinstance(dim, int) else dim
+    return c.op("amax", v, dims=tuple(d % max(v.type.rank, 1) for d in dims),
+                keepdim=bool(keepdim))
 
 
 def _clamp(c: Ctx, x: Any, lo: Any = None, hi: Any = None) -> Value:
@@ -284,17 +254,9 @@ def _clamp(c: Ctx, x: Any, lo: Any = None, hi: Any = None) -> Value:
 
 
 TABLE["aten.clamp.default"] = TABLE["aten.clamp.Tensor"] = _clamp
-TABLE["aten.clamp_min.default"] = lambda c, x, lo: _clamp(c, x, lo, None)
-TABLE["aten.clamp_max.default"] = lambda c, x, hi: _clamp(c, x, None, hi)
 
 
-@aten("aten.masked_fill.Scalar", "aten.masked_fill.Tensor")
-def _masked_fill(c: Ctx, x: Any, mask: Any, value: Any) -> Value:
-    v = c.v(x)
-    return c.op("where", c.v(mask), _cast(c, c.v(value, like=v), v.type.dtype), v)
-
-
-@aten("aten._log_softmax.default", "aten.log_softmax.int")
+@aten("aten._log_softmax.default")
 def _log_softmax(c: Ctx, x: Any, dim: int, *rest: Any) -> Value:
     """x - max - log(sum(exp(x - max))), along dim."""
     v = c.v(x)
@@ -317,29 +279,20 @@ def _remainder(c: Ctx, a: Any, b: Any) -> Value:
 # ---- factories: the values are the recorded shape and dtype, filled -----------
 
 
-def _fill(value_at: int | None, default: float = 0) -> Converter:
-    """A const of the node's recorded type, filled with the argument at
-    `value_at` (None: `default`). `empty` has no defined contents; zeros."""
-    def convert(c: Ctx, *args: Any, **kw: Any) -> Value:
-        t = c.meta_type
-        value = args[value_at] if value_at is not None and value_at < len(args) else default
-        value = kw.get("fill_value", kw.get("value", value))
-        if isinstance(value, torch.fx.Node):
-            raise IRError("a fill value computed by the graph is not supported")
-        return c.op("const", value=float(value) if t.dtype.is_float else int(value),
-                    shape=t.shape, dtype=t.dtype)
-    return convert
+def _fill(c: Ctx, *args: Any, **kw: Any) -> Value:
+    """A const of the node's recorded type: full_like's fill value, or zeros
+    for `empty` (whose contents are undefined; what reads them overwrites)."""
+    t = c.meta_type
+    value = kw.get("fill_value", args[1] if c.fx.target is torch.ops.aten.full_like.default else 0)
+    if isinstance(value, torch.fx.Node):
+        raise IRError("a fill value computed by the graph is not supported")
+    return c.op("const", value=float(value) if t.dtype.is_float else int(value),
+                shape=t.shape, dtype=t.dtype)
 
 
 for _n in ("empty_permuted.default", "empty.memory_format", "empty_strided.default",
-           "zeros.default", "zeros_like.default", "empty_like.default", "new_zeros.default",
-           "new_empty.default", "new_empty_strided.default"):
-    TABLE[f"aten.{_n}"] = _fill(None, 0)
-for _n in ("ones.default", "ones_like.default", "new_ones.default"):
-    TABLE[f"aten.{_n}"] = _fill(None, 1)
-TABLE["aten.full_like.default"] = _fill(1)
-TABLE["aten.new_full.default"] = _fill(2)
-TABLE["aten.fill.Scalar"] = _fill(1)
+           "full_like.default"):
+    TABLE[f"aten.{_n}"] = _fill
 
 
 @aten("aten.copy.default")

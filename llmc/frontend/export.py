@@ -148,9 +148,27 @@ def to_ir(ep: torch.export.ExportedProgram, name: str, input_names: list[str] | 
                 raise IRError(f"{target_name(n.target)} at {_where(n, prefix)}: {exc}") from None
             _check_type(ctx, n)
         elif n.op == "output":
-            outputs = [ctx.env[a] for a in n.args[0]]
+            outputs = [ctx.env[a] for a in _ordered_outputs(ep, n.args[0])]
     graph.outputs = outputs
     return graph
+
+
+def _ordered_outputs(ep: torch.export.ExportedProgram, args: list[Any]) -> list[Any]:
+    """The module's outputs, then the new values of the inputs it updates in
+    place (a static KV cache), in input order. A module that writes its own
+    buffers or parameters is refused: an IR graph is a function of its inputs."""
+    kinds = torch.export.graph_signature.OutputKind
+    specs = ep.graph_signature.output_specs
+    state = [s.target for s in specs if s.kind in (kinds.BUFFER_MUTATION,
+                                                    kinds.PARAMETER_MUTATION)]
+    if state:
+        raise ModelError(f"the module updates its own state in place ({', '.join(state)}); "
+                         "pass such state as an input instead (it is then returned updated)")
+    order = {name: i for i, name in enumerate(ep.graph_signature.user_inputs)}
+    updated = sorted((order.get(s.target, 0), a) for a, s in zip(args, specs, strict=True)
+                     if s.kind == kinds.USER_INPUT_MUTATION)
+    return [a for a, s in zip(args, specs, strict=True) if s.kind == kinds.USER_OUTPUT] + [
+        a for _, a in updated]
 
 
 def _placeholder(b: Builder, n: torch.fx.Node, weights: dict[str, str],

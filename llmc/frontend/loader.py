@@ -57,25 +57,32 @@ def load_model(spec: str, weights: str = "auto") -> LoadedModel:
 
 
 def _load_factory(spec: str) -> LoadedModel:
+    """Call `factory` of file.py; the file may import modules beside it, as
+    a script run from its own folder would."""
     file, _, factory = spec.rpartition(":")
     path = Path(file)
     if not path.is_file():
         raise ModelError(f"model file {file} does not exist")
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
     try:
-        mod_spec = importlib.util.spec_from_file_location(f"llmc_user_{path.stem}", path)
-        assert mod_spec and mod_spec.loader
-        module = importlib.util.module_from_spec(mod_spec)
-        sys.modules[mod_spec.name] = module
-        mod_spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file can raise anything while importing
-        raise ModelError(f"{file}: importing failed: {type(exc).__name__}: {exc}") from None
-    fn = getattr(module, factory, None)
-    if not callable(fn):
-        raise ModelError(f"{file} has no callable {factory!r}")
-    try:
-        made = fn()
-    except Exception as exc:
-        raise ModelError(f"{spec}: the factory raised {type(exc).__name__}: {exc}") from None
+        try:
+            mod_spec = importlib.util.spec_from_file_location(f"llmc_user_{path.stem}", path)
+            assert mod_spec and mod_spec.loader
+            module = importlib.util.module_from_spec(mod_spec)
+            sys.modules[mod_spec.name] = module
+            mod_spec.loader.exec_module(module)
+        except Exception as exc:  # a user's file can raise anything while importing
+            raise ModelError(f"{file}: importing failed: {type(exc).__name__}: {exc}") from None
+        fn = getattr(module, factory, None)
+        if not callable(fn):
+            raise ModelError(f"{file} has no callable {factory!r}")
+        try:
+            made = fn()
+        except Exception as exc:
+            raise ModelError(f"{spec}: the factory raised {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.path.remove(folder)
     model, args = made if isinstance(made, tuple) else (made, None)
     if isinstance(model, Decoder):
         return LoadedModel(path.stem, model.eval(), model.cfg, spec)

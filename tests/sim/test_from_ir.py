@@ -87,6 +87,10 @@ CASES: dict[str, tuple[Callable, list[tuple[int, int, int, int, str]]]] = {
                                   p("g", T(4, 32, 16)), p("u", T(4, 32, 16)),
                                   p("d", T(4, 16, 32)), top_k=2),
                 [(8, 4, 16, 1, ".router"), (4, 64, 16, 4, ".gate_up"), (4, 16, 32, 4, ".down")]),
+    # 12 rows in 4 ragged groups: taken as balanced, 3 rows per group
+    "grouped_mm": (lambda b, p: b.op("grouped_mm", b.input("x", T(12, 16)), p("w", T(4, 16, 8)),
+                                     b.input("offs", T(4, dtype=dtypes.i32))),
+                   [(3, 8, 16, 4, "")]),
     "qlinear": (lambda b, p: b.op("qlinear", b.input("x", T(4, 32)),
                                   p("w", T(16, 32, dtype=bfp(8, 16)))),
                 [(4, 16, 32, 1, "")]),

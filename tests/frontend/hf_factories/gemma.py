@@ -1,8 +1,10 @@
 """Gemma (tanh-GELU GeGLU, (1 + w) RMSNorm, embeddings scaled by sqrt(hidden)):
 a tiny, seeded transformers GemmaForCausalLM, for
-`llmc show tests/frontend/hf_factories/gemma.py:factory`."""
+`llmc show tests/frontend/hf_factories/gemma.py:factory` (prefill) and
+`...gemma.py:decode` (one step with a StaticCache)."""
 
 import torch
+from _decode import decode_step
 from transformers import GemmaConfig, GemmaForCausalLM
 
 
@@ -25,3 +27,8 @@ def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
         max_position_embeddings=64, hidden_activation="gelu_pytorch_tanh")
     ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
     return Logits(GemmaForCausalLM(cfg).eval()), (ids,)
+
+
+def decode() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    model, (ids,) = factory()
+    return decode_step(model.model, ids[:, :1], cache_len=16)

@@ -1,8 +1,10 @@
 """Llama (RMSNorm, RoPE, grouped-query attention, SwiGLU):
 a tiny, seeded transformers LlamaForCausalLM, for
-`llmc show tests/frontend/hf_factories/llama.py:factory`."""
+`llmc show tests/frontend/hf_factories/llama.py:factory` (prefill) and
+`...llama.py:decode` (one step with a StaticCache)."""
 
 import torch
+from _decode import decode_step
 from transformers import LlamaConfig, LlamaForCausalLM
 
 
@@ -25,3 +27,8 @@ def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
         max_position_embeddings=64)
     ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
     return Logits(LlamaForCausalLM(cfg).eval()), (ids,)
+
+
+def decode() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    model, (ids,) = factory()
+    return decode_step(model.model, ids[:, :1], cache_len=16)

@@ -1,8 +1,10 @@
 """Phi-3 (fused qkv and gate_up projections):
 a tiny, seeded transformers Phi3ForCausalLM, for
-`llmc show tests/frontend/hf_factories/phi3.py:factory`."""
+`llmc show tests/frontend/hf_factories/phi3.py:factory` (prefill) and
+`...phi3.py:decode` (one step with a StaticCache)."""
 
 import torch
+from _decode import decode_step
 from transformers import Phi3Config, Phi3ForCausalLM
 
 
@@ -25,3 +27,8 @@ def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
         max_position_embeddings=64, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
     return Logits(Phi3ForCausalLM(cfg).eval()), (ids,)
+
+
+def decode() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    model, (ids,) = factory()
+    return decode_step(model.model, ids[:, :1], cache_len=16)

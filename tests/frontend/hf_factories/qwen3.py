@@ -1,8 +1,10 @@
 """Qwen3 (RMSNorm on each head of q and k):
 a tiny, seeded transformers Qwen3ForCausalLM, for
-`llmc show tests/frontend/hf_factories/qwen3.py:factory`."""
+`llmc show tests/frontend/hf_factories/qwen3.py:factory` (prefill) and
+`...qwen3.py:decode` (one step with a StaticCache)."""
 
 import torch
+from _decode import decode_step
 from transformers import Qwen3Config, Qwen3ForCausalLM
 
 
@@ -25,3 +27,8 @@ def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
         max_position_embeddings=64)
     ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
     return Logits(Qwen3ForCausalLM(cfg).eval()), (ids,)
+
+
+def decode() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    model, (ids,) = factory()
+    return decode_step(model.model, ids[:, :1], cache_len=16)

@@ -1,8 +1,10 @@
 """Qwen3-MoE (8 experts, top-2, norm_topk_prob=False: gates not renormalised):
 a tiny, seeded transformers Qwen3MoeForCausalLM, for
-`llmc show tests/frontend/hf_factories/qwen3_moe.py:factory`."""
+`llmc show tests/frontend/hf_factories/qwen3_moe.py:factory` (prefill) and
+`...qwen3_moe.py:decode` (one step with a StaticCache)."""
 
 import torch
+from _decode import decode_step
 from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
 
@@ -26,3 +28,8 @@ def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
         moe_intermediate_size=32, norm_topk_prob=False)
     ids = torch.randint(0, cfg.vocab_size, (2, 12), generator=torch.Generator().manual_seed(1))
     return Logits(Qwen3MoeForCausalLM(cfg).eval()), (ids,)
+
+
+def decode() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    model, (ids,) = factory()
+    return decode_step(model.model, ids[:, :1], cache_len=16)
