@@ -130,6 +130,16 @@ def _grouped_mm(c: Ctx, x: Any, w: Any, offs: Any) -> Value:
     return c.op("grouped_mm", c.v(x), c.v(w), c.v(offs))
 
 
+@aten("aten._grouped_mm.default")
+def _aten_grouped_mm(c: Ctx, x: Any, w: Any, offs: Any = None, bias: Any = None,
+                     out_dtype: Any = None) -> Value:
+    """torch._grouped_mm, 2-D x 3-D with offsets (transformers' bf16 path)."""
+    if offs is None or bias is not None or c.v(x).type.rank != 2 or c.v(w).type.rank != 3:
+        raise IRError("_grouped_mm is supported as 2-D x 3-D with offsets, without bias")
+    out = c.op("grouped_mm", c.v(x), c.v(w), c.v(offs))
+    return _cast(c, out, c.meta_type.dtype)
+
+
 def _topk1(c: Ctx, x: Value, dim: int | None, keepdim: bool, smallest: bool
            ) -> tuple[Value, Value]:
     """max/min along dim (all dims flattened when None) as a top-1."""

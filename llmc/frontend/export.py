@@ -181,7 +181,9 @@ def _placeholder(b: Builder, n: torch.fx.Node, weights: dict[str, str],
         tensor = tensors.get(fqn)
         value = None
         if tensor is not None and tensor.device.type != "meta":
-            value = tensor.detach().cpu().contiguous().numpy().astype(t.dtype.np, copy=True)
+            held = tensor.detach().cpu()  # bfloat16 (no numpy type) is held as float32
+            held = held.float() if held.dtype == torch.bfloat16 else held
+            value = held.contiguous().numpy().astype(t.dtype.np, copy=True)
         return b.param(fqn.removeprefix(prefix), t, value, buffer=buffer)
     return b.input(names.get(n.name, n.name), t)
 

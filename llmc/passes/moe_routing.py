@@ -188,8 +188,11 @@ def _emit(ctx: RewriteCtx, node: Node, x: Value, router: Node, gate_up: Node, do
         t = TensorType((E, f2 // 2, d), gate_up.type.dtype)
         halves.append(ctx.b.param(f"{name}.{part}", t,
                                   None if value is None else value[:, rows].copy()))
-    return ctx.b.add("moe_ffn", [x, router.out(), *halves, down.out()],
-                     {"top_k": k, "norm_topk": norm}, name=node.name, loc=node.loc).out()
+    y = ctx.b.add("moe_ffn", [x, router.out(), *halves, down.out()],
+                  {"top_k": k, "norm_topk": norm}, name=node.name, loc=node.loc).out()
+    if y.type.dtype != node.type.dtype:  # a float32 router's weights promoted the sum
+        y = ctx.b.op("cast", y, dtype=node.type.dtype)
+    return y
 
 
 def raise_moe(graph: Graph) -> Graph:

@@ -8,6 +8,7 @@ is traced once per session.
 
 from __future__ import annotations
 
+import copy
 import functools
 from pathlib import Path
 
@@ -139,3 +140,15 @@ def test_unsupported_ops_are_listed_at_once_with_their_source_lines() -> None:
     assert msg.startswith("2 unsupported operator(s): ")
     assert f"aten.cumprod.default x1 (at {__file__}:{lines + 2})" in msg
     assert f"aten.i0.default x2 (at {__file__}:{lines + 1})" in msg
+
+
+def test_bfloat16_moe_through_torch_grouped_mm() -> None:
+    """In bfloat16 transformers dispatches experts with torch._grouped_mm:
+    recognised too, within bfloat16's bound (rel. error 1e-2)."""
+    m = loaded("mixtral", "factory")
+    module = copy.deepcopy(m.module).to(torch.bfloat16)
+    t = api.trace(LoadedModel("mixtral_bf16", module, None, "test", m.example_args))
+    assert sum(n.op == "moe_ffn" for n in t.graph.nodes) == 2
+    with torch.no_grad():
+        ref = module(*m.example_args).float().numpy()
+    assert_close(api.interpret(t.graph, t.inputs)[0], ref, dtype="bf16")
