@@ -17,9 +17,19 @@ grouped dispatch of the experts (transformers/integrations/moe.py,
 
 which is `moe_ffn(x, router, gate, up, down, top_k=k, norm_topk=...)`
 exactly: the fused gate_up weight (E, 2f, d) is split into gate and up
-params (`<name>.gate`, `<name>.up`) as moe_ffn takes them. A `grouped_mm`
-left after the rewrite is routing in a form not recognised: refused, one
-line naming the op and its module path.
+params (`<name>.gate`, `<name>.up`) as moe_ffn takes them. transformers'
+other exportable form, `experts_implementation="batched_mm"`, gathers each
+pair's expert weights instead and multiplies them one pair at a time:
+
+    xs = reshape(expand(reshape(x, (N, 1, d)), (N, k, d)), (S, d))
+    h = matmul(index(gate_up, ids), xs[..., None])[..., 0]      # ids = reshape(idx, S)
+    o = matmul(index(down, ids), (silu(h[:, :f]) * h[:, f:])[..., None])[..., 0]
+    y = sum(reshape(o * reshape(w, S)[:, None], (N, k, d)), 1)
+
+(its "eager" form loops over the experts hit, which torch.export refuses).
+Routing left after the rewrite (a `grouped_mm`, or expert weights gathered
+per token) is in a form not recognised: refused, one line naming the op
+and its module path.
 """
 
 from __future__ import annotations
@@ -29,8 +39,8 @@ from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.types import TensorType
 from llmc.passes.rewrite import RewriteCtx, rewrite, scalar_const
 
-RECOGNISED = ("a softmax top-k router over transformers' grouped experts (sort, histc, "
-              "grouped_mm; gate_up fused, SiLU-gated)")
+RECOGNISED = ("a softmax top-k router over transformers' grouped_mm or batched_mm experts "
+              "(gate_up fused, SiLU-gated)")
 
 
 def _op(v: Value, op: str, index: int = 0) -> Node | None:
@@ -129,14 +139,18 @@ def moe_rule(node: Node, ctx: RewriteCtx) -> Value | None:
     if node.op != "sum" or tuple(node.attrs["dims"]) != (1,) or node.attrs["keepdim"]:
         return None
     grouped = _op(node.inputs[0], "reshape")  # (N, k, d)
-    picked = _op(grouped.inputs[0], "index") if grouped is not None else None
-    if picked is None or len(picked.inputs) != 2 or tuple(picked.attrs["dims"]) != (0,):
+    if grouped is None:
         return None
-    weighted = _pair(_op(picked.inputs[0], "mul"), "mul")
+    picked = _op(grouped.inputs[0], "index")  # grouped_mm: back in token order
+    inv = picked.inputs[1] if picked is not None and len(picked.inputs) == 2 \
+        and tuple(picked.attrs["dims"]) == (0,) else None
+    weighted = _pair(_op(picked.inputs[0] if inv is not None else grouped.inputs[0], "mul"),
+                     "mul")
     if weighted is None:
         return None
     for o, wcol in (weighted, weighted[::-1]):
-        found = _dispatch(o, wcol, picked.inputs[1], node.type.shape)
+        found = (_dispatch(o, wcol, inv, node.type.shape) if inv is not None
+                 else _batched(o, wcol, node.type.shape))
         if found is not None and grouped.type.shape[1] == found[4]:
             return _emit(ctx, node, *found)
     return None
@@ -177,6 +191,41 @@ def _dispatch(o: Value, wcol: Value, inv: Value, out: tuple[int, ...]
     return xs.inputs[0], router, gate_up, down, k, norm
 
 
+def _per_pair(v: Value) -> tuple[Node, Value, Value] | None:
+    """reshape(matmul(index(W, ids), reshape(a, (S, K, 1))), (S, M)) ->
+    (W, ids, a): each pair's own expert weight (E, M, K) times its row."""
+    mm = _op(_skip(v, "reshape"), "matmul")
+    picked = _op(mm.inputs[0], "index") if mm is not None else None
+    col = _op(mm.inputs[1], "reshape") if mm is not None else None
+    if picked is None or col is None or len(picked.inputs) != 2 \
+            or tuple(picked.attrs["dims"]) != (0,) or col.type.shape[-1] != 1:
+        return None
+    w = _op(picked.inputs[0], "param")
+    return (w, picked.inputs[1], col.inputs[0]) if w is not None else None
+
+
+def _batched(o: Value, wcol: Value, out: tuple[int, ...]
+             ) -> tuple[Value, Node, Node, Node, int, bool] | None:
+    """(x, router, gate_up, down, k, renormalised) of a batched_mm dispatch."""
+    down_pair, (n, d) = _per_pair(o), out
+    gated = _gated(down_pair[2]) if down_pair is not None else None
+    up_pair = _per_pair(gated[0]) if gated is not None else None
+    if up_pair is None or up_pair[1] != down_pair[1]:
+        return None
+    (down, ids, _), (gate_up, _, xs), f = down_pair, up_pair, gated[1]
+    routed = _router(_skip(wcol, "reshape"), _skip(ids, "reshape"))
+    spread = _op(_skip(xs, "reshape"), "expand")  # x repeated k times, pair order
+    if routed is None or spread is None:
+        return None
+    x, router, k, norm = routed
+    experts = router.type.shape[0]
+    if (spread.type.shape != (n, k, d) or spread.inputs[0].type.shape != (n, 1, d)
+            or _skip(spread.inputs[0], "reshape") != _skip(x, "reshape") or x.type.shape != out
+            or gate_up.type.shape != (experts, 2 * f, d) or down.type.shape != (experts, d, f)):
+        return None
+    return x, router, gate_up, down, k, norm
+
+
 def _emit(ctx: RewriteCtx, node: Node, x: Value, router: Node, gate_up: Node, down: Node,
           k: int, norm: bool) -> Value:
     """moe_ffn with the fused (E, 2f, d) gate_up weight split into gate and up."""
@@ -198,11 +247,17 @@ def _emit(ctx: RewriteCtx, node: Node, x: Value, router: Node, gate_up: Node, do
 def raise_moe(graph: Graph) -> Graph:
     """The `raise-moe` pass: every recognised expert dispatch as one moe_ffn;
     UnsupportedOpError for routing left in a form not recognised."""
-    out = rewrite(graph, [moe_rule]) if any(n.op == "grouped_mm" for n in graph.nodes) else graph
-    left = [n for n in out.nodes if n.op == "grouped_mm"]
+    out = rewrite(graph, [moe_rule]) if any(_routing(n) for n in graph.nodes) else graph
+    left = [n for n in out.nodes if _routing(n)]
     if left:
         n = left[0]
         raise UnsupportedOpError(
             f"expert routing at {n.loc or '?'} ({n.op} %{n.name}, {len(left)} such op(s)) is "
             f"not in a form llmc recognises; recognised: {RECOGNISED}")
     return out
+
+
+def _routing(n: Node) -> bool:
+    """A grouped product, or expert weights (a 3-D param) gathered per token."""
+    return n.op == "grouped_mm" or (n.op == "index" and n.inputs[0].node.op == "param"
+                                    and n.inputs[0].type.rank == 3)

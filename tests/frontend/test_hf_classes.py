@@ -87,6 +87,17 @@ def test_moe_routing_becomes_moe_ffn(family: str, fn: str) -> None:
     assert params["params_active"] < params["params_total"]
 
 
+def test_batched_mm_experts_become_moe_ffn_too() -> None:
+    """transformers' other exportable experts form gathers each pair's weights."""
+    m = loaded("mixtral", "factory")
+    module = copy.deepcopy(m.module)
+    module.model.set_experts_implementation("batched_mm")
+    t = api.trace(LoadedModel("mixtral_batched", module, None, "test", m.example_args))
+    assert sum(n.op == "moe_ffn" for n in t.graph.nodes) == 2
+    assert not ROUTING & {n.op for n in t.graph.nodes}
+    assert_close(api.interpret(t.graph, t.inputs)[0], reference("mixtral"))
+
+
 def test_mistral_window_is_shorter_than_the_prompt() -> None:
     """Without its window the same weights give other logits, so the exact
     match above holds for the sliding-window mask, not a causal one."""

@@ -55,6 +55,32 @@ DISPATCH = """
   return %y
 }
 """
+# The same block with experts_implementation="batched_mm": each pair's weights.
+BATCHED = """
+  %unsqueeze = reshape(%x) {shape=[3, 1, 8]} : f32[3,1,8] loc("mlp.experts")
+  %expand = expand(%unsqueeze) {shape=[3, 2, 8]} : f32[3,2,8] loc("mlp.experts")
+  %view_2 = reshape(%expand) {shape=[6, 8]} : f32[6,8] loc("mlp.experts")
+  %ids = reshape(%topk#1) {shape=[6]} : i64[6] loc("mlp.experts")
+  %index = index(%gate_up, %ids) {dims=[0]} : f32[6,8,8] loc("mlp.experts")
+  %unsqueeze_1 = reshape(%view_2) {shape=[6, 8, 1]} : f32[6,8,1] loc("mlp.experts")
+  %bmm = matmul(%index, %unsqueeze_1) : f32[6,8,1] loc("mlp.experts")
+  %gu = reshape(%bmm) {shape=[6, 8]} : f32[6,8] loc("mlp.experts")
+  %g = slice(%gu) {dim=1, end=4, start=0, step=1} : f32[6,4] loc("mlp.experts")
+  %u = slice(%gu) {dim=1, end=8, start=4, step=1} : f32[6,4] loc("mlp.experts")
+  %silu = silu(%g) : f32[6,4] loc("mlp.experts.act_fn")
+  %mul = mul(%silu, %u) : f32[6,4] loc("mlp.experts")
+  %index_1 = index(%down, %ids) {dims=[0]} : f32[6,8,4] loc("mlp.experts")
+  %unsqueeze_2 = reshape(%mul) {shape=[6, 4, 1]} : f32[6,4,1] loc("mlp.experts")
+  %bmm_1 = matmul(%index_1, %unsqueeze_2) : f32[6,8,1] loc("mlp.experts")
+  %o = reshape(%bmm_1) {shape=[6, 8]} : f32[6,8] loc("mlp.experts")
+  %view_6 = reshape(%w) {shape=[6]} : f32[6] loc("mlp.experts")
+  %unsqueeze_4 = reshape(%view_6) {shape=[6, 1]} : f32[6,1] loc("mlp.experts")
+  %mul_1 = mul(%o, %unsqueeze_4) : f32[6,8] loc("mlp.experts")
+  %view_7 = reshape(%mul_1) {shape=[3, 2, 8]} : f32[3,2,8] loc("mlp.experts")
+  %y = sum(%view_7) {dims=[1], keepdim=false} : f32[3,8] loc("mlp.experts")
+  return %y
+}
+"""
 AFTER = """graph @moe {
   %x = input() : f32[3,8]
   %gate.weight = param() {name="gate.weight"} : f32[4,8]
@@ -68,19 +94,20 @@ AFTER = """graph @moe {
 """.replace("\\\n", "")
 
 
-def block(renormalise: bool, act: str = "silu"):  # noqa: ANN201
+def block(renormalise: bool, dispatch: str = DISPATCH, act: str = "silu"):  # noqa: ANN201
     rng = np.random.default_rng(0)
     shapes = {"gate.weight": (4, 8), "experts.gate_up_proj": (4, 8, 8),
               "experts.down_proj": (4, 8, 4)}
     params = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
     weights = RENORMALISE if renormalise else "  %w = cast(%topk) {dtype=f32} : f32[3,2]\n"
-    text = "graph @moe {" + ROUTER + weights + DISPATCH.replace("silu(", f"{act}(")
+    text = "graph @moe {" + ROUTER + weights + dispatch.replace("silu(", f"{act}(")
     return parse_graph(text, params)
 
 
+@pytest.mark.parametrize("dispatch", [DISPATCH, BATCHED], ids=["grouped_mm", "batched_mm"])
 @pytest.mark.parametrize("renormalise", [True, False])
-def test_dispatch_becomes_one_moe_ffn(renormalise: bool) -> None:
-    before = block(renormalise)
+def test_dispatch_becomes_one_moe_ffn(renormalise: bool, dispatch: str) -> None:
+    before = block(renormalise, dispatch)
     after = get_pass("raise-moe")(before)
     verify(after)
     assert print_graph(after) == AFTER.replace("NORM", str(renormalise).lower())
@@ -88,10 +115,12 @@ def test_dispatch_becomes_one_moe_ffn(renormalise: bool) -> None:
     assert_close(interpret(after, [x])[0], interpret(before, [x])[0])
 
 
-def test_a_dispatch_not_recognised_is_refused() -> None:
+@pytest.mark.parametrize("dispatch, op", [(DISPATCH, "grouped_mm %gu, 2 such"),
+                                          (BATCHED, "index %index, 2 such")])
+def test_a_dispatch_not_recognised_is_refused(dispatch: str, op: str) -> None:
     with pytest.raises(UnsupportedOpError) as err:
-        get_pass("raise-moe")(block(True, act="gelu"))
-    assert str(err.value).startswith("expert routing at mlp.experts (grouped_mm %gu, 2 such")
+        get_pass("raise-moe")(block(True, dispatch, act="gelu"))
+    assert str(err.value).startswith(f"expert routing at mlp.experts ({op}")
 
 
 def test_graphs_without_grouped_products_pass_unchanged() -> None:

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from llmc.errors import IRError
-from llmc.ir import dtypes
+from llmc.ir.dtypes import i64
 from llmc.ir.ops.registry import Cost, Gemm, define, io_bytes, norm_dim, streaming_cost
 from llmc.ir.types import TensorType
 
@@ -36,7 +36,7 @@ define("cumsum", infer=_cumsum_type,
 def _sort_type(types, attrs):  # noqa: ANN001, ANN202
     x = types[0]
     norm_dim(attrs["dim"], x.rank)
-    return (x, x.with_dtype(dtypes.i64))
+    return (x, x.with_dtype(i64))
 
 
 def _sort(xs, attrs):  # noqa: ANN001, ANN202
