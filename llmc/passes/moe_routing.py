@@ -89,7 +89,8 @@ def _router(w: Value, idx: Value) -> tuple[Value, Node, int, bool] | None:
     div = _op(vals, "div")
     if div is not None:
         total = _op(div.inputs[1], "sum")
-        if total is None or total.inputs[0] != div.inputs[0] or not total.attrs["keepdim"]:
+        if (total is None or total.inputs[0] != div.inputs[0] or not total.attrs["keepdim"]
+                or tuple(total.attrs["dims"]) != (total.type.rank - 1,)):
             return None
         vals, norm = _skip(div.inputs[0], "cast"), True
     if vals != topk.out(0) or topk.attrs["dim"] != topk.type.rank - 1:
@@ -162,7 +163,7 @@ def _dispatch(o: Value, wcol: Value, inv: Value, out: tuple[int, ...]
     weighted expert outputs are o * wcol, put back in token order by inv."""
     down_mm = _op(o, "grouped_mm")
     ws = _op(_skip(wcol, "reshape"), "index")
-    if down_mm is None or ws is None or len(ws.inputs) != 2:
+    if down_mm is None or ws is None or len(ws.inputs) != 2 or tuple(ws.attrs["dims"]) != (0,):
         return None
     perm = ws.inputs[1]
     sort = _op(perm, "sort", 1)
