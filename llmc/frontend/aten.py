@@ -2,7 +2,11 @@
 
 Each entry converts one FX node of an exported program into IR nodes through
 a `Ctx`; `TABLE` is keyed by the ATen overload's name ("aten.linear.default").
-Operators with no entry are collected and reported all at once.
+Its keys are what core-ATen lowering leaves plus the composites kept whole
+(export.py states the rule; a test checks it). This file holds arithmetic,
+views, products, norms and attention; aten_index.py adds indexing, masks,
+scans, sorts, splits and factories. Operators with no entry are collected
+and reported all at once.
 """
 
 from __future__ import annotations

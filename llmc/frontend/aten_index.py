@@ -121,7 +121,7 @@ def _sort(c: Ctx, x: Any, dim: int = -1, descending: bool = False, *,
 
 
 @aten("aten.histc.default")
-def _histc(c: Ctx, x: Any, bins: int = 100, min: float = 0, max: float = 0) -> Value:  # noqa: A002
+def _histc(c: Ctx, x: Any, bins: int = 100, min: float = 0, max: float = 0) -> Value:
     return c.op("histc", c.v(x), bins=int(bins), min=float(min), max=float(max))
 
 
