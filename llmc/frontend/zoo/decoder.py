@@ -31,7 +31,7 @@ class Decoder(nn.Module):
             cos, sin = rope_tables(cfg)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
-        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.lm_head = nn.Linear(cfg.hidden, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.embed.weight
@@ -45,6 +45,8 @@ class Decoder(nn.Module):
         if pos is not None:
             positions = positions + pos
         x = self.embed(tokens)
+        if self.cfg.embed_scale != 1.0:  # Gemma: sqrt(hidden)
+            x = x * self.cfg.embed_scale
         rope = None
         if self.cfg.family == "gpt2":
             x = x + self.pos_embed(positions)
