@@ -72,8 +72,8 @@ def _read(files: list[Path]) -> dict[str, torch.Tensor]:
 class _Split:
     """Cuts fused checkpoint tensors into the zoo's, checking their sizes."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
-        self.cfg = cfg
+    def __init__(self, cfg: ModelConfig, where: Path) -> None:
+        self.cfg, self.where = cfg, where
         self.out: dict[str, torch.Tensor] = {}
         self.source: dict[str, str] = {}
 
@@ -86,7 +86,7 @@ class _Split:
         if t.shape[dim] != sum(sizes):
             want = list(t.shape)
             want[dim] = sum(sizes)
-            raise ModelError(f"weights do not fit the config: {name} has shape "
+            raise ModelError(f"{self.where}: weights do not fit the config: {name} has shape "
                              f"{tuple(t.shape)}, the config implies {tuple(want)}")
         for (key, _), part in zip(parts, t.split(sizes, dim=dim), strict=True):
             self.put(key, part.contiguous(), name)
@@ -100,12 +100,12 @@ def load_state_dict(cfg: ModelConfig, files: list[Path], norm_offset: float = 0.
     raw = _read(files)
     if "embed.weight" in raw:  # llmc's own names
         return raw, {k: k for k in raw}, []
-    s = _Split(cfg)
+    s = _Split(cfg, files[0].parent)
     experts: dict[tuple[int, str], dict[int, tuple[str, torch.Tensor]]] = {}
     unknown: list[str] = []
     table = _GPT2 if cfg.family == "gpt2" else _LLAMA
     f, q, kv = cfg.ffn_hidden, cfg.q_dim, cfg.kv_dim
-    for name, t in raw.items():
+    for name, t in sorted(raw.items()):
         if _SKIPPED.fullmatch(name):
             continue
         if m := _EXPERT.fullmatch(name):
@@ -154,13 +154,13 @@ def _stack_experts(s: _Split, cfg: ModelConfig, layer: int, w: str,
     names = [n for n, _ in per_expert.values()]
     pattern = re.sub(r"experts\.\d+\.", "experts.*.", names[0])
     if sorted(per_expert) != list(range(cfg.n_experts)):
-        raise ModelError(f"weights do not fit the config: {pattern} covers experts "
+        raise ModelError(f"{s.where}: weights do not fit the config: {pattern} covers experts "
                          f"{_ranges(sorted(per_expert))}, the config has "
                          f"{cfg.n_experts} (0..{cfg.n_experts - 1})")
     shapes = {tuple(t.shape) for _, t in per_expert.values()}
     if len(shapes) > 1:
-        raise ModelError(f"weights do not fit the config: {pattern} has experts of shapes "
-                         f"{sorted(shapes)}")
+        raise ModelError(f"{s.where}: weights do not fit the config: {pattern} has experts "
+                         f"of shapes {sorted(shapes)}")
     s.put(f"layers.{layer}.ffn.{w}", torch.stack([per_expert[e][1] for e in sorted(per_expert)]),
           pattern)
 

@@ -125,7 +125,7 @@ def _with_weights(cfg: ModelConfig, files: list[Path], norm_offset: float = 0.0)
                              " differs from the embeddings")
     if cfg.tie_embeddings:
         want.pop("lm_head.weight", None)
-    for key, t in state.items():
+    for key, t in sorted(state.items(), key=lambda kv: source[kv[0]]):
         if key in want and tuple(t.shape) != want[key]:
             raise ModelError(f"{where}: weights do not fit the config: {source[key]} has shape "
                              f"{tuple(t.shape)}, the config implies {want[key]}"

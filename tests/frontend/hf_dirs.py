@@ -29,6 +29,7 @@ _MOE = dict(num_local_experts=4, num_experts_per_tok=2)
 def _tf() -> Any:
     import transformers
     transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
     return transformers
 
 
@@ -57,6 +58,22 @@ def _spec(family: str) -> tuple[Callable[..., Any], Callable[..., Any], dict[str
 FAMILIES = ("llama", "mistral", "qwen2", "mixtral", "gpt2", "qwen3", "phi3", "gemma",
             "qwen3_moe")
 
+# Settings within a family that change the computation: name -> (family, config fields).
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    **{f: (f, {}) for f in FAMILIES},
+    "llama-bias": ("llama", {"attention_bias": True, "mlp_bias": True}),
+    "llama-rope-linear": ("llama", {"rope_parameters": {
+        "rope_type": "linear", "rope_theta": 10000.0, "factor": 2.0}}),
+    "llama-rope-llama3": ("llama", {"attention_dropout": 0.1, "rope_parameters": {
+        "rope_type": "llama3", "rope_theta": 10000.0, "factor": 8.0, "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0, "original_max_position_embeddings": 64}}),
+    "qwen2-window": ("qwen2", {"use_sliding_window": True, "sliding_window": 8,
+                               "max_window_layers": 1}),
+    "phi3-window": ("phi3", {"sliding_window": 8}),
+    "gpt2-gelu": ("gpt2", {"activation_function": "gelu"}),
+    "qwen3_moe-norm": ("qwen3_moe", {"norm_topk_prob": True}),
+}
+
 
 def build_tiny(family: str, seed: int = 0, **overrides: Any) -> Any:
     """A transformers model of `family` with seeded random weights, in eval mode."""
@@ -80,12 +97,13 @@ def build_tiny(family: str, seed: int = 0, **overrides: Any) -> Any:
     return model
 
 
-def save_tiny(family: str, root: Path, seed: int = 0, name: str | None = None,
+def save_tiny(variant: str, root: Path, seed: int = 0, name: str | None = None,
               **overrides: Any) -> tuple[Path, Any]:
-    """save_pretrained a tiny seeded `family` model under root/name; returns
-    (directory, the transformers model)."""
-    model = build_tiny(family, seed, **overrides)
-    path = Path(root) / (name or f"tiny-{family}")
+    """save_pretrained a tiny seeded model of a family or VARIANTS entry under
+    root/name (default tiny-<variant>); returns (directory, the transformers model)."""
+    family, fields = VARIANTS[variant]
+    model = build_tiny(family, seed, **{**fields, **overrides})
+    path = Path(root) / (name or f"tiny-{variant}")
     model.save_pretrained(str(path))
     return path, model
 
@@ -107,10 +125,34 @@ def hf_decode(model: Any, prompt: torch.Tensor, steps: list[int]) -> list[torch.
     cache = tf.DynamicCache(config=model.config)
     out = []
     with torch.no_grad():
-        model(prompt, past_key_values=cache, use_cache=True)
+        model(prompt, cache=cache, use_cache=True)
         for t in steps:
             step = torch.full((prompt.shape[0], 1), t, dtype=torch.long)
-            out.append(model(step, past_key_values=cache, use_cache=True).logits)
+            out.append(model(step, cache=cache, use_cache=True).logits)
+    return out
+
+
+def llmc_decode(decode_graph: Any, prefill_out: list[Any], steps: list[int]) -> list[Any]:
+    """llmc's decode graph in the reference interpreter: the prompt's K/V (from
+    the prefill graph's outputs) in fixed-size caches, then one step per token
+    of `steps`; the logits (B, 1, V) of every step."""
+    import numpy as np
+
+    from llmc.api import interpret
+
+    caches = []
+    for kv in prefill_out[1:]:                               # (B, G, T, D)
+        slots = next(n for n in decode_graph.inputs if n.name == "k_cache_0").type.shape[2]
+        c = np.zeros((*kv.shape[:2], slots, kv.shape[3]), np.float32)
+        c[:, :, :kv.shape[2]] = kv
+        caches.append(c)
+    pos = prefill_out[1].shape[2]
+    out = []
+    for t in steps:
+        tokens = np.full((prefill_out[0].shape[0], 1), t, dtype=np.int64)
+        res = interpret(decode_graph, [tokens, np.array([pos], np.int64), *caches])
+        out.append(res[0])
+        caches, pos = res[1:], pos + 1
     return out
 
 
