@@ -132,6 +132,20 @@ def hf_decode(model: Any, prompt: torch.Tensor, steps: list[int]) -> list[torch.
     return out
 
 
+def hf_greedy(model: Any, prompt: torch.Tensor, n: int) -> list[int]:
+    """transformers' greedy continuation (argmax, its own KV cache) of one prompt."""
+    tf = _tf()
+    cache = tf.DynamicCache(config=model.config)
+    out: list[int] = []
+    step = prompt
+    with torch.no_grad():
+        for _ in range(n):
+            logits = model(step, cache=cache, use_cache=True).logits
+            out.append(int(logits[0, -1].argmax()))
+            step = torch.tensor([[out[-1]]])
+    return out
+
+
 def llmc_decode(decode_graph: Any, prefill_out: list[Any], steps: list[int]) -> list[Any]:
     """llmc's decode graph in the reference interpreter: the prompt's K/V (from
     the prefill graph's outputs) in fixed-size caches, then one step per token

@@ -175,3 +175,28 @@ def test_cli_exit_code(tmp_path: Path) -> None:
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "my_new_knob" in lines[0] and "Traceback" not in proc.stderr
+
+
+FACTORY = """
+import torch
+class M(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 4)
+    def forward(self, x):
+        return torch.tanh(self.lin(x))
+def factory():
+    torch.manual_seed(0)
+    return M().eval(), (torch.randn(2, 8),)
+"""
+
+
+def test_bench_runs_a_factory_when_one_exists(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import frontend_bench
+
+    monkeypatch.setattr(frontend_bench, "FACTORIES", tmp_path)
+    assert frontend_bench.measure_factory("llama") == {"status": "not built"}
+    (tmp_path / "llama.py").write_text(FACTORY)
+    got = frontend_bench.measure_factory("llama")
+    assert got["status"] == "yes" and got["rel_err"] <= TOL and got["ops"] == 2
