@@ -200,3 +200,31 @@ def test_bench_runs_a_factory_when_one_exists(tmp_path: Path,
     (tmp_path / "llama.py").write_text(FACTORY)
     got = frontend_bench.measure_factory("llama")
     assert got["status"] == "yes" and got["rel_err"] <= TOL and got["ops"] == 2
+
+
+@pytest.mark.parametrize("variant", ["mistral", "qwen2-window", "qwen3", "gemma", "qwen3_moe",
+                                     "gpt2-gelu", "qwen2"])
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_cost_model_synthesizes_what_is_traced(root: Path, variant: str, phase: str) -> None:
+    """`llmc report DIR` costs a directory from its config alone (costmodel/synth.py):
+    the variants' ops (windows, q/k norms, biases, activations, embedding scale,
+    MoE gate share) must be the traced ones, node for node, attributes included."""
+    from collections import Counter
+
+    from llmc.costmodel.synth import synth_graph
+    from llmc.ir.cost import graph_cost
+    from tests.costmodel.test_cm_synth import signature
+
+    def attrs(g: Any) -> Counter:
+        return Counter((n.op, n.loc, tuple(sorted((k, str(v)) for k, v in n.attrs.items())))
+                       for n in g.nodes if n.op not in ("param", "input"))
+
+    path = root / f"tiny-{variant}"
+    if not path.exists():
+        save_tiny(variant, root)
+    loaded = api.load_model(str(path), weights="meta")
+    traced = api.trace(loaded, phase, batch=2, seq_len=PROMPT).graph    # prompt > window
+    synth = synth_graph(loaded.config, phase, 2, PROMPT if phase == "prefill" else 1, PROMPT)
+    assert signature(synth) == signature(traced)
+    assert attrs(synth) == attrs(traced)
+    assert graph_cost(synth) == graph_cost(traced)
