@@ -258,6 +258,8 @@ def _read(mtype: str, k: _Keys) -> dict[str, Any]:
         fields["mlp_bias"] = bool(k.get("mlp_bias", False))
     elif mtype in ("mistral", "mixtral", "phi3"):
         _attention(k, fields, bias_key=False)
+        k.ignore("attention_bias", "not read: transformers' layers of this model_type have no "
+                                   "attention bias (bias tensors would be refused as unexpected)")
         fields["layer_windows"] = _windows(k, n_layers, k.get("sliding_window"))
         if mtype == "phi3":
             k.ignore("original_max_position_embeddings",
@@ -265,6 +267,7 @@ def _read(mtype: str, k: _Keys) -> dict[str, Any]:
     elif mtype == "qwen2":
         _attention(k, fields, bias_key=False)
         fields.update(attn_bias=True, o_bias=False)         # q/k/v biases, none on o_proj
+        k.ignore("attention_bias", "not read: Qwen2 always has q/k/v biases, none on o_proj")
         fields["layer_windows"] = _qwen_windows(k, n_layers)
     elif mtype == "qwen3":
         _attention(k, fields, bias_key=True)

@@ -156,6 +156,72 @@ def test_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, vari
         assert needle in line, line
 
 
+# Key sets in the shape of published config.json files (transformers 4.x writers):
+# every key is read, checked or ignored with a reason; none is unknown.
+PUBLISHED_STYLE = {
+    "llama-3.1": {
+        "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+        "bos_token_id": 128000, "eos_token_id": 128001, "hidden_act": "silu",
+        "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336,
+        "max_position_embeddings": 131072, "mlp_bias": False, "model_type": "llama",
+        "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+        "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": {
+            "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+        "rope_theta": 500000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+        "transformers_version": "4.43.0", "use_cache": True, "vocab_size": 128256},
+    "phi-3-mini": {
+        "_name_or_path": "Phi-3-mini-4k-instruct", "architectures": ["Phi3ForCausalLM"],
+        "attention_bias": False, "attention_dropout": 0.0,
+        "auto_map": {"AutoConfig": "configuration_phi3.Phi3Config"}, "bos_token_id": 1,
+        "embd_pdrop": 0.0, "eos_token_id": 32000, "hidden_act": "silu", "hidden_size": 3072,
+        "initializer_range": 0.02, "intermediate_size": 8192, "max_position_embeddings": 4096,
+        "model_type": "phi3", "num_attention_heads": 32, "num_hidden_layers": 32,
+        "num_key_value_heads": 32, "original_max_position_embeddings": 4096,
+        "pad_token_id": 32000, "resid_pdrop": 0.0, "rms_norm_eps": 1e-05, "rope_scaling": None,
+        "rope_theta": 10000.0, "sliding_window": 2047, "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16", "transformers_version": "4.40.2", "use_cache": True,
+        "vocab_size": 32064},
+    "qwen3-moe": {
+        "architectures": ["Qwen3MoeForCausalLM"], "attention_bias": False,
+        "attention_dropout": 0.0, "bos_token_id": 151643, "decoder_sparse_step": 1,
+        "eos_token_id": 151645, "head_dim": 128, "hidden_act": "silu", "hidden_size": 2048,
+        "initializer_range": 0.02, "intermediate_size": 6144, "max_position_embeddings": 40960,
+        "max_window_layers": 48, "mlp_only_layers": [], "model_type": "qwen3_moe",
+        "moe_intermediate_size": 768, "norm_topk_prob": True, "num_attention_heads": 32,
+        "num_experts": 128, "num_experts_per_tok": 8, "num_hidden_layers": 48,
+        "num_key_value_heads": 4, "output_router_logits": False, "rms_norm_eps": 1e-06,
+        "rope_scaling": None, "rope_theta": 1000000.0, "router_aux_loss_coef": 0.001,
+        "sliding_window": None, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+        "transformers_version": "4.51.0", "use_cache": True, "use_sliding_window": False,
+        "vocab_size": 151936},
+    "gpt2": {
+        "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"],
+        "attn_pdrop": 0.1, "bos_token_id": 50256, "embd_pdrop": 0.1, "eos_token_id": 50256,
+        "initializer_range": 0.02, "layer_norm_epsilon": 1e-05, "model_type": "gpt2",
+        "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12, "n_positions": 1024,
+        "resid_pdrop": 0.1, "summary_activation": None, "summary_first_dropout": 0.1,
+        "summary_proj_to_labels": True, "summary_type": "cls_index", "summary_use_proj": True,
+        "task_specific_params": {"text-generation": {"do_sample": True, "max_length": 50}},
+        "vocab_size": 50257},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_STYLE))
+def test_published_style_configs_are_read(name: str) -> None:
+    from llmc.frontend.hf_config import config_from_hf
+
+    cfg = config_from_hf(PUBLISHED_STYLE[name], name)
+    expect = {"llama-3.1": dict(rope_theta=500000.0, n_kv_heads=8, layer_windows=()),
+              "phi-3-mini": dict(layer_windows=(2047,) * 32, head_dim=96),
+              "qwen3-moe": dict(n_experts=128, top_k=8, ffn_hidden=768, moe_norm_topk=True,
+                                qk_norm=True, head_dim=128, rope_theta=1e6),
+              "gpt2": dict(act="gelu_tanh", ffn_hidden=3072, tie_embeddings=True)}[name]
+    assert {k: getattr(cfg, k) for k in expect} == expect
+    if name == "llama-3.1":
+        assert dict(cfg.rope_scaling)["original_max_position_embeddings"] == 8192
+
+
 def test_irrelevant_keys_are_accepted(tmp_path: Path) -> None:
     """Dropout, token ids, generation settings: no effect on the logits."""
     path, hf = save_tiny("llama", tmp_path)
