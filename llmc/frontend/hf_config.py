@@ -87,6 +87,11 @@ _TYPES: dict[str, tuple[str, dict[str, Any]]] = {
 # Checkpoints that store an RMSNorm gain as w and compute with (offset + w):
 # the loader adds the offset to the stored gains (Gemma: `x * (1 + w)`).
 NORM_OFFSET = {"gemma": 1.0}
+# Keys refused whatever their value, with why.
+REFUSED_KEYS = {
+    "quantization_config": "pre-quantized weights (GPTQ, AWQ, bitsandbytes, ...) are not read; "
+                           "give llmc the float checkpoint and --quant",
+}
 # model_types llmc knows and refuses, with why.
 _REFUSED_TYPES = {
     "gpt_oss": "its attention sinks, alternating sliding windows and clamped SwiGLU experts "
@@ -344,6 +349,10 @@ def config_from_hf(raw: dict[str, Any], name: str) -> ModelConfig:
     missing = [_SPELLING.get(f, f) for f in _REQUIRED if not fields.get(f)]
     if missing:
         raise ModelError(f"{name}: config.json lacks {', '.join(missing)}")
+    for key, why in REFUSED_KEYS.items():
+        if key in raw:
+            keys.ignore(key, why)
+            keys.refuse(f"{key} ({why})")
     unknown = keys.unknown()
     problems = keys.refused + ([f"unknown key(s) {', '.join(unknown)}"] if unknown else [])
     if problems:

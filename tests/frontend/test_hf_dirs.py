@@ -130,6 +130,8 @@ REFUSALS = [
                                    "partial_rotary_factor": 0.5}), None,
      ["partial_rotary_factor=0.5"]),
     ("llama", dict(hidden_act="gelu"), None, ["hidden_act='gelu'"]),
+    ("qwen2", dict(quantization_config={"quant_method": "awq", "bits": 4}), None,
+     ["quantization_config (pre-quantized weights"]),
     ("llama", dict(intermediate_size=100), None,
      ["model.layers.0.mlp.down_proj.weight has shape (64, 96)", "implies (64, 100)"]),
     ("phi3", dict(num_key_value_heads=4), None,

@@ -1,4 +1,6 @@
-"""The zoo's decoder: one class for the GPT-2, Llama and MoE families.
+"""The zoo's decoder: one class for the GPT-2, Llama and MoE families, and the
+variants ModelConfig names within them (Qwen2/3, Phi-3, Gemma, Mistral's
+sliding window, Qwen3-MoE's gates), which Hugging Face directories load into.
 
 `Decoder.forward(tokens, pos, caches)` runs prefill (caches None: attend
 causally over the prompt, return its K/V) or decode (caches given: write the
