@@ -58,6 +58,8 @@ def benches() -> list[Bench]:
     return [
         Bench("cli_startup", ("bench.cli_startup",), ("cli_startup.md", "cli_startup.json")),
         Bench("compile_time", ("bench.compile_time",), ("compile_time.md", "compile_time.json")),
+        Bench("frontend", ("bench.frontend_bench",), ("frontend.md", "frontend.json"),
+              "transformers (the dev extra)"),
         Bench("costmodel_speed", ("bench.costmodel_speed",),
               ("costmodel_speed.md", "costmodel_speed.json")),
         validate,

@@ -477,6 +477,7 @@ def evaluate(model: str | LoadedModel = "llmc-tiny", scheme: Any = None, *,
     from llmc.passes.quant.calibrate import default_tokens
     from llmc.passes.quant.evaluate import (
         EvalResult,
+        check_byte_level,
         heldout_windows,
         kv_bytes_per_token,
         perplexity,
@@ -493,10 +494,8 @@ def evaluate(model: str | LoadedModel = "llmc-tiny", scheme: Any = None, *,
     if isinstance(windows, np.ndarray):
         win = windows
         seq_len = win.shape[1] - 1
-    elif vocab != 256:
-        raise UsageError(f"{model}: held-out evaluation scores bytes and needs a byte-level "
-                         f"model (vocabulary 256), not vocabulary {vocab}")
     else:
+        check_byte_level(str(model), vocab)
         win = heldout_windows(seq_len, windows)
     if len(win) == 0:
         raise UsageError("no evaluation windows")

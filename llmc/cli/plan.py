@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _register_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="held-out perplexity of a model, float vs a quantization "
                                     "scheme, with weight/KV bytes")
-    p.add_argument("model", help="zoo name (llmc-tiny ships weights)")
+    p.add_argument("model", help="zoo name (llmc-tiny ships weights) or a Hugging Face "
+                                 "directory; the held-out text is UTF-8 bytes, so the "
+                                 "vocabulary must be byte-level (256)")
     p.add_argument("--quant", metavar="SCHEME", default=None,
                    help="quantization scheme (w8a8-int, bfp12-ksort, mxfp4, w4a16, ...; an "
                         "unknown name lists them all)")
@@ -56,7 +58,8 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     add_seq_len(p, 256, "window length (default 256)")
     add_batch(p, 8, "windows per interpreter run")
     p.add_argument("--weights", choices=("auto", "random"), default="auto",
-                   help="auto: shipped weights; random: seeded random (smoke test)")
+                   help="auto: shipped or the directory's weights; random: seeded random "
+                        "(smoke test)")
     p.set_defaults(func=_eval)
 
 

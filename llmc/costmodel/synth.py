@@ -57,9 +57,13 @@ class _Decoder:
         return self.op("rms_norm", x, self.param(f"{name}.weight", c.hidden), loc=name,
                        eps=c.norm_eps)
 
-    def heads(self, x: Value, n: int, loc: str) -> Value:
-        """(B, T, n*D) -> (B, n, T, D)."""
-        x = self.op("reshape", x, loc=loc, shape=[self.B, self.T, n, self.cfg.head_dim])
+    def heads(self, x: Value, n: int, loc: str, norm: str = "") -> Value:
+        """(B, T, n*D) -> (B, n, T, D), RMSNorm'd per head by param `norm` if given."""
+        D = self.cfg.head_dim
+        x = self.op("reshape", x, loc=loc, shape=[self.B, self.T, n, D])
+        if norm:
+            x = self.op("rms_norm", x, self.param(f"{norm}.weight", D), loc=norm,
+                        eps=self.cfg.norm_eps)
         return self.op("permute", x, loc=loc, perm=[0, 2, 1, 3])
 
     def rope(self, x: Value, cos: Value, sin: Value, loc: str) -> Value:
@@ -75,10 +79,11 @@ class _Decoder:
                   cache: tuple[Value, Value] | None) -> Value:
         c, loc = self.cfg, f"layers.{i}.attn"
         bias = c.attn_bias
+        qn, kn = (f"{loc}.q_norm", f"{loc}.k_norm") if c.qk_norm else ("", "")
         q = self.heads(self.linear(x, f"{loc}.q_proj", c.hidden, c.q_dim, bias, f"{loc}.q_proj"),
-                       c.n_heads, loc)
+                       c.n_heads, loc, qn)
         k = self.heads(self.linear(x, f"{loc}.k_proj", c.hidden, c.kv_dim, bias, f"{loc}.k_proj"),
-                       c.n_kv_heads, loc)
+                       c.n_kv_heads, loc, kn)
         v = self.heads(self.linear(x, f"{loc}.v_proj", c.hidden, c.kv_dim, bias, f"{loc}.v_proj"),
                        c.n_kv_heads, loc)
         if rope is not None:
@@ -86,8 +91,9 @@ class _Decoder:
             sin = self.op("embedding", rope[1], positions, loc=loc)
             q, k = self.rope(q, cos, sin, loc), self.rope(k, cos, sin, loc)
         scale = 1.0 / math.sqrt(c.head_dim)
+        window = {"window": c.window(i)} if c.window(i) else {}   # zoo window_op.py
         if cache is None:
-            out = self.op("attention", q, k, v, loc=loc, causal=True, scale=scale)
+            out = self.op("attention", q, k, v, loc=loc, causal=True, scale=scale, **window)
         else:
             kc = self.op("index_copy", cache[0], positions, k, loc=loc, dim=2)
             vc = self.op("index_copy", cache[1], positions, v, loc=loc, dim=2)
@@ -95,27 +101,42 @@ class _Decoder:
             keys = self.op("reshape", keys, loc=loc, shape=[1, self.S])
             pos = self.op("reshape", positions, loc=loc, shape=[self.T, 1])
             mask = self.op("le", keys, pos, loc=loc)
-            out = self.op("attention", q, kc, vc, mask, loc=loc, causal=False, scale=scale)
+            out = self.op("attention", q, kc, vc, mask, loc=loc, causal=False, scale=scale,
+                          **window)
         out = self.op("permute", out, loc=loc, perm=[0, 2, 1, 3])
         out = self.op("reshape", out, loc=loc, shape=[self.B, self.T, c.q_dim])
-        return self.linear(out, f"{loc}.o_proj", c.q_dim, c.hidden, c.attn_bias or c.mlp_bias,
+        return self.linear(out, f"{loc}.o_proj", c.q_dim, c.hidden, bool(c.o_bias),
                            f"{loc}.o_proj")
+
+    def act(self, x: Value, loc: str) -> Value:
+        """The MLP's activation (zoo layers._ACT)."""
+        if self.cfg.act == "silu":
+            return self.op("silu", x, loc=loc)
+        return self.op("gelu", x, loc=loc,
+                       approximate="tanh" if self.cfg.act == "gelu_tanh" else "none")
 
     def ffn(self, x: Value, i: int) -> Value:
         c, loc = self.cfg, f"layers.{i}.ffn"
         h, f, bias = c.hidden, c.ffn_hidden, c.mlp_bias
         if c.family == "gpt2":
             up = self.linear(x, f"{loc}.up", h, f, bias, f"{loc}.up")
-            act = self.op("gelu", up, loc=loc, approximate="tanh")
-            return self.linear(act, f"{loc}.down", f, h, bias, f"{loc}.down")
+            return self.linear(self.act(up, loc), f"{loc}.down", f, h, bias, f"{loc}.down")
         if c.family == "moe":
             E = c.n_experts
             x2 = self.op("reshape", x, loc=loc, shape=[self.B * self.T, h])
-            y = self.op("moe_ffn", x2, self.param(f"{loc}.router", E, h),
+            router = self.param(f"{loc}.router", E, h)
+            y = self.op("moe_ffn", x2, router,
                         self.param(f"{loc}.w_gate", E, f, h), self.param(f"{loc}.w_up", E, f, h),
                         self.param(f"{loc}.w_down", E, h, f), loc=loc, top_k=c.top_k)
+            if not c.moe_norm_topk:  # gates scaled by the top-k share of the softmax
+                logits = self.op("matmul", x2, self.op("permute", router, loc=loc, perm=[1, 0]),
+                                 loc=loc)
+                probs = self.op("softmax", logits, loc=loc, dim=1)
+                top = self.b.add("topk", (probs,), {"dim": 1, "k": c.top_k}, loc=loc).out(0)
+                share = self.op("sum", top, loc=loc, dims=[1], keepdim=True)
+                y = self.op("mul", y, share, loc=loc)
             return self.op("reshape", y, loc=loc, shape=[self.B, self.T, h])
-        gate = self.op("silu", self.linear(x, f"{loc}.gate", h, f, bias, f"{loc}.gate"), loc=loc)
+        gate = self.act(self.linear(x, f"{loc}.gate", h, f, bias, f"{loc}.gate"), loc)
         up = self.linear(x, f"{loc}.up", h, f, bias, f"{loc}.up")
         return self.linear(self.op("mul", gate, up, loc=loc), f"{loc}.down", f, h, bias,
                            f"{loc}.down")
@@ -137,6 +158,8 @@ class _Decoder:
                       for i in range(n_layers)]
             positions = self.op("add", positions, pos)
         x = self.op("embedding", embed, tokens, loc="embed")
+        if c.embed_scale != 1.0:
+            x = self.op("mul", x, self.op("const", value=c.embed_scale, shape=(), dtype=f32))
         if c.family == "gpt2":
             pe = self.param("pos_embed.weight", c.max_seq_len, c.hidden)
             x = self.op("add", x, self.op("embedding", pe, positions, loc="pos_embed"))

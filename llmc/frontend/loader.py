@@ -1,5 +1,10 @@
 """Finding and building models: zoo names, Hugging Face style directories
-(config.json + *.safetensors) and `file.py:factory` for any nn.Module."""
+(config.json + *.safetensors) and `file.py:factory` for any nn.Module.
+
+A directory's config.json is read by llmc/frontend/hf_config.py (every key
+implemented or refused by name) and its weights by hf_weights.py; the model
+is the zoo's decoder (llmc/frontend/zoo) for that config.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import torch
 from torch import nn
 
 from llmc.errors import ModelError
+from llmc.frontend.hf_config import NORM_OFFSET, config_from_hf
 from llmc.frontend.zoo.config import ModelConfig, get_config
 from llmc.frontend.zoo.decoder import Decoder, build_model
 
@@ -91,54 +97,6 @@ def _load_factory(spec: str) -> LoadedModel:
     return LoadedModel(path.stem, model.eval(), None, spec, tuple(args))
 
 
-# Hugging Face config.json keys -> ModelConfig fields, per model_type.
-_HF_KEYS = {
-    "vocab_size": ("vocab_size",), "hidden": ("hidden_size", "n_embd"),
-    "n_layers": ("num_hidden_layers", "n_layer"), "n_heads": ("num_attention_heads", "n_head"),
-    "n_kv_heads": ("num_key_value_heads",), "ffn_hidden": ("intermediate_size", "n_inner"),
-    "max_seq_len": ("max_position_embeddings", "n_positions"),
-    "norm_eps": ("rms_norm_eps", "layer_norm_epsilon"), "rope_theta": ("rope_theta",),
-    "tie_embeddings": ("tie_word_embeddings",), "head_dim": ("head_dim",),
-    "n_experts": ("num_local_experts", "num_experts"), "top_k": ("num_experts_per_tok",),
-    "attn_bias": ("attention_bias",),
-}
-_HF_FAMILY = {"gpt2": "gpt2", "llama": "llama", "mistral": "llama", "qwen2": "llama",
-              "yi": "llama", "mixtral": "moe", "gpt_oss": "moe", "llmc": "llama"}
-
-
-def config_from_hf(raw: dict, name: str) -> ModelConfig:
-    mtype = raw.get("model_type", "")
-    if mtype not in _HF_FAMILY:
-        raise ModelError(f"{name}: model_type {mtype!r} is not supported "
-                         f"(supported: {', '.join(sorted(_HF_FAMILY))})")
-    fields: dict[str, object] = {}
-    for field, keys in _HF_KEYS.items():
-        for k in keys:
-            if raw.get(k) is not None:
-                fields[field] = raw[k]
-                break
-    family = _HF_FAMILY[mtype]
-    if family == "gpt2":
-        fields.update(tie_embeddings=raw.get("tie_word_embeddings", True), attn_bias=True,
-                      mlp_bias=True)
-        fields.setdefault("ffn_hidden", 4 * int(fields.get("hidden", 0)))
-        fields["n_kv_heads"] = fields.get("n_heads", 0)
-    if mtype == "qwen2":
-        fields["attn_bias"] = True
-    fields.setdefault("n_kv_heads", fields.get("n_heads", 0))
-    if family == "moe" and "ffn_hidden" not in fields and raw.get("moe_intermediate_size"):
-        fields["ffn_hidden"] = raw["moe_intermediate_size"]
-    missing = [f for f in ("vocab_size", "hidden", "n_layers", "n_heads", "ffn_hidden",
-                           "max_seq_len") if f not in fields]
-    if missing:
-        raise ModelError(f"{name}: config.json lacks {', '.join(missing)}")
-    try:
-        return ModelConfig(name=name, family=family, source=f"{name}/config.json",
-                           **fields)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise ModelError(f"{name}: bad config.json: {exc}") from None
-
-
 def _load_hf_dir(path: Path, weights: str) -> LoadedModel:
     cfg_path = path / "config.json"
     if not cfg_path.is_file():
@@ -152,31 +110,51 @@ def _load_hf_dir(path: Path, weights: str) -> LoadedModel:
     cfg = config_from_hf(raw, path.name)
     files = sorted(path.glob("*.safetensors"))
     if files and weights != "meta":
-        return LoadedModel(cfg.name, _with_weights(cfg, files), cfg, str(path))
+        module = _with_weights(cfg, files, NORM_OFFSET.get(raw.get("model_type", ""), 0.0))
+        return LoadedModel(cfg.name, module, cfg, str(path))
     device = "cpu" if weights == "random" else "meta"
     return LoadedModel(cfg.name, build_model(cfg, device), cfg, f"{path} ({device} weights)")
 
 
-def _with_weights(cfg: ModelConfig, files: list[Path]) -> Decoder:
+def _with_weights(cfg: ModelConfig, files: list[Path], norm_offset: float = 0.0) -> Decoder:
+    """The zoo decoder of `cfg` holding the weights in `files`; ModelError naming
+    the tensors that are missing, unexpected or of the wrong shape."""
     from llmc.frontend.hf_weights import load_state_dict
 
+    where = files[0].parent
     model = build_model(cfg, "meta")
-    state = load_state_dict(cfg, files)
-    try:
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-    except RuntimeError as exc:
-        raise ModelError(f"{files[0].parent}: weights do not fit the config: "
-                         f"{str(exc).splitlines()[0]}") from None
-    missing = [m for m in missing if not m.startswith("rope_")]
+    state, source, unknown = load_state_dict(cfg, files, norm_offset)
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith("rope_")}
+    if cfg.tie_embeddings and "lm_head.weight" in state:
+        lm, emb = state.pop("lm_head.weight"), state.get("embed.weight")
+        if emb is None or not torch.equal(lm, emb):
+            raise ModelError(f"{where}: tie_word_embeddings is set but {source['lm_head.weight']}"
+                             " differs from the embeddings")
+    if cfg.tie_embeddings:
+        want.pop("lm_head.weight", None)
+    for key, t in sorted(state.items(), key=lambda kv: source[kv[0]]):
+        if key in want and tuple(t.shape) != want[key]:
+            raise ModelError(f"{where}: weights do not fit the config: {source[key]} has shape "
+                             f"{tuple(t.shape)}, the config implies {want[key]}"
+                             + (f" (for {key})" if source[key] != key else ""))
+    missing = sorted(set(want) - set(state))
+    unexpected = unknown + sorted(source[k] for k in state if k not in want)
+    if missing or unexpected:
+        raise ModelError(f"{where}: weights do not match the config: "
+                         + "; ".join(p for p in (_some("missing", missing),
+                                                 _some("unexpected", unexpected)) if p))
+    model.load_state_dict(state, strict=False, assign=True)
     if cfg.tie_embeddings:
         model.lm_head.weight = model.embed.weight
-        missing = [m for m in missing if m != "lm_head.weight"]
-    if missing or unexpected:
-        raise ModelError(f"{files[0].parent}: weights do not match the config: missing "
-                         f"{missing[:3]}{'...' if len(missing) > 3 else ''}, unexpected "
-                         f"{unexpected[:3]}{'...' if len(unexpected) > 3 else ''}")
     from llmc.frontend.zoo.layers import rope_tables
 
     if cfg.family != "gpt2":
         model.rope_cos, model.rope_sin = rope_tables(cfg)
     return model.float().eval()
+
+
+def _some(what: str, names: list[str]) -> str:
+    if not names:
+        return ""
+    more = f" and {len(names) - 3} more" if len(names) > 3 else ""
+    return f"{what} {', '.join(names[:3])}{more}"

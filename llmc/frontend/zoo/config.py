@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from llmc.errors import ModelError
 
 FAMILIES = ("gpt2", "llama", "moe")
+ACTIVATIONS = ("silu", "gelu_tanh", "gelu")
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,24 @@ class ModelConfig:
     """Shape of a decoder-only transformer.
 
     family: "gpt2" (learned positions, LayerNorm, GELU MLP, biases),
-    "llama" (RoPE, RMSNorm, SwiGLU, grouped-query attention) or
+    "llama" (RoPE, RMSNorm, gated MLP, grouped-query attention) or
     "moe" (llama attention, top-k routed SwiGLU experts).
+
+    Variants within a family (the defaults are Llama's / GPT-2's):
+    act: the MLP's activation, "silu" (SwiGLU), "gelu_tanh" (GeGLU in a gated
+    MLP, Gemma; GPT-2's MLP) or "gelu" (erf GELU); "" picks the family's.
+    o_bias: a bias on the attention's output projection; None: attn_bias or
+    mlp_bias (Llama's attention_bias, GPT-2); Qwen2 has q/k/v bias only.
+    qk_norm: RMSNorm over each head of q and k before RoPE (Qwen3).
+    embed_scale: the embeddings are multiplied by it (Gemma: sqrt(hidden)).
+    layer_windows: per layer, a sliding attention window of that many keys
+    (each query sees itself and the window - 1 keys before it), 0 for full
+    causal attention; () for all full (Mistral: the same window everywhere).
+    rope_scaling: (("rope_type", t), (param, value), ...) for t "linear" or
+    "llama3" (frequency rescaling, see layers.rope_tables); () for none.
+    moe_norm_topk: routed gates are the softmax over the top-k logits
+    (Mixtral; Qwen3-MoE norm_topk_prob=True); False: the softmax over all
+    experts' logits, taken at the top k (Qwen3-MoE's default).
     """
 
     name: str
@@ -41,6 +58,13 @@ class ModelConfig:
     mlp_bias: bool = False
     n_experts: int = 0
     top_k: int = 0
+    act: str = ""
+    o_bias: bool | None = None
+    qk_norm: bool = False
+    embed_scale: float = 1.0
+    layer_windows: tuple[int, ...] = ()
+    rope_scaling: tuple[tuple[str, object], ...] = ()
+    moe_norm_topk: bool = True
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -49,6 +73,13 @@ class ModelConfig:
                              f"expected one of {', '.join(FAMILIES)}")
         if self.head_dim == 0:
             object.__setattr__(self, "head_dim", self.hidden // max(self.n_heads, 1))
+        if not self.act:
+            object.__setattr__(self, "act", "gelu_tanh" if self.family == "gpt2" else "silu")
+        if self.o_bias is None:
+            object.__setattr__(self, "o_bias", self.attn_bias or self.mlp_bias)
+        object.__setattr__(self, "layer_windows", tuple(self.layer_windows))
+        object.__setattr__(self, "rope_scaling", tuple(tuple(p) for p in self.rope_scaling))
+        self._check_variants()
         for field in ("vocab_size", "hidden", "n_layers", "n_heads", "n_kv_heads",
                       "ffn_hidden", "max_seq_len", "head_dim"):
             if getattr(self, field) <= 0:
@@ -60,6 +91,21 @@ class ModelConfig:
         if self.family == "moe" and not (0 < self.top_k <= self.n_experts):
             raise ModelError(f"config {self.name!r}: MoE needs 0 < top_k <= n_experts, "
                              f"got top_k={self.top_k}, n_experts={self.n_experts}")
+
+    def _check_variants(self) -> None:
+        if self.act not in ACTIVATIONS or (self.family == "moe" and self.act != "silu"):
+            raise ModelError(f"config {self.name!r}: act {self.act!r} is not one of "
+                             f"{', '.join(ACTIVATIONS)} (MoE experts: silu)")
+        if self.layer_windows and (len(self.layer_windows) != self.n_layers
+                                   or min(self.layer_windows) < 0):
+            raise ModelError(f"config {self.name!r}: layer_windows needs {self.n_layers} "
+                             f"non-negative windows, got {self.layer_windows}")
+        if self.family == "gpt2" and (self.qk_norm or any(self.layer_windows)):
+            raise ModelError(f"config {self.name!r}: qk_norm and windows need a RoPE family")
+
+    def window(self, layer: int) -> int:
+        """The attention window of `layer` in keys; 0: full causal attention."""
+        return self.layer_windows[layer] if self.layer_windows else 0
 
     @property
     def q_dim(self) -> int:

@@ -1,4 +1,6 @@
-"""The zoo's decoder: one class for the GPT-2, Llama and MoE families.
+"""The zoo's decoder: one class for the GPT-2, Llama and MoE families, and the
+variants ModelConfig names within them (Qwen2/3, Phi-3, Gemma, Mistral's
+sliding window, Qwen3-MoE's gates), which Hugging Face directories load into.
 
 `Decoder.forward(tokens, pos, caches)` runs prefill (caches None: attend
 causally over the prompt, return its K/V) or decode (caches given: write the
@@ -31,7 +33,7 @@ class Decoder(nn.Module):
             cos, sin = rope_tables(cfg)
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
-        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(Block(cfg, i) for i in range(cfg.n_layers))
         self.lm_head = nn.Linear(cfg.hidden, cfg.vocab_size, bias=False)
         if cfg.tie_embeddings:
             self.lm_head.weight = self.embed.weight
@@ -45,6 +47,8 @@ class Decoder(nn.Module):
         if pos is not None:
             positions = positions + pos
         x = self.embed(tokens)
+        if self.cfg.embed_scale != 1.0:  # Gemma: sqrt(hidden)
+            x = x * self.cfg.embed_scale
         rope = None
         if self.cfg.family == "gpt2":
             x = x + self.pos_embed(positions)

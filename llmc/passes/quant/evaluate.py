@@ -79,6 +79,18 @@ def kv_bytes_per_token(graph: Graph) -> float:
     return sum(v.type.nbytes for v in caches) / (b * t)
 
 
+BYTE_VOCAB = 256  # llmc-tiny's convention: token id = UTF-8 byte
+
+
+def check_byte_level(model: str, vocab: int) -> None:
+    """UsageError unless a model's vocabulary is byte-level, the one tokenizer
+    the held-out text needs no file for (llmc-tiny's: ids 0..255 are bytes)."""
+    if vocab != BYTE_VOCAB:
+        raise UsageError(f"{model}: held-out evaluation reads its text as UTF-8 bytes (token id "
+                         f"= byte, vocabulary {BYTE_VOCAB}, as llmc-tiny); a vocabulary of "
+                         f"{vocab} needs its own tokenizer, which llmc does not run")
+
+
 def heldout_windows(seq_len: int, n: int | None) -> np.ndarray:
     """The first n non-overlapping held-out windows of llmc-tiny's corpus."""
     from llmc.frontend.zoo import data

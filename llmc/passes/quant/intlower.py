@@ -188,8 +188,9 @@ class Lowering:
         if unsupported:
             ops = ", ".join(f"{op} ({len(w)}x, first at {w[0]})"
                             for op, w in sorted(unsupported.items()))
-            raise UsageError(f"integer-only lowering does not support: {ops}; integer schemes "
-                             f"take the float graph as traced (no --sparsity or --attention)")
+            raise UsageError(f"{self.scheme.name}: integer-only lowering does not support: {ops}; "
+                             "integer schemes take the float graph as traced (no --sparsity or "
+                             "--attention)")
         for n in self.src.nodes:
             if n.op == "param":
                 continue
@@ -364,6 +365,11 @@ def _silu(L: Lowering, n: Node) -> QV:
 
 
 def _attention(L: Lowering, n: Node) -> QV:
+    sparse = [f"{a}={n.attrs[a]}" for a in ("window", "sinks", "block_size", "block_topk")
+              if a in n.attrs]
+    if sparse:  # int_attention is dense (causal and/or mask): refuse rather than drop them
+        raise UsageError(f"{L.scheme.name}: integer attention does not implement "
+                         f"{', '.join(sparse)} (at {where(n)})")
     q, k, v = (L.need(x, L.cfg.act) for x in n.inputs[:3])
     frac, pb = L.cfg.exp_frac, L.cfg.prob_bits
     s_mult, s_shift = dyadic(float(q.scale) * float(k.scale) * n.attrs["scale"] * 2.0**frac)

@@ -1,0 +1,119 @@
+"""Hugging Face directories through the rest of llmc: `llmc compile` (float and
+w8a8-int) and `llmc eval`.
+
+A compiled directory generates, greedily on its artifact, the tokens
+transformers generates; where an integer scheme cannot lower an op or an
+attribute, compile refuses in one line naming it and the scheme. `llmc eval`
+takes a directory whose vocabulary is byte-level: llmc-tiny written out as a
+Llama checkpoint evaluates to llmc-tiny's own perplexity.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from llmc import api
+from llmc.cli import main
+from llmc.frontend.zoo.config import get_config
+from tests.frontend.hf_dirs import hf_greedy, prompt_tokens, save_tiny
+
+pytest.importorskip("transformers")
+
+
+@pytest.mark.parametrize("variant", ["llama", "mixtral", "mistral"])
+def test_compiled_directory_generates_what_transformers_does(tmp_path: Path,
+                                                             variant: str) -> None:
+    path, hf = save_tiny(variant, tmp_path)
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "--target", "a100", "--seq-len", "24", "-o",
+                 str(out)]) == 0
+    prompt = prompt_tokens()
+    generated = api.run(out, prompt[0].tolist(), max_new_tokens=8)
+    assert generated.tokens == hf_greedy(hf, prompt, 8)
+
+
+def test_w8a8_int_compiles_a_directory(tmp_path: Path) -> None:
+    path, _ = save_tiny("qwen2", tmp_path)
+    out = tmp_path / "out"
+    assert main(["compile", str(path), "--target", "a100", "--seq-len", "16", "--quant",
+                 "w8a8-int", "-o", str(out)]) == 0
+    ops = (out / "prefill.llmir").read_text()
+    assert "int_linear" in ops and "int_attention" in ops
+
+
+@pytest.mark.parametrize("variant, needles", [
+    ("mixtral", ["w8a8-int: integer-only lowering does not support: moe_ffn"]),
+    ("mistral", ["w8a8-int: integer attention does not implement window=8"]),
+])
+def test_w8a8_int_refuses_what_it_cannot_lower(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                               variant: str, needles: list[str]) -> None:
+    path, _ = save_tiny(variant, tmp_path)
+    capsys.readouterr()
+    assert main(["compile", str(path), "--target", "a100", "--seq-len", "16", "--quant",
+                 "w8a8-int", "-o", str(tmp_path / "out")]) == 2
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and all(n in lines[0] for n in needles), lines
+    assert not (tmp_path / "out").exists()
+
+
+def _llmc_tiny_as_llama_dir(root: Path) -> Path:
+    """llmc-tiny's shipped weights under Hugging Face Llama names and config keys."""
+    from llmc.frontend.loader import WEIGHTS_DIR
+
+    cfg = get_config("llmc-tiny")
+    path = root / "llmc-tiny-hf"
+    path.mkdir()
+    names = {"embed.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight",
+             "lm_head.weight": "lm_head.weight"}
+    state = {}
+    for k, v in load_file(str(WEIGHTS_DIR / "llmc-tiny.safetensors")).items():
+        hf = names.get(k) or ("model." + k.replace(".attn.", ".self_attn.")
+                              .replace(".ffn.gate.", ".mlp.gate_proj.")
+                              .replace(".ffn.up.", ".mlp.up_proj.")
+                              .replace(".ffn.down.", ".mlp.down_proj.")
+                              .replace(".attn_norm.", ".input_layernorm.")
+                              .replace(".ffn_norm.", ".post_attention_layernorm."))
+        state[hf] = v.contiguous()
+    save_file(state, str(path / "model.safetensors"))
+    (path / "config.json").write_text(json.dumps({
+        "model_type": "llama", "architectures": ["LlamaForCausalLM"], "dtype": "float16",
+        "vocab_size": cfg.vocab_size, "hidden_size": cfg.hidden,
+        "num_hidden_layers": cfg.n_layers, "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_kv_heads, "intermediate_size": cfg.ffn_hidden,
+        "max_position_embeddings": cfg.max_seq_len, "rms_norm_eps": cfg.norm_eps,
+        "rope_parameters": {"rope_type": "default", "rope_theta": cfg.rope_theta},
+        "tie_word_embeddings": False, "hidden_act": "silu"}))
+    return path
+
+
+def test_eval_a_byte_level_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = _llmc_tiny_as_llama_dir(tmp_path)
+    args = ["--seq-len", "64", "--windows", "2", "--batch", "2", "--json"]
+    capsys.readouterr()
+    assert main(["eval", str(path), *args]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    assert main(["eval", "llmc-tiny", *args]) == 0
+    zoo = json.loads(capsys.readouterr().out)
+    assert ours["perplexity"] == pytest.approx(zoo["perplexity"], rel=1e-6)
+    assert 1.0 < ours["perplexity"] < 10.0                 # a trained byte-level model
+
+
+def test_eval_refuses_other_vocabularies(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path, _ = save_tiny("llama", tmp_path)                 # vocabulary 128
+    capsys.readouterr()
+    assert main(["eval", str(path), "--seq-len", "16", "--windows", "1"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "\n" not in line and "UTF-8 bytes" in line and "vocabulary of 128" in line
+
+
+def test_llmc_tiny_weights_are_unchanged() -> None:
+    """The shipped model loads as before (the zoo decoder's variants default off)."""
+    loaded = api.load_model("llmc-tiny")
+    ref = load_file(str(Path(loaded.source)))
+    got = loaded.module.state_dict()
+    assert all(torch.equal(got[k].half(), v) for k, v in ref.items())
