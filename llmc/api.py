@@ -71,6 +71,8 @@ def trace(model: str | LoadedModel, phase: str = "prefill", batch: int = 1,
     t0 = time.perf_counter()
     if loaded.config is None:
         module, args, names = loaded.module, loaded.example_args or (), None
+        if len(args) == 1 and not args[0].is_floating_point() and args[0].dim() == 2:
+            names = ["tokens"]  # (B, T) token ids: a prefill, as the passes name it
         gname = loaded.name
     else:
         cfg = loaded.config
