@@ -33,10 +33,13 @@ def run_demo(out: str) -> int:
     eager = _greedy(traced.model, text, 32)
     print(f"  greedy continuation of {text.decode()!r} in PyTorch: {eager!r}")
 
-    _section("3. compile and run: llmc-tiny for a100, then `llmc run` on the artifact")
+    _section("3. a model llmc did not write: a transformers Mistral checkpoint (window 8)")
+    _transformers(root / "hf-mistral-tiny")
+
+    _section("4. compile and run: llmc-tiny for a100, then `llmc run` on the artifact")
     _compile_and_run(root / "llmc-tiny-a100", text, eager)
 
-    _section("4. compile for a target (shape-only llama-2-7b on a100)")
+    _section("5. compile for a target (shape-only llama-2-7b on a100)")
     result = api.compile("llama-2-7b", "a100", root / "llama-2-7b-a100", seq_len=2048)
     r = result.report
     print(f"  {r['params_total'] / 1e9:.2f} B parameters, prefill 2K: "
@@ -60,16 +63,51 @@ def run_demo(out: str) -> int:
           + ", ".join(f"{s.first_layer}-{s.last_layer}" for s in part.stages)
           + f", balance {part.balance:.3f}")
     _sweep(root / "sweep")
-    _section("5. cycle/energy simulator: that decode step on a 128x128 int8 array")
+    _section("6. cycle/energy simulator: that decode step on a 128x128 int8 array")
     _simulate(result.graphs["decode"])
-    _section("6. memory plan executed: llmc-tiny prefill inside one arena")
+    _section("7. memory plan executed: llmc-tiny prefill inside one arena")
     _arena(traced)
-    _section("7. quantization and sparsity: held-out perplexity of llmc-tiny")
+    _section("8. quantization and sparsity: held-out perplexity of llmc-tiny")
     _quality()
-    _section("8. RTL: a 4x4 int8 systolic array in an HDL simulator vs numpy and the simulator")
+    _section("9. RTL: a 4x4 int8 systolic array in an HDL simulator vs numpy and the simulator")
     _rtl(root / "rtl-gemm-4x4")
     print(f"\nartifacts under {root}/")
     return 0
+
+
+def _transformers(out: Path) -> None:
+    """A tiny seeded Mistral built by transformers from a config (no hub),
+    saved as a checkpoint directory, traced by llmc and compared with
+    transformers' own logits; its sliding window becomes an IR attribute."""
+    try:
+        import transformers
+    except ImportError:
+        print("  skipped: transformers is not installed (pip install 'llmc[dev]')")
+        return
+    import torch
+
+    from llmc import api
+    from llmc.numerics import compare
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    torch.manual_seed(0)
+    cfg = transformers.MistralConfig(vocab_size=256, hidden_size=64, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=2,
+                                     head_dim=16, intermediate_size=96,
+                                     max_position_embeddings=64, sliding_window=8)
+    model = transformers.MistralForCausalLM(cfg).eval()
+    model.save_pretrained(out)
+    traced = api.trace(str(out), "prefill", batch=1, seq_len=16, weights="auto")
+    with torch.no_grad():
+        want = model(torch.from_numpy(traced.inputs[0])).logits.numpy()
+    got = api.interpret(traced.graph, traced.inputs)[0]
+    windows = sorted({n.attrs["window"] for n in traced.graph.nodes
+                      if n.op == "attention" and "window" in n.attrs})
+    print(f"  {out}/ (config.json + model.safetensors, saved by transformers "
+          f"{transformers.__version__}): {len(traced.graph.nodes)} IR nodes, attention "
+          f"window {windows}")
+    print(compare(got, want, "f32").summary("prefill logits vs transformers"))
 
 
 def _compile_and_run(out: Path, prompt: bytes, eager: str) -> None:
