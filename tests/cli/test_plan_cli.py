@@ -23,7 +23,8 @@ def test_plan_writes_a_checked_plan(tmp_path: Path, capsys) -> None:  # noqa: AN
     out = tmp_path / "p"
     assert main(["plan", "llama-tiny", "--seq-len", "32", "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "lower bound" in text and "greedy-by-size" in text and "memo (auto)" in text
+    assert "lower bound" in text and "greedy-by-size" in text and "(auto)" in text
+    assert "proved optimal" in text
     data = json.loads((out / "plan.json").read_text())
     problem, plan = _problem(data)
     check_plan(problem, plan)
@@ -60,8 +61,12 @@ def test_plan_too_small_an_arena_says_what_is_missing(tmp_path: Path, capsys) ->
     assert main(["plan", "llama-tiny", "--seq-len", "32", "--arena", "1KiB",
                  "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "bytes short" in err and "spill candidates" in err
+    assert err.count("\n") == 1 and "no spill plan fits" in err and "'embedding'" in err
     assert not out.exists()                                        # nothing half-written
+    assert main(["plan", "llama-tiny", "--seq-len", "32", "--arena", "1KiB",
+                 "--method", "greedy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bytes short" in err and "spill candidates" in err
 
 
 @pytest.mark.parametrize("text,want", [("1048576", 2**20), ("64MiB", 64 * 2**20),
