@@ -102,6 +102,9 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
                         "name,size,start,end")
     p.add_argument("--alignment", type=int, default=None, metavar="BYTES",
                    help="with --buffers: offset alignment (default: the file's, else 64)")
+    p.add_argument("--bank-bytes", type=int, default=None, metavar="BYTES",
+                   help="with --buffers: the bank size the file's bank rules refer to "
+                        "(default: the file's)")
     add_trace_shape(p)
     p.add_argument("--target", "-t", default=None,
                    help="plan at the element sizes the cost model charges on this target "
@@ -145,8 +148,9 @@ def _plan(a: argparse.Namespace) -> int:
         raise UsageError(f"--time-limit must be positive, got {a.time_limit}")
     if a.buffers is not None:
         return _plan_buffers(a, arena)
-    if a.alignment is not None:
-        raise UsageError("--alignment applies to --buffers (a model's plan aligns to 64 bytes)")
+    if a.alignment is not None or a.bank_bytes is not None:
+        raise UsageError("--alignment and --bank-bytes apply to --buffers (a model's plan "
+                         "aligns to 64 bytes; --banks takes banks from --target)")
     if a.banks is not None and a.target is None:
         raise UsageError("--banks needs --target (whose scratchpad's banks to keep to)")
     from llmc import api
@@ -197,7 +201,7 @@ def _plan_buffers(a: argparse.Namespace, arena: int | None) -> int:
         if on:
             raise UsageError(f"{flag} applies to a model, not to --buffers (give bank rules "
                              "and alignment in the file)")
-    problem = load_buffers(a.buffers, a.alignment)
+    problem = load_buffers(a.buffers, a.alignment, a.bank_bytes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         chosen = plan(problem, a.method, arena, a.time_limit)

@@ -31,9 +31,11 @@ IGNORED = ("offset", "segments")  # plan.json's own keys
 _INT = re.compile(r"^[+-]?\d+$")
 
 
-def load_buffers(path: str | Path, alignment: int | None = None) -> Problem:
-    """The problem in ``path`` (module docstring); ``alignment`` overrides the
-    file's (default 64)."""
+def load_buffers(path: str | Path, alignment: int | None = None,
+                 bank_bytes: int | None = None) -> Problem:
+    """The problem in ``path`` (module docstring); ``alignment`` and
+    ``bank_bytes`` override the file's (default: alignment 64, no banks; a
+    CSV file can give neither)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -55,7 +57,8 @@ def load_buffers(path: str | Path, alignment: int | None = None) -> Problem:
         buffers.append(b)
     align = alignment if alignment is not None else head.get("alignment", 64)
     try:
-        return Problem(buffers, align, head.get("bank_bytes"))
+        return Problem(buffers, align,
+                       bank_bytes if bank_bytes is not None else head.get("bank_bytes"))
     except UsageError as e:
         raise UsageError(f"{path}: {e}") from None
 
