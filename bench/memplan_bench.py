@@ -14,7 +14,9 @@ description below without touching the rest.
 
 Run: ``.venv/bin/python -m bench.memplan_bench`` (writes bench/results/memplan.md
 and memplan.json, and the synthetic rows to memplan_synthetic.md/.json);
-``--out DIR`` writes elsewhere, ``--no-synthetic`` leaves the synthetic files alone.
+``--out DIR`` writes elsewhere, ``--no-synthetic`` leaves the synthetic files alone;
+``--hard`` runs only the hard instances of ``bench/memplan_hard.py`` (greedy,
+best-fit, CBC and CP-SAT; memplan_hard.md/.json).
 """
 
 from __future__ import annotations
@@ -460,7 +462,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the synthetic stress rows (memplan_synthetic.* stay as they are)")
     ap.add_argument("--out", default=str(RESULTS),
                     help="directory for the tables (default bench/results)")
+    ap.add_argument("--hard", action="store_true",
+                    help="only the hard instances (bench/memplan_hard.py): greedy, best-fit, "
+                         "CBC and CP-SAT, and MEMO vs CP-SAT; writes memplan_hard.md/.json")
     args = ap.parse_args(argv)
+    if args.hard:
+        from bench import memplan_hard
+
+        return memplan_hard.main(Path(args.out))
     rows = []
     for m in MODELS:
         if m.name not in args.models:

@@ -26,8 +26,9 @@ pair, and CP-SAT's propagation reasons over all rectangles at once.
      which is given as a hint; CP-SAT's bound proves the gap that is left.
 
 * Time limits are CP-SAT's *deterministic* time (a count of work, not of
-  seconds), so a search cut short stops at the same point on every run;
-  the wall-clock limit is a backstop.
+  seconds; ``DET_PER_S`` per second of the caller's limit), so a search cut
+  short stops at the same point on every run; a wall-clock limit of twice
+  the caller's is a backstop that only a much slower machine reaches.
 * The solver's bases are compacted (``_items.compact``) and re-verified; the
   result is never worse than the warm start.
 """
@@ -53,10 +54,11 @@ log = logging.getLogger("llmc.memplan")
 SEED = 0
 WORKERS = 1  # one worker: CP-SAT's parallel portfolio is not deterministic
 # Deterministic time allowed per wall-clock second of the caller's limit. On a
-# 2-core x86 machine CP-SAT counted 0.1-0.4 deterministic units per second on
-# these models, so the deterministic limit is normally the one that stops it.
+# busy 2-core x86 machine CP-SAT counted 0.1-0.4 deterministic units per second
+# on these models, so the deterministic limit is the one that stops it.
 DET_PER_S = 0.1
 PHASE1_SHARE = 0.5  # of the time limit, for the search at the lower bound
+WALL_BACKSTOP = 2.0  # the wall-clock limit, in time limits: only a much slower machine hits it
 
 
 def solve_items_cpsat(
@@ -104,26 +106,31 @@ def solve_items_cpsat(
 def _search(items: list[Item], warm: list[int], lb: int, ub: int, time_limit_s: float
             ) -> tuple[list[int] | None, str, int, list[dict[str, object]]]:
     """The two phases (module docstring), in scaled units: (bases or None,
-    status, proved bound, per-phase statistics)."""
-    deadline = time.perf_counter() + time_limit_s
+    status, proved bound, per-phase statistics). Phase 2 gets the
+    deterministic time phase 1 left, so the split never depends on the clock."""
+    det = DET_PER_S * time_limit_s
+    backstop = time.perf_counter() + WALL_BACKSTOP * time_limit_s
     phases: list[dict[str, object]] = []
-    sol, st, _ = _solve(items, lb, lb, None, PHASE1_SHARE * time_limit_s, phases)
+    sol, st, _ = _solve(items, lb, lb, None, PHASE1_SHARE * det,
+                        PHASE1_SHARE * WALL_BACKSTOP * time_limit_s, phases)
     if sol is not None:
         return sol, "optimal", lb, phases
     low = lb + 1 if st == "INFEASIBLE" else lb
     if low >= ub:  # the greedy plan is one unit above a bound proved unreachable
         return None, "optimal", ub, phases
-    left = max(0.0, deadline - time.perf_counter())
-    sol, st, bound = _solve(items, low, ub, warm, left, phases)
+    left = max(0.0, det - float(phases[-1]["det"]))  # type: ignore[arg-type]
+    sol, st, bound = _solve(items, low, ub, warm, left, backstop - time.perf_counter(), phases)
     if sol is None:
         return None, "warm", max(low, bound), phases
     return sol, "optimal" if st == "OPTIMAL" else "feasible", max(low, bound), phases
 
 
-def _solve(items: list[Item], lo: int, hi: int, hint: list[int] | None, budget_s: float,
-           phases: list[dict[str, object]]) -> tuple[list[int] | None, str, int]:
+def _solve(items: list[Item], lo: int, hi: int, hint: list[int] | None, det: float,
+           wall_s: float, phases: list[dict[str, object]]
+           ) -> tuple[list[int] | None, str, int]:
     """One CP-SAT run with lo <= M <= hi (feasibility when lo == hi, else
-    minimise M): (bases or None, CP-SAT's status name, its bound on M)."""
+    minimise M) within ``det`` deterministic time (and ``wall_s`` seconds):
+    (bases or None, CP-SAT's status name, its bound on M)."""
     from ortools.sat.python import cp_model
 
     m = cp_model.CpModel()
@@ -155,8 +162,8 @@ def _solve(items: list[Item], lo: int, hi: int, hint: list[int] | None, budget_s
     prm = solver.parameters
     prm.num_workers = WORKERS
     prm.random_seed = SEED
-    prm.max_deterministic_time = max(0.01, DET_PER_S * budget_s)
-    prm.max_time_in_seconds = max(0.01, budget_s)
+    prm.max_deterministic_time = max(0.001, det)
+    prm.max_time_in_seconds = max(0.01, wall_s)
     if lo == hi:
         prm.search_branching = prm.FIXED_SEARCH
     t0 = time.perf_counter()
@@ -165,7 +172,7 @@ def _solve(items: list[Item], lo: int, hi: int, hint: list[int] | None, budget_s
     found = st in ("OPTIMAL", "FEASIBLE")
     bound = int(solver.best_objective_bound) if lo < hi and found else lo
     phases.append({"M": [lo, hi], "status": st, "s": round(time.perf_counter() - t0, 3),
-                   "det": round(solver.deterministic_time, 3)})
+                   "det": solver.deterministic_time})
     if not found:
         return None, st, bound
     return [solver.value(b) for b in bases], st, bound

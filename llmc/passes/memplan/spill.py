@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmc.errors import UsageError
-from llmc.passes.memplan.cpsat import DET_PER_S, SEED, WORKERS, _base
+from llmc.passes.memplan.cpsat import DET_PER_S, SEED, WALL_BACKSTOP, WORKERS, _base
 from llmc.passes.memplan.heuristics import rule_of
 from llmc.passes.memplan.problem import Buffer, Plan, Problem, Segment, Spills, lower_bound
 
@@ -168,7 +168,7 @@ class _Model:
         prm.num_workers = WORKERS
         prm.random_seed = SEED
         prm.max_deterministic_time = max(0.01, DET_PER_S * time_limit_s)
-        prm.max_time_in_seconds = max(0.01, time_limit_s)
+        prm.max_time_in_seconds = max(0.01, WALL_BACKSTOP * time_limit_s)
         t0 = time.perf_counter()
         code = solver.solve(self.m)
         self.status = solver.status_name(code)

@@ -123,3 +123,22 @@ def test_warm_start_is_never_lost():
         p = solve_cpsat(TRAP, time_limit_s=0, warm_start=best)
     check_plan(TRAP, p)
     assert p.arena_bytes == 768 and p.optimal  # at the bound: proved anyway
+
+
+def test_a_search_cut_short_is_deterministic_too():
+    """The limit is CP-SAT's deterministic time, so a run stopped by it ends
+    with the same plan on every run (adversarial banks: no proof in time)."""
+    r = random.Random(500)
+    bufs = []
+    for i in range(60):
+        s, size = r.randint(0, 15), r.randint(1, 96) * 64
+        bufs.append(Buffer(f"t{i}", size, s, s + r.randint(0, 11),
+                           bank=r.choice(["within", None] if size > 4096 else
+                                         ["within", "within", None, "start"])))
+    prob = Problem(bufs, bank_bytes=4096)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SolverTimeoutWarning)
+        plans = [solve_cpsat(prob, time_limit_s=1.0) for _ in range(2)]
+    assert plans[0].status == "feasible" and plans[0].gap > 0
+    assert [json.dumps(plan_to_json(prob, p, timing=False)) for p in plans].count(
+        json.dumps(plan_to_json(prob, plans[0], timing=False))) == 2
