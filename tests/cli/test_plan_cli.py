@@ -166,3 +166,18 @@ def test_plan_buffers_malformed(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_plan_needs_a_model_or_buffers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan"]) == 2
     assert "give a model or --buffers" in capsys.readouterr().err
+
+
+def test_plan_with_the_npus_banks(capsys: pytest.CaptureFixture[str]) -> None:
+    """--banks takes the bank size from the target's [scratchpad] (edge-npu:
+    8 MiB in 32 banks) and every buffer keeps the rule."""
+    assert main(["plan", "llmc-tiny", "--seq-len", "16", "--target", "npu", "--banks",
+                 "within", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["plan"]
+    assert data["bank_bytes"] == 256 * 1024
+    assert all(b["bank"] == "within" for b in data["buffers"])
+    assert main(["plan", "llmc-tiny", "--banks", "within"]) == 2
+    assert "--banks needs --target" in capsys.readouterr().err
+    assert main(["plan", "llmc-tiny", "--seq-len", "16", "--target", "a100", "--banks",
+                 "start"]) == 2
+    assert "no banked scratchpad" in capsys.readouterr().err
