@@ -14,7 +14,9 @@ description below without touching the rest.
 
 Run: ``.venv/bin/python -m bench.memplan_bench`` (writes bench/results/memplan.md
 and memplan.json, and the synthetic rows to memplan_synthetic.md/.json);
-``--out DIR`` writes elsewhere, ``--no-synthetic`` leaves the synthetic files alone.
+``--out DIR`` writes elsewhere, ``--no-synthetic`` leaves the synthetic files alone;
+``--hard`` runs only the hard instances of ``bench/memplan_hard.py`` (greedy,
+best-fit, CBC and CP-SAT; memplan_hard.md/.json).
 """
 
 from __future__ import annotations
@@ -377,17 +379,18 @@ def _write_models(rows: list[dict], out: Path, source: str) -> None:
     lines = [
         "# Memory planner benchmark",
         "",
-        f"Machine: {machine}, Python {platform.python_version()}, CBC via PuLP, one thread. "
-        f"Date: {date}. Produced by `bench/memplan_bench.py`; the synthetic stress rows "
-        "are in memplan_synthetic.md.",
+        f"Machine: {machine}, Python {platform.python_version()}, CP-SAT (OR-Tools), one "
+        f"worker. Date: {date}. Produced by `bench/memplan_bench.py`; the synthetic stress "
+        "rows are in memplan_synthetic.md, the hard instances in memplan_hard.md.",
         "",
         SOURCE_TEXT[source] + " Sizes in MiB (bytes in "
-        "memplan.json); the MIP column is `plan_blocks`, the MEMO decomposition (one MIP "
-        "per distinct layer, reused, then the model as rigid layer groups plus the "
+        "memplan.json); the MIP column is `plan_blocks`, the MEMO decomposition (one exact "
+        "solve, by CP-SAT, per distinct layer, reused, then the model as rigid layer groups "
+        "plus the "
         "remaining buffers), which returns the lowest valid plan among its own and the "
         "flat greedy-by-size and best-fit plans (`plan from` says which); when a flat "
         "greedy plan already meets the lower bound, the model-level step is one greedy "
-        "pass instead of a MIP, as no MIP can beat it. Ratio = MIP / lower bound; "
+        "pass instead of a solve, as nothing can beat it. Ratio = MIP / lower bound; "
         "solve_s is the wall time of `plan_blocks`. The `fused` columns plan the same "
         "graph after the `fuse` pass, as `llmc compile` does: a value that stays inside "
         "its kernel needs no buffer.",
@@ -426,13 +429,14 @@ def _write_synthetic(rows: list[dict], out: Path) -> None:
         json.dumps(stamped, indent=2, sort_keys=True) + "\n")
     lines = [
         "# Memory planner benchmark: synthetic stress rows", "",
-        f"Machine: {machine}, Python {platform.python_version()}, CBC via PuLP, one thread. "
+        f"Machine: {machine}, Python {platform.python_version()}; CP-SAT (OR-Tools, one "
+        "worker) inside the decomposition, CBC via PuLP (one thread) for the flat MIP. "
         f"Date: {date}. Produced by `bench/memplan_bench.py` (the model rows are in "
-        "memplan.md).", "",
+        "memplan.md, the hard instances in memplan_hard.md).", "",
         "Identical random layers chained by a residual (`synthetic_intervals` in the bench), "
-        "where greedy misses the bound. The last columns run the same MIP on the flat "
-        f"problem, {TIME_LIMIT_S:.0f} s limit, without the per-layer decomposition. Sizes "
-        "in MiB.", "",
+        "where greedy misses the bound. The last columns run the CBC MIP on the flat "
+        f"problem, {TIME_LIMIT_S:.0f} s limit, without the per-layer decomposition "
+        "(memplan_hard.md runs CP-SAT on it). Sizes in MiB.", "",
         "| problem | buffers | lower bound | greedy | best-fit | MIP (MEMO) | MIP ratio | "
         "solve s | flat MIP | flat ratio | flat s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -460,7 +464,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip the synthetic stress rows (memplan_synthetic.* stay as they are)")
     ap.add_argument("--out", default=str(RESULTS),
                     help="directory for the tables (default bench/results)")
+    ap.add_argument("--hard", action="store_true",
+                    help="only the hard instances (bench/memplan_hard.py): greedy, best-fit, "
+                         "CBC and CP-SAT, and MEMO vs CP-SAT; writes memplan_hard.md/.json")
     args = ap.parse_args(argv)
+    if args.hard:
+        from bench import memplan_hard
+
+        return memplan_hard.main(Path(args.out))
     rows = []
     for m in MODELS:
         if m.name not in args.models:

@@ -376,23 +376,35 @@ class MemoryPlan:
 
 def plan_memory(graph: Graph, method: str = "auto", arena_bytes: int | None = None,
                 time_limit_s: float = 10.0, *, precision: Any = None,
-                target: str | None = None) -> MemoryPlan:
+                target: str | None = None, banks: str | None = None) -> MemoryPlan:
     """Plan every intermediate of `graph` into one arena, checked before it is
     returned; weights, constants, the KV cache and the inputs are laid out in
-    their own regions (``json["static"]``).
+    their own regions (``json["static"]``). An `arena_bytes` below what the
+    graph needs gets a plan with spills (``json["spills"]``) where `method`
+    is "auto" or "cpsat".
 
     Element sizes are the cost model's (`llmc.costmodel.workload.retype`):
     `precision` (a `llmc.costmodel.Precision`, e.g. a Report's) plans at it;
     `target` plans at the precision the cost model charges `graph` on that
     target (a float32 trace at its device's default, bf16 on GPUs; a graph
     whose dtypes a pass chose, as it stands); neither plans the graph's dtypes
-    as they stand (a trace's float32). ``json["precision"]`` says which."""
-    from llmc.passes.memplan import check_plan, plan, plan_to_json
+    as they stand (a trace's float32). ``json["precision"]`` says which.
+    `banks` ("start" or "within", `llmc.passes.memplan.BANK_RULES`) puts
+    every buffer under that bank rule, banks as the `target` device's
+    scratchpad has them."""
+    from llmc.passes.memplan import check_plan, plan, plan_to_json, with_banks
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.static import static_layout
 
     sized, how = at_plan_precision(graph, precision, target)
     problem = liveness(sized).problem
+    if banks is not None:
+        from llmc.hw.database import get_device
+        from llmc.passes.memplan import bank_bytes_of
+
+        if target is None:
+            raise UsageError("bank rules need a target whose device has a banked scratchpad")
+        problem = with_banks(problem, bank_bytes_of(get_device(target)), banks)
     p = plan(problem, method=method, arena_bytes=arena_bytes, time_limit_s=time_limit_s)
     check_plan(problem, p, arena_bytes)
     data = plan_to_json(problem, p, timing=False)

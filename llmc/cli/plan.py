@@ -1,8 +1,8 @@
 """Sub-commands of the passes area: `eval` (quantization), `plan` (memory) and
 `partition` (pipeline stages, llmc.cli.partition).
 
-`plan` takes no `--target`: the activation plan is the traced graph's, the
-same on every device.
+`plan` plans a traced model's activations (at a `--target`'s element sizes
+when given) or, with `--buffers FILE`, a user's own list of buffers.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["parse_size", "register"]
 
 # llmc.passes.memplan.planner.METHODS (checked by tests/cli/test_vocabulary.py),
 # written out so that building the parser imports no planner
-METHODS = ("auto", "mip", "memo", "greedy", "bestfit")
+METHODS = ("auto", "cpsat", "mip", "memo", "greedy", "bestfit")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -94,20 +94,37 @@ def _eval(a: argparse.Namespace) -> int:
 
 
 def _register_plan(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", help="plan a model's activation memory in one arena: lower "
-                                    "bound, greedy, best-fit and MIP, with a picture")
-    p.add_argument("model", help="zoo name, HF-style directory, or file.py:factory")
+    p = sub.add_parser("plan", help="plan a model's activation memory (or a list of buffers) "
+                                    "in one arena: lower bound, greedy, best-fit and CP-SAT, "
+                                    "spills when the arena is too small, with a picture")
+    p.add_argument("model", nargs="?", default=None,
+                   help="zoo name, HF-style directory, or file.py:factory (or give --buffers)")
+    p.add_argument("--buffers", metavar="FILE", default=None,
+                   help="plan these buffers instead of a model: JSON (a list of {name, size, "
+                        "start, end}, optional alignment, bank, access) or CSV with columns "
+                        "name,size,start,end")
+    p.add_argument("--alignment", type=int, default=None, metavar="BYTES",
+                   help="with --buffers: offset alignment (default: the file's, else 64)")
+    p.add_argument("--bank-bytes", type=int, default=None, metavar="BYTES",
+                   help="with --buffers: the bank size the file's bank rules refer to "
+                        "(default: the file's)")
     add_trace_shape(p)
     p.add_argument("--target", "-t", default=None,
                    help="plan at the element sizes the cost model charges on this target "
                         "(a float32 trace at the device's default, bf16 on GPUs); default: "
                         "the graph's own dtypes")
+    p.add_argument("--banks", choices=("start", "within"), default=None,
+                   help="keep every buffer on a bank boundary (start) or inside as few banks "
+                        "as it needs (within), banks as the --target's scratchpad has them")
     p.add_argument("--method", choices=METHODS, default="auto",
-                   help="auto (= memo: one MIP per distinct layer, reused), mip (the whole "
-                        "graph as one MIP), greedy (TFLite greedy-by-size), bestfit")
+                   help="auto (greedy-by-size or best-fit when at the lower bound, else the "
+                        "per-layer decomposition and CP-SAT), cpsat (CP-SAT on the whole "
+                        "graph), mip (the CBC MIP), memo (one solve per distinct layer, "
+                        "reused), greedy (TFLite greedy-by-size), bestfit")
     p.add_argument("--arena", metavar="SIZE", default=None,
-                   help="capacity to fit in (bytes, or 64MiB, 2GB, ...); too small is "
-                        "reported with the bytes missing and the tensors to spill")
+                   help="capacity to fit in (bytes, or 64MiB, 2GB, ...); below what the plan "
+                        "needs, auto and cpsat spill to DRAM (fewest bytes moved), the other "
+                        "methods report the bytes missing")
     p.add_argument("--reorder", action="store_true",
                    help="run the memory-order pass first (OLLA-style: the topological "
                         "order with the lower peak)")
@@ -115,25 +132,36 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
                    help="plan op by op (default: as compiled, after the fuse pass, where a "
                         "value that stays inside a kernel needs no buffer)")
     p.add_argument("--time-limit", type=float, default=30.0, metavar="S",
-                   help="MIP time limit in seconds (the best plan found is kept)")
+                   help="solver time limit in seconds (the best plan found is kept)")
     add_out(p, "plan.json, plan.md and plan.png")
     add_json(p, "the table's figures and the plan (plan.json)")
     p.set_defaults(func=_plan)
 
 
 def _plan(a: argparse.Namespace) -> int:
+    """`llmc plan`: a model's activation plan (or, with --buffers, a user's)."""
+    if (a.model is None) == (a.buffers is None):
+        raise UsageError("llmc plan: give a model or --buffers FILE (one of them)")
+    if a.out:
+        from llmc.outdir import check_dest
+
+        check_dest(a.out, "plan.json")
+    arena = None if a.arena is None else parse_size(a.arena)
+    if not a.time_limit > 0:
+        raise UsageError(f"--time-limit must be positive, got {a.time_limit}")
+    if a.buffers is not None:
+        return _plan_buffers(a, arena)
+    if a.alignment is not None or a.bank_bytes is not None:
+        raise UsageError("--alignment and --bank-bytes apply to --buffers (a model's plan "
+                         "aligns to 64 bytes; --banks takes banks from --target)")
+    if a.banks is not None and a.target is None:
+        raise UsageError("--banks needs --target (whose scratchpad's banks to keep to)")
     from llmc import api
-    from llmc.outdir import check_dest
     from llmc.passes.fusion import fuse
     from llmc.passes.memplan import best_fit, greedy_by_size, lower_bound
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.reorder import memory_order
 
-    if a.out:
-        check_dest(a.out, "plan.json")
-    arena = None if a.arena is None else parse_size(a.arena)
-    if not a.time_limit > 0:
-        raise UsageError(f"--time-limit must be positive, got {a.time_limit}")
     check_trace(a.batch, a.seq_len)
     traced = api.trace(a.model, a.phase, a.batch, a.seq_len, weights="meta")
     graph = traced.graph
@@ -144,7 +172,8 @@ def _plan(a: argparse.Namespace) -> int:
         graph = fuse(graph)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        mp = api.plan_memory(graph, a.method, arena, a.time_limit, target=a.target)
+        mp = api.plan_memory(graph, a.method, arena, a.time_limit, target=a.target,
+                             banks=a.banks)
     problem, chosen = mp.problem, mp.plan
     lb = lower_bound(problem)
     rows = [("greedy-by-size", greedy_by_size(problem)), ("best-fit", best_fit(problem))]
@@ -162,21 +191,76 @@ def _plan(a: argparse.Namespace) -> int:
     else:
         print("\n".join(lines))
     if a.out:
-        from pathlib import Path
-
-        from llmc.outdir import write_dir
-
-        md = "\n".join(["# Activation memory plan", "", "```", *lines[:-1], "```", "",
-                        "Picture: plan.png (buffers as rectangles, time x address); "
-                        "data: plan.json.", ""])
-        write_dir(Path(a.out), marker="plan.json", files={
-            "plan.json": json.dumps(mp.json, indent=2, sort_keys=True) + "\n",
-            "plan.md": md,
-            "plan.png": mp.plot,
-        })
-        if not a.json:
-            print(f"  wrote {a.out}/plan.json, plan.md, plan.png")
+        _write(a.out, lines, mp.json, mp.png, quiet=a.json)
     return 0
+
+
+def _plan_buffers(a: argparse.Namespace, arena: int | None) -> int:
+    """`llmc plan --buffers FILE`: a user's buffer list, planned by the same methods."""
+    from llmc.passes.memplan import load_buffers, plan, plan_png, plan_to_json
+
+    for flag, on in (("--reorder", a.reorder), ("--unfused", a.unfused),
+                     ("--target", a.target is not None), ("--banks", a.banks is not None)):
+        if on:
+            raise UsageError(f"{flag} applies to a model, not to --buffers (give bank rules "
+                             "and alignment in the file)")
+    problem = load_buffers(a.buffers, a.alignment, a.bank_bytes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chosen = plan(problem, a.method, arena, a.time_limit)
+    for w in caught:
+        sys.stderr.write(f"llmc: warning: {w.message}\n")
+    data = plan_to_json(problem, chosen, timing=False)
+    lines = [f"{a.buffers}: {len(problem.buffers):,} buffers", *_verdict(chosen, arena)]
+    if a.json:
+        print_json({"arena_bytes": chosen.arena_bytes, "lower_bound_bytes":
+                    chosen.lower_bound_bytes, "method": chosen.method, "optimal":
+                    chosen.optimal, "gap": data["gap"], "bound_bytes": data["bound_bytes"],
+                    "seconds": round(chosen.solve_s, 3), "capacity_bytes": arena,
+                    "spills": data.get("spills")})
+    else:
+        print("\n".join(lines))
+    if a.out:
+        _write(a.out, [*lines, ""], data, lambda: plan_png(problem, chosen), quiet=a.json)
+    return 0
+
+
+def _verdict(chosen: Any, arena: int | None) -> list[str]:
+    """What `llmc plan` says of the chosen plan: method, bound, proof, spills."""
+    lb = chosen.lower_bound_bytes
+    proof = ("proved optimal" if chosen.optimal else
+             "not proved optimal" + (f", within {chosen.gap:.2%} of the proved bound "
+                                     f"{fmt_bin(chosen.proved_bound).strip()}"
+                                     if chosen.gap is not None else ""))
+    out = [f"  {'lower bound':<22}{fmt_bin(lb):>14}",
+           f"  {chosen.method:<22}{fmt_bin(chosen.arena_bytes):>14}"
+           + (f"   x{chosen.arena_bytes / lb:.4f}" if lb else "")]
+    sp = chosen.spills
+    if sp is not None:
+        out.append(f"  spills: {len(sp.segments)} buffer(s) out to DRAM and back: "
+                   f"{fmt_bin(sp.to_dram_bytes).strip()} written, "
+                   f"{fmt_bin(sp.from_dram_bytes).strip()} read back, "
+                   f"{fmt_bin(sp.moved_bytes).strip()} of DMA traffic added")
+    out.append(f"  plan: {chosen.method}, {proof}, {chosen.solve_s:.2f} s"
+               + (f", fits the {fmt_bin(arena).strip()} arena" if arena else ""))
+    return out
+
+
+def _write(out: str, lines: list[str], data: dict, png: Any, quiet: bool) -> None:
+    from pathlib import Path
+
+    from llmc.outdir import write_dir
+
+    md = "\n".join(["# Memory plan", "", "```", *lines[:-1], "```", "",
+                    "Picture: plan.png (buffers as rectangles, time x address); "
+                    "data: plan.json.", ""])
+    write_dir(Path(out), marker="plan.json", files={
+        "plan.json": json.dumps(data, indent=2, sort_keys=True) + "\n",
+        "plan.md": md,
+        "plan.png": lambda path: path.write_bytes(png()),
+    })
+    if not quiet:
+        print(f"  wrote {out}/plan.json, plan.md, plan.png")
 
 
 def _table(graph: Any, problem: Any, lb: int, before: int, rows: list, plan_json: dict,
@@ -199,6 +283,4 @@ def _table(graph: Any, problem: Any, lb: int, before: int, rows: list, plan_json
     regions = plan_json["static"]["regions"]
     lines.append("  apart: " + ", ".join(f"{r.replace('_', ' ')} {fmt_bin(v['bytes'])}"
                                          for r, v in regions.items()))
-    lines.append(f"  plan: {chosen.status}, {chosen.solve_s:.2f} s"
-                 + (f", fits the {fmt_bin(arena).strip()} arena" if arena else ""))
-    return lines
+    return lines + _verdict(chosen, arena)[2:]

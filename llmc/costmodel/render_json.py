@@ -136,12 +136,13 @@ def report_json(r: Report) -> dict[str, Any]:
 
 
 def memory_plan_json(r: Report) -> dict[str, Any] | None:
-    """Per phase: the arena, its lower bound, the method, each static region's
-    bytes and the precision planned at (plan.json holds every buffer)."""
+    """Per phase: the arena, its lower bound, the method, whether it is proved
+    optimal and its gap, each static region's bytes and the precision planned
+    at (plan.json holds every buffer)."""
     if r.memory_plan is None:
         return None
     return {ph: {k: p[k] for k in ("arena_bytes", "lower_bound_bytes", "ratio", "method",
-                                   "precision")}
+                                   "optimal", "gap", "precision") if k in p}
             | {"static": {k: v["bytes"] for k, v in p["static"]["regions"].items()}}
             for ph, p in r.memory_plan.plans.items()}
 

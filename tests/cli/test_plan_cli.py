@@ -23,7 +23,8 @@ def test_plan_writes_a_checked_plan(tmp_path: Path, capsys) -> None:  # noqa: AN
     out = tmp_path / "p"
     assert main(["plan", "llama-tiny", "--seq-len", "32", "-o", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "lower bound" in text and "greedy-by-size" in text and "memo (auto)" in text
+    assert "lower bound" in text and "greedy-by-size" in text and "(auto)" in text
+    assert "proved optimal" in text
     data = json.loads((out / "plan.json").read_text())
     problem, plan = _problem(data)
     check_plan(problem, plan)
@@ -60,8 +61,12 @@ def test_plan_too_small_an_arena_says_what_is_missing(tmp_path: Path, capsys) ->
     assert main(["plan", "llama-tiny", "--seq-len", "32", "--arena", "1KiB",
                  "-o", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "bytes short" in err and "spill candidates" in err
+    assert err.count("\n") == 1 and "no spill plan fits" in err and "'embedding'" in err
     assert not out.exists()                                        # nothing half-written
+    assert main(["plan", "llama-tiny", "--seq-len", "32", "--arena", "1KiB",
+                 "--method", "greedy"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bytes short" in err and "spill candidates" in err
 
 
 @pytest.mark.parametrize("text,want", [("1048576", 2**20), ("64MiB", 64 * 2**20),
@@ -90,3 +95,89 @@ def test_plan_at_a_targets_precision(capsys: pytest.CaptureFixture[str]) -> None
     assert w16 * 2 == w32 and bf16["precision"]["act"] == "bf16"
     assert main(["plan", "llama-tiny", "--seq-len", "16", "--target", "a100"]) == 0
     assert "precision: weights bf16" in capsys.readouterr().out
+
+
+TRAP = [{"name": "b0", "size": 384, "start": 5, "end": 8},
+        {"name": "b1", "size": 320, "start": 3, "end": 5},
+        {"name": "b2", "size": 256, "start": 1, "end": 2},
+        {"name": "b3", "size": 64, "start": 4, "end": 6},
+        {"name": "b4", "size": 192, "start": 1, "end": 2},
+        {"name": "b5", "size": 192, "start": 2, "end": 4}]
+
+
+def test_plan_buffers_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's buffer list, planned like a model's: plan.json, plan.png, and
+    what was proved."""
+    f = tmp_path / "bufs.json"
+    f.write_text(json.dumps(TRAP))
+    out = tmp_path / "p"
+    assert main(["plan", "--buffers", str(f), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "plan: cpsat, proved optimal" in text and "wrote" in text
+    data = json.loads((out / "plan.json").read_text())
+    problem, plan = _problem(data)
+    check_plan(problem, plan)
+    assert data["arena_bytes"] == data["lower_bound_bytes"] == 768
+    assert data["method"] == "cpsat" and data["optimal"] is True
+    assert (out / "plan.png").read_bytes()[:4] == b"\x89PNG"
+    first = (out / "plan.json").read_bytes()
+    assert main(["plan", "--buffers", str(f), "-o", str(out)]) == 0
+    assert (out / "plan.json").read_bytes() == first              # same inputs, same bytes
+    capsys.readouterr()
+    csv = tmp_path / "bufs.csv"
+    csv.write_text("name,size,start,end\n" + "".join(
+        f"{r['name']},{r['size']},{r['start']},{r['end']}\n" for r in TRAP))
+    assert main(["plan", "--buffers", str(csv), "--json", "--method", "greedy"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert set(got) >= {"arena_bytes", "lower_bound_bytes", "method", "optimal", "seconds"}
+    assert got["method"] == "greedy" and got["optimal"] is False and got["arena_bytes"] == 960
+
+
+def test_plan_buffers_with_spills(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "bufs.json"
+    f.write_text(json.dumps(TRAP))
+    assert main(["plan", "--buffers", str(f), "--arena", "704", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["method"] == "cpsat-spill" and got["arena_bytes"] <= 704
+    assert got["spills"]["moved_bytes"] == 128 and got["optimal"] is True
+    assert main(["plan", "--buffers", str(f), "--arena", "704"]) == 0
+    assert "128 B of DMA traffic added" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name,text,msg", [
+    ("neg.json", '[{"name": "a", "size": -1, "start": 0, "end": 1}]', "entry 0 ('a'): size"),
+    ("order.csv", "name,size,start,end\na,64,3,1\n", "line 2 ('a'): end (step 1) is before"),
+    ("dup.json", '[{"name": "a", "size": 64, "start": 0, "end": 1},'
+                 ' {"name": "a", "size": 64, "start": 0, "end": 1}]', "repeats entry 0"),
+    ("junk.bin", "\x00\x01 binary", "not JSON, and not CSV"),
+    ("few.json", '[{"name": "a", "size": 64}]', "missing field(s) start, end"),
+])
+def test_plan_buffers_malformed(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str,
+                                text: str, msg: str) -> None:
+    f = tmp_path / name
+    f.write_text(text)
+    out = tmp_path / "p"
+    assert main(["plan", "--buffers", str(f), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(f) in err and msg in err
+    assert not out.exists()                                        # nothing written
+
+
+def test_plan_needs_a_model_or_buffers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan"]) == 2
+    assert "give a model or --buffers" in capsys.readouterr().err
+
+
+def test_plan_with_the_npus_banks(capsys: pytest.CaptureFixture[str]) -> None:
+    """--banks takes the bank size from the target's [scratchpad] (edge-npu:
+    8 MiB in 32 banks) and every buffer keeps the rule."""
+    assert main(["plan", "llmc-tiny", "--seq-len", "16", "--target", "npu", "--banks",
+                 "within", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["plan"]
+    assert data["bank_bytes"] == 256 * 1024
+    assert all(b["bank"] == "within" for b in data["buffers"])
+    assert main(["plan", "llmc-tiny", "--banks", "within"]) == 2
+    assert "--banks needs --target" in capsys.readouterr().err
+    assert main(["plan", "llmc-tiny", "--seq-len", "16", "--target", "a100", "--banks",
+                 "start"]) == 2
+    assert "no banked scratchpad" in capsys.readouterr().err

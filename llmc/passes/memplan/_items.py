@@ -7,6 +7,9 @@ disjoint windows (several parts at relative offset 0). Placing an item picks
 one base offset; part ``p`` then occupies ``[base + rel, base + rel + size)``
 over its steps ``[start, end]``.
 
+An item may carry a placement ``Rule`` (an alignment, a bank window):
+every placement below moves a base up to the next one the rule allows.
+
 Everything here works in integer bytes (or any integer unit) and is pure.
 """
 
@@ -27,9 +30,36 @@ class Part:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """Bases allowed: multiples of ``align`` whose remainder modulo ``period``
+    (when non-zero: a bank) is at most ``slack`` (0: on a bank boundary)."""
+
+    align: int = 1
+    period: int = 0
+    slack: int = 0
+
+    def fix(self, c: int) -> int:
+        """The least allowed base >= c (monotone in c)."""
+        c = -(-c // self.align) * self.align
+        if self.period and c % self.period > self.slack:
+            c = (c // self.period + 1) * self.period
+        return c
+
+    def allows(self, c: int) -> bool:
+        return c % self.align == 0 and (not self.period or c % self.period <= self.slack)
+
+    def scaled(self, unit: int) -> Rule:
+        return Rule(self.align // unit, self.period // unit, self.slack // unit)
+
+
+@dataclass(frozen=True)
 class Item:
     name: str
     parts: tuple[Part, ...]
+    rule: Rule | None = None
+
+    def fix(self, c: int) -> int:
+        return c if self.rule is None else self.rule.fix(c)
 
     @property
     def height(self) -> int:
@@ -137,6 +167,8 @@ def place(
         # free candidate bases >= 0, in increasing order
         feasible = [] if any(a < 0 < b for a, b in blocked) else [0]
         feasible += [b for _, b in blocked if b > 0]
+        if it.rule is not None:
+            feasible = sorted({_settle(it, c, blocked) for c in feasible or [0]})
         if fit == "best" and len(it.parts) == 1 and len(feasible) > 1:
             bottoms = sorted(offsets[j] + items[j].parts[q].rel  # type: ignore[operator]
                              for j, _, q in placed)
@@ -144,6 +176,18 @@ def place(
         else:
             offsets[i] = feasible[0]
     return [o or 0 for o in offsets]
+
+
+def _settle(item: Item, c: int, blocked: list[tuple[int, int]]) -> int:
+    """The least base >= c that ``item``'s rule allows and no interval blocks."""
+    starts = [a for a, _ in blocked]
+    while True:
+        c = item.fix(c)
+        k = bisect.bisect_left(starts, c) - 1  # the last interval opening below c
+        if k >= 0 and c < blocked[k][1]:
+            c = blocked[k][1]
+        else:
+            return c
 
 
 def _gap(base: int, bottoms: list[int]) -> float:
@@ -160,8 +204,10 @@ def compact(items: Sequence[Item], offsets: Sequence[int | float], cons: list[li
     Reads which part lies below which in a (possibly fractional, solver-made)
     placement, then finds the least integer bases that keep that order: the
     longest-path solution of the difference constraints
-    ``base_j >= base_i + rel_p + size_p - rel_q`` (Bellman-Ford from 0). The
-    result is integral, never higher than the input, and canonical.
+    ``base_j >= base_i + rel_p + size_p - rel_q`` (Bellman-Ford from 0),
+    each base moved up to the next its rule allows (a monotone step, so the
+    least fixed point is still found). The result is integral, never higher
+    than a valid input, and canonical.
     """
     eps = 1e-6
     edges: list[tuple[int, int, int]] = []
@@ -173,12 +219,12 @@ def compact(items: Sequence[Item], offsets: Sequence[int | float], cons: list[li
     # Relaxing edges in order of their source's offset converges in one pass
     # when the order is acyclic over bases (always so for one-part items).
     edges.sort(key=lambda e: (offsets[e[0]], e[0], e[1]))
-    base = [0] * len(items)
+    base = [it.fix(0) for it in items]
     for _ in range(len(items) + 1):
         changed = False
         for i, j, w in edges:
             if base[i] + w > base[j]:
-                base[j] = base[i] + w
+                base[j] = items[j].fix(base[i] + w)
                 changed = True
         if not changed:
             return base
@@ -193,7 +239,8 @@ def valid(items: Sequence[Item], offsets: Sequence[int], cons: list[list[Conflic
             a, b = offsets[i] + p.rel, offsets[j] + r.rel
             if a < b + r.size and b < a + p.size:
                 return False
-    return all(o >= 0 for o in offsets)
+    return all(o >= 0 and (it.rule is None or it.rule.allows(o))
+               for it, o in zip(items, offsets, strict=True))
 
 
 def size_order(items: Sequence[Item]) -> list[int]:

@@ -30,7 +30,13 @@ for one layer and then the whole model with each layer as one block. Here:
    hole in a layer's layout.
 
 The result is checked on the flattened buffers and compared with flat
-greedy-by-size and best-fit plans; the lowest valid plan is returned.
+greedy-by-size and best-fit plans; the lowest valid plan is returned. Each
+sub-problem is solved by the CP-SAT model (``cpsat.py``; MEMO used a MIP,
+which ``mip.py`` keeps): on a whole problem CP-SAT alone matches this
+decomposition, which stays for its speed on deep stacks of layers
+(bench/results/memplan_hard.md). A shifted block layout would break
+placement rules (a bank boundary moves with it), so a problem with rules is
+planned flat by CP-SAT instead.
 """
 
 from __future__ import annotations
@@ -46,8 +52,10 @@ from llmc.errors import IRError
 from llmc.passes.memplan import _items
 from llmc.passes.memplan._items import Item, Part
 from llmc.passes.memplan.check import check_plan
+from llmc.passes.memplan.cpsat import solve_cpsat
+from llmc.passes.memplan.cpsat import solve_items_cpsat as solve_items
 from llmc.passes.memplan.heuristics import best_fit, greedy_by_size, items_of
-from llmc.passes.memplan.mip import SolverTimeoutWarning, solve_items
+from llmc.passes.memplan.mip import SolverTimeoutWarning
 from llmc.passes.memplan.problem import Buffer, Plan, Problem, arena_of, lower_bound
 
 log = logging.getLogger("llmc.memplan")
@@ -282,6 +290,10 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
     together. The plan is verified with :func:`check_plan` and is never worse
     than greedy-by-size or best-fit on the flattened problem.
     """
+    if problem.has_rules:
+        flat = solve_cpsat(problem, time_limit_s=time_limit_s)
+        flat.info["source"] = "flat cpsat (placement rules)"
+        return flat
     t0 = time.perf_counter()
     deadline = t0 + time_limit_s
     blocks, carried, pieces = _blocks(problem)
@@ -321,7 +333,7 @@ def plan_blocks(problem: Problem, time_limit_s: float = 30.0) -> Plan:
         "carried": len(carried), "carried_free": len(free), "top": top_stats,
     }
     unproved = [st for st in solves + [top_stats]
-                if st and st["status"] in ("feasible", "warm") and "cbc_status" in st]
+                if st and st["status"] in ("feasible", "warm") and "phases" in st]
     polish_by = min(deadline, time.perf_counter() + POLISH_SHARE * time_limit_s)
     plan = _best(problem, offsets, info, t0, polish_by, flat)
     if unproved and plan.status != "optimal":  # at the lower bound it is proved anyway

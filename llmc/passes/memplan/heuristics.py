@@ -12,15 +12,26 @@ from __future__ import annotations
 import time
 
 from llmc.passes.memplan import _items
-from llmc.passes.memplan.problem import Plan, Problem, arena_of, lower_bound
+from llmc.passes.memplan.problem import Buffer, Plan, Problem, arena_of, lower_bound
 
 
 def items_of(problem: Problem) -> list[_items.Item]:
-    """One single-part item per buffer, sizes rounded up to the alignment."""
+    """One single-part item per buffer, sizes rounded up to the alignment,
+    with the buffer's placement rule where it has one."""
     return [
-        _items.Item(b.name, (_items.Part(0, problem.aligned(b.size), b.start, b.end),))
+        _items.Item(b.name, (_items.Part(0, problem.aligned(b.size), b.start, b.end),),
+                    rule_of(problem, b))
         for b in problem.buffers
     ]
+
+
+def rule_of(problem: Problem, b: Buffer) -> _items.Rule | None:
+    """The placement rule of ``b`` (None: the problem's alignment is enough,
+    as sizes are multiples of it)."""
+    align, slack = problem.align_of(b), problem.slack_of(b)
+    if slack is None:
+        return None if align == problem.alignment else _items.Rule(align)
+    return _items.Rule(align, problem.bank_bytes or 0, slack)
 
 
 def _plan(problem: Problem, offsets: list[int], method: str, t0: float) -> Plan:

@@ -7,6 +7,8 @@ input, so they extend its lifetime instead of owning memory). Graph inputs,
 weights, KV-cache updates and the KV cache a prefill returns live for the
 whole run and are planned separately (`external`, `kv_outputs`). A buffer belongs to a block (the transformer layer
 of `loc` "layers.N...") when it is made and used inside that layer only.
+A buffer's `access` lists the steps (kernel spans, in a fused graph) that
+write or read it; between them it could be spilled.
 """
 
 from __future__ import annotations
@@ -68,16 +70,20 @@ def liveness(graph: Graph, alignment: int = 64) -> Liveness:
         step.update({n: b for n, (_, b) in spans.items()})
     end: dict[Value, int] = {}
     layers: dict[Value, set[int | None]] = {}
+    access: dict[Value, set[tuple[int, int]]] = {}  # where a value's bytes are touched
     for node in graph.nodes:
         for v in node.inputs:
             root = alias_root(v)
             end[root] = max(end.get(root, 0), step[node])
             layers.setdefault(root, set()).add(layer_of(node))
+            if get_op(node.op).kind != "view":  # a view reads no bytes
+                access.setdefault(root, set()).add((first[node], step[node]))
     last = len(graph.nodes)
     kv = kv_outputs(graph)
     for v in graph.outputs:
         end[alias_root(v)] = last
         layers.setdefault(alias_root(v), set()).add(None)
+        access.setdefault(alias_root(v), set()).add((last, last))
     buffers, values = [], {}
     for node in graph.nodes:
         if get_op(node.op).kind == "view" or is_external(node):
@@ -89,6 +95,8 @@ def liveness(graph: Graph, alignment: int = 64) -> Liveness:
             users = layers.get(v, set()) | {layer_of(node)}
             block = next(iter(users)) if len(users) == 1 else None
             name = buffer_name(v)
-            buffers.append(Buffer(name, t.nbytes, first[node], end.get(v, step[node]), block))
+            touched = access.get(v, set()) | {(first[node], step[node])}
+            buffers.append(Buffer(name, t.nbytes, first[node], end.get(v, step[node]), block,
+                                  access=tuple(sorted(touched))))
             values[name] = v
     return Liveness(Problem(buffers, alignment), values)

@@ -93,16 +93,20 @@ def solve_items(
 
 
 def _unit(items: Sequence[Item]) -> int:
+    """The largest unit every size, relative offset and rule is a multiple of."""
     g = 0
     for it in items:
         for p in it.parts:
             g = math.gcd(g, math.gcd(p.size, p.rel))
+        if it.rule is not None:
+            g = math.gcd(g, math.gcd(it.rule.align, math.gcd(it.rule.period, it.rule.slack)))
     return g or 1
 
 
 def _scale(it: Item, unit: int) -> Item:
     return Item(it.name, tuple(
-        Part(p.rel // unit, p.size // unit, p.start, p.end) for p in it.parts))
+        Part(p.rel // unit, p.size // unit, p.start, p.end) for p in it.parts),
+        None if it.rule is None else it.rule.scaled(unit))
 
 
 def _pairs(items: Sequence[Item], cons: list[list[_items.Conflict]]
@@ -126,9 +130,9 @@ def _pairs(items: Sequence[Item], cons: list[list[_items.Conflict]]
 def _symmetry(items: Sequence[Item], cons: list[list[_items.Conflict]]) -> set[tuple[int, int]]:
     """Pairs (i, j) fixed with i below j; see the module docstring."""
     fixed: set[tuple[int, int]] = set()
-    groups: dict[tuple[Part, ...], list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for i, it in enumerate(items):
-        groups.setdefault(it.parts, []).append(i)
+        groups.setdefault((it.parts, it.rule), []).append(i)
     single = all(len(it.parts) == 1 for it in items)
     for members in groups.values():
         if len(members) > 1 and single:
@@ -136,7 +140,7 @@ def _symmetry(items: Sequence[Item], cons: list[list[_items.Conflict]]) -> set[t
             for a in range(len(members)):
                 for b in range(a + 1, len(members)):
                     fixed.add((members[a], members[b]))
-    if single:
+    if single and all(it.rule is None for it in items):  # a mirror image breaks rules
         alone = {ms[0] for ms in groups.values() if len(ms) == 1}
         cands = sorted(
             (-items[i].biggest, -items[j].biggest, items[i].name, items[j].name, i, j)
@@ -159,9 +163,9 @@ def _respect(items: Sequence[Item], warm: list[int], fixed: set[tuple[int, int]]
         if warm[i] > warm[j]:
             warm = [ub - o - it.height for o, it in zip(warm, items, strict=True)]
     if all(len(it.parts) == 1 for it in items):
-        groups: dict[tuple[Part, ...], list[int]] = {}
+        groups: dict[tuple, list[int]] = {}
         for i, it in enumerate(items):
-            groups.setdefault(it.parts, []).append(i)
+            groups.setdefault((it.parts, it.rule), []).append(i)
         for members in groups.values():
             names = sorted(members, key=lambda i: items[i].name)
             for i, o in zip(names, sorted(warm[m] for m in members), strict=True):
@@ -193,6 +197,8 @@ def _cbc(
             base.append(v)
             if it.height:
                 prob += v + it.height <= peak
+            if it.rule is not None:
+                _rule_rows(prob, v, it.rule, i, warm[i])
         peak.setInitialValue(max(w + it.height for w, it in zip(warm, items, strict=True)))
         nbin = 0
         for i, j, up, down in _pairs(items, cons):
@@ -220,6 +226,18 @@ def _cbc(
         return None, "warm", info
     status = "optimal" if prob.sol_status == pulp.LpSolutionOptimal else "feasible"
     return [float(x) for x in values], status, info
+
+
+def _rule_rows(prob: object, v: object, rule: _items.Rule, i: int, warm: int) -> None:
+    """base = align * k, and base - period * q in [0, slack] (k, q integers)."""
+    k = prob.add_variable(f"k{i}", lowBound=0, cat="Integer")  # type: ignore[attr-defined]
+    k.setInitialValue(warm // rule.align)
+    prob += v == rule.align * k  # type: ignore[operator]
+    if rule.period:
+        q = prob.add_variable(f"q{i}", lowBound=0, cat="Integer")  # type: ignore[attr-defined]
+        q.setInitialValue(warm // rule.period)
+        prob += v - rule.period * q >= 0  # type: ignore[operator]
+        prob += v - rule.period * q <= rule.slack  # type: ignore[operator]
 
 
 def _quiet() -> dict[str, object]:

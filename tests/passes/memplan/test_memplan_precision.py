@@ -114,3 +114,18 @@ def test_plan_and_cost_model_read_one_rule() -> None:
     for region in mp.json["static"]["regions"].values():
         assert all(t["size"] == by_name[t["name"]] for t in region["tensors"])
     assert mp.json["precision"]["kv"] == "bfp4b16"
+
+
+def test_report_says_which_method_planned_and_what_it_proved(compiled: dict) -> None:
+    """report.json and report.md's memory-plan section carry the plan's method,
+    whether it is proved optimal and its gap (from plan.json's fields)."""
+    out = Path(compiled[("a100", None)].out_dir)
+    plans = json.loads((out / "plan.json").read_text())
+    report = json.loads((out / "report.json").read_text())
+    md = (out / "report.md").read_text()
+    for ph in ("prefill", "decode"):
+        m = report["memory_plan"][ph]
+        assert (m["method"], m["optimal"], m["gap"]) == \
+            (plans[ph]["method"], plans[ph]["optimal"], plans[ph]["gap"])
+        assert m["optimal"] is True and m["gap"] == 0.0
+        assert f"| {m['method']}, optimal |" in md
