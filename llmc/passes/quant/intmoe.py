@@ -105,7 +105,8 @@ def _fold(node: Node, ctx: RewriteCtx) -> Value | None:
 def fold_moe_gates(graph: Graph) -> Graph:
     """`graph` with every moe_ffn scaled by its top-k softmax share as one
     moe_ffn {norm_topk=false} (the same function); unchanged when there is none."""
-    if not any(n.op == "moe_ffn" for n in graph.nodes):
+    if not any(n.op == "mul" and any(v.node.op == "moe_ffn" for v in n.inputs)
+               for n in graph.nodes):
         return graph
     return rewrite(graph, [_fold])
 
