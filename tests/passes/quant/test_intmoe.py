@@ -335,3 +335,16 @@ def test_compile_and_run_a_mixtral_directory(hf_root: str, tmp_path: Path,
         window[0, :len(ids)] = ids
         assert int(np.argmax(interpret(prefill, [window])[0][0, len(ids) - 1])) == tok
         ids.append(tok)
+
+
+def test_the_cost_model_reads_int_moe_ffn_as_routed_experts() -> None:
+    """Report records: int_moe_ffn multiplies stored weights, as MoE, in the same
+    arithmetic class as the model's int_linear layers under the same scheme
+    (packed int4 experts are read as int4 operands, not as bytes)."""
+    from llmc.costmodel.workload import records
+
+    for scheme in ("w8a8-int", "w4a8"):
+        recs = records(lowered_model(scheme, True), fuse=False)
+        (rec,) = [r for r in recs if r.op == "int_moe_ffn"]
+        linear = {r.compute for r in recs if r.op == "int_linear" and r.weight_operand}
+        assert rec.kind == "moe" and rec.weight_operand and {rec.compute} == linear
