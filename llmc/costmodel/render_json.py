@@ -43,7 +43,7 @@ def group(o: OpTiming) -> str:
         return "attention"
     if r.op == "index_copy":
         return "kv write"
-    if r.op == "moe_ffn":
+    if r.kind == "moe":  # moe_ffn, int_moe_ffn
         return "ffn (experts)"
     if r.kind == "linalg":  # linear, matmul and the forms the passes leave
         for key, name in ((".attn", "attn proj"), (".ffn", "ffn"), (".mlp", "ffn"),

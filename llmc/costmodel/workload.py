@@ -269,7 +269,7 @@ def _compute(n: Node) -> tuple[str, bool]:
     if kind == "attention" and len(n.inputs) >= 2:
         return compute_class(_operand(n.inputs[0].type), _operand(n.inputs[1].type)), False
     if kind == "moe":
-        return compute_class(n.inputs[0].type.dtype, n.inputs[2].type.dtype), True
+        return compute_class(_operand(n.inputs[0].type), _operand(n.inputs[2].type)), True
     return "vector", False
 
 

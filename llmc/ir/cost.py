@@ -49,11 +49,11 @@ def param_count(graph: Graph) -> ParamCount:
     quantized or pruned graph has the float model's count: packed int4 counts
     two per byte, a compressed sparse weight counts its dense matrix, group
     scales and sparse indices count none (``nbytes`` has all of them, as
-    stored). Expert weights of `moe_ffn` count as active by the op's
+    stored). Expert weights of `moe_ffn` (and `int_moe_ffn`) count as active by the op's
     top_k / E fraction."""
     fraction: dict[str, float] = {}
     for n in graph.nodes:
-        if n.op == "moe_ffn":
+        if get_op(n.op).kind == "moe":  # moe_ffn and its integer twin
             for v in n.inputs[2:]:
                 if v.node.op == "param":
                     fraction[v.node.attrs["name"]] = moe_active_fraction(n)

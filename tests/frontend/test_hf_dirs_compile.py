@@ -47,7 +47,6 @@ def test_w8a8_int_compiles_a_directory(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("variant, needles", [
-    ("mixtral", ["w8a8-int: integer-only lowering does not support: moe_ffn"]),
     ("mistral", ["w8a8-int: integer attention does not implement window=8"]),
 ])
 def test_w8a8_int_refuses_what_it_cannot_lower(tmp_path: Path, capsys: pytest.CaptureFixture,

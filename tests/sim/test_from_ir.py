@@ -11,7 +11,7 @@ import pytest
 
 from llmc import api
 from llmc.ir import dtypes
-from llmc.ir.dtypes import bfp, f32, i8, u4, u8
+from llmc.ir.dtypes import bfp, f32, i8, i32, u4, u8
 from llmc.ir.graph import Builder, Graph, Value
 from llmc.ir.ops import all_ops
 from llmc.ir.types import TensorType
@@ -54,6 +54,10 @@ _INT_ATTN = dict(causal=False, s_mult=1, s_shift=0, frac=8, prob_bits=8, o_mult=
                  dtype=i8)
 
 
+_INT_MOE = dict(top_k=2, norm_topk=True, frac=14, prob_bits=16, router_shift=0, gate_shift=0,
+                up_shift=0, silu_in_shift=0, silu_out_shift=0, prod_shift=0, down_shift=0)
+
+
 def _flash(causal: bool, key_start: int) -> Callable[[Builder, Callable[..., Value]], Value]:
     """A flash_step over 8 queries, key tile [key_start, key_start + 4) of 8 keys."""
     def build(b: Builder, p: Callable[..., Value]) -> Value:
@@ -87,6 +91,15 @@ CASES: dict[str, tuple[Callable, list[tuple[int, int, int, int, str]]]] = {
                                   p("g", T(4, 32, 16)), p("u", T(4, 32, 16)),
                                   p("d", T(4, 16, 32)), top_k=2),
                 [(8, 4, 16, 1, ".router"), (4, 64, 16, 4, ".gate_up"), (4, 16, 32, 4, ".down")]),
+    # its integer twin: the same products
+    "int_moe_ffn": (lambda b, p: b.op("int_moe_ffn", b.input("x", T(8, 16, dtype=i8)),
+                                      p("r", T(4, 16, dtype=i8)), p("g", T(4, 32, 16, dtype=i8)),
+                                      p("u", T(4, 32, 16, dtype=i8)),
+                                      p("d", T(4, 16, 32, dtype=i8)), p("rq", T(4, 4, dtype=i32)),
+                                      p("rg", T(4, 32, dtype=i32)), p("ru", T(4, 32, dtype=i32)),
+                                      p("rd", T(4, 16, dtype=i32)), **_INT_MOE),
+                    [(8, 4, 16, 1, ".router"), (4, 64, 16, 4, ".gate_up"),
+                     (4, 16, 32, 4, ".down")]),
     # 12 rows in 4 ragged groups: taken as balanced, 3 rows per group
     "grouped_mm": (lambda b, p: b.op("grouped_mm", b.input("x", T(12, 16)), p("w", T(4, 16, 8)),
                                      b.input("offs", T(4, dtype=dtypes.i32))),

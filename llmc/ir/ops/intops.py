@@ -183,18 +183,25 @@ def check_int32(acc: np.ndarray, what: str) -> np.ndarray:
     return acc.astype(np.int32)
 
 
-def _int_linear(xs, attrs):  # noqa: ANN001, ANN202
-    x, w = xs[0], int_weight(xs[1])
+def int_matmul(x: np.ndarray, w: np.ndarray, gs: np.ndarray | None = None, group: int = 0,
+               what: str = "int_linear") -> np.ndarray:
+    """int32 x @ w.T of i8/i16 x (..., K) and a stored integer weight w (N, Kp >= K),
+    with optional u8 group scales gs (N, Kp/group): sum_g gs[n, g] * sum_(k in g) x_k w_nk."""
+    w = int_weight(w)
     k = x.shape[-1]
     w = w[:, :k]
-    if len(xs) == 2:
-        return check_int32(exact_matmul(x, w), "int_linear")
-    g, gs = attrs["group"], xs[2].astype(np.int64)
+    if gs is None:
+        return check_int32(exact_matmul(x, w), what)
+    gs = gs.astype(np.int64)
     acc = np.zeros(x.shape[:-1] + (w.shape[0],), np.int64)
-    for j in range(-(-k // g)):
-        part = exact_matmul(x[..., j * g:(j + 1) * g], w[:, j * g:(j + 1) * g])
+    for j in range(-(-k // group)):
+        part = exact_matmul(x[..., j * group:(j + 1) * group], w[:, j * group:(j + 1) * group])
         acc += part * gs[:, j]
-    return check_int32(acc, "int_linear")
+    return check_int32(acc, what)
+
+
+def _int_linear(xs, attrs):  # noqa: ANN001, ANN202
+    return int_matmul(xs[0], xs[1], xs[2] if len(xs) > 2 else None, attrs.get("group", 0))
 
 
 def _int_linear_cost(node) -> Cost:  # noqa: ANN001

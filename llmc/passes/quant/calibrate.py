@@ -32,11 +32,43 @@ class KVSample:
 
 
 @dataclass
+class MoEStats:
+    """One moe_ffn's ranges over the calibration tokens, per expert over the
+    rows the float router sends it (E,): tokens routed; max |.| of the gate and
+    up projections, the SiLU output, their product (the down projection's
+    input) and the expert's output before gating; and max |router logit|."""
+
+    tokens: np.ndarray
+    gate: np.ndarray
+    up: np.ndarray
+    silu: np.ndarray
+    prod: np.ndarray
+    out: np.ndarray
+    logits: float = 0.0
+
+    @classmethod
+    def empty(cls, experts: int) -> MoEStats:
+        z = lambda: np.zeros(experts)  # noqa: E731
+        return cls(np.zeros(experts, np.int64), z(), z(), z(), z(), z())
+
+    def expert_amax(self, which: str) -> np.ndarray:
+        """Per-expert max |.| of `which`; an expert no calibration token reached
+        takes the largest range its layer's other experts saw (wider steps
+        rather than a guess that saturates)."""
+        v = getattr(self, which)
+        seen = self.tokens > 0
+        fallback = float(v[seen].max()) if seen.any() else 0.0
+        return np.where(seen, v, fallback)
+
+
+@dataclass
 class Calibration:
     """amax: max |value| per semantic key; chan: per-channel (last dim) max |value|
     of every linear layer's input; hessian: weight param name -> sum of x x^T
     over its input rows (float64, (K, K)); kv: attention's semantic key ->
-    KVSample (what k-sort plans with); ksort_orders: the channel orders k-sort
+    KVSample (what k-sort plans with); moe: moe_ffn's semantic key -> its
+    per-expert MoEStats (GPTQ Hessians of expert e's gate/up and down weights
+    are `hessian["<w_gate>[e]"]`, `["<w_down>[e]"]`); ksort_orders: the channel orders k-sort
     applied (kept so a decode graph sorts the same way); tokens: calibration
     tokens seen."""
 
@@ -45,6 +77,7 @@ class Calibration:
     hessian: dict[str, np.ndarray] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     kv: dict[str, KVSample] = field(default_factory=dict)
+    moe: dict[str, MoEStats] = field(default_factory=dict)
     ksort_orders: dict[str, tuple[np.ndarray, np.ndarray]] | None = None
     tokens: int = 0
 
@@ -127,6 +160,36 @@ def _attention_inputs(graph: Graph, keys: dict[Node, str]) -> dict[Node, list[tu
     return out
 
 
+def _moe_record(cal: Calibration, key: str, node: Node, x: np.ndarray,
+                params: dict[str, np.ndarray], hessians: bool) -> None:
+    """Add one batch's rows of a moe_ffn (x (N, d) float) to cal.moe[key], routed
+    as moe_ffn routes them (llmc/ir/ops/nn.py), and the experts' Hessians."""
+    names = [v.node.attrs["name"] for v in node.inputs[1:]]
+    router, wg, wu, wd = (params[n] for n in names)
+    st = cal.moe.setdefault(key, MoEStats.empty(router.shape[0]))
+    logits = x @ router.T                                        # (N, E)
+    st.logits = max(st.logits, float(np.abs(logits).max()) if logits.size else 0.0)
+    idx = np.argsort(-logits, axis=-1, kind="stable")[:, :node.attrs["top_k"]]
+    for e in range(router.shape[0]):
+        rows = np.nonzero((idx == e).any(axis=-1))[0]
+        if rows.size == 0:
+            continue
+        xe = x[rows]
+        g, u = xe @ wg[e].T, xe @ wu[e].T
+        s = g / (1.0 + np.exp(-g))
+        p = s * u
+        for which, v in (("gate", g), ("up", u), ("silu", s), ("prod", p),
+                         ("out", p @ wd[e].T)):
+            amax = getattr(st, which)
+            amax[e] = max(amax[e], float(np.abs(v).max()))
+        st.tokens[e] += rows.size
+        if hessians:
+            for name, a in ((f"{names[1]}[{e}]", xe), (f"{names[3]}[{e}]", p)):
+                a = a.astype(np.float64)
+                cal.hessian[name] = cal.hessian.get(name, 0.0) + a.T @ a
+                cal.rows[name] = cal.rows.get(name, 0) + a.shape[0]
+
+
 def calibrate(graph: Graph, tokens: object, hessians: bool = False) -> Calibration:
     """Run `graph` (float, with weights) on `tokens` (N, T) in batches of the
     graph's batch size and collect a Calibration."""
@@ -145,12 +208,19 @@ def calibrate(graph: Graph, tokens: object, hessians: bool = False) -> Calibrati
         raise UsageError(f"calibrate on a prefill graph (tokens only); @{graph.name} also "
                          f"takes {', '.join(n.name for n in others)}")
 
+    moe_in = {n.inputs[0].node: n.inputs[0].index for n in graph.nodes if n.op == "moe_ffn"}
+    moe_x: dict[Node, np.ndarray] = {}
+
     def record(node: Node, outs: tuple[np.ndarray, ...]) -> None:
+        if node in moe_in:
+            moe_x[node] = outs[moe_in[node]]
         x = outs[0]
         if x.dtype.kind != "f":
             return
         key = keys[node]
         cal.amax[key] = max(cal.amax.get(key, 0.0), float(np.max(np.abs(x))) if x.size else 0.0)
+        if node.op == "moe_ffn" and all(v.node.op == "param" for v in node.inputs[1:]):
+            _moe_record(cal, key, node, moe_x[node.inputs[0].node], graph.params, hessians)
         for akey, which in att.get(node, ()):             # (B, heads, T, D)
             acc = kv_acc[akey]
             if which == 0:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,57 +37,10 @@ from llmc.ir.ops.intops import SIGMOID_FRAC, qrange
 from llmc.ir.types import TensorType
 from llmc.passes.quant.blockq import int_weight_param, quantize_int_weight, where
 from llmc.passes.quant.calibrate import Calibration, semantic_keys
+from llmc.passes.quant.intbase import QV, IntConfig, dyadic, pow2_scale
+from llmc.passes.quant.intmoe import fold_moe_gates, lower_moe
 from llmc.passes.quant.schemes import IntWeights, Scheme
 from llmc.passes.quant.weights import two_level_scale
-
-
-@dataclass(frozen=True)
-class IntConfig:
-    """Bit widths and fixed-point fractions of the integer lowering."""
-
-    act: DType = dtypes.i8          # matmul inputs, attention q/k/v, KV cache
-    mid: DType = dtypes.i16         # SiLU input/output, elementwise products
-    res_bits: int = 24              # residual stream precision (held in i32)
-    table: DType = dtypes.i16       # embedding and RoPE tables
-    exp_frac: int = 14              # fraction bits of i-exp inputs (softmax, SiLU)
-    prob_bits: int = 16             # softmax probabilities (unsigned)
-
-
-@dataclass(frozen=True)
-class QV:
-    """An integer value of the lowered graph; real = value * scale (a float, or
-    an array along the last dim for a linear's accumulator)."""
-
-    v: Value
-    scale: float | np.ndarray
-
-    @property
-    def dtype(self) -> DType:
-        return self.v.type.dtype
-
-    @property
-    def per_tensor(self) -> bool:
-        return np.ndim(self.scale) == 0
-
-
-def dyadic(m: float | np.ndarray) -> tuple[np.ndarray, int]:
-    """Integer multipliers and one shift with m ~ mult * 2^-shift; mult < 2^31."""
-    m = np.asarray(m, np.float64)
-    top = float(np.max(m)) if m.size else 1.0
-    if not np.all(m > 0) or not math.isfinite(top):
-        raise UsageError(f"requantization multiplier out of range: {top}")
-    shift = int(min(62, max(0, 30 - math.floor(math.log2(top)))))
-    mult = np.rint(m * 2.0**shift).astype(np.int64)
-    if mult.max() >= 2**31:
-        raise UsageError(f"requantization multiplier {top} too large for int32")
-    return np.maximum(mult, 1), shift
-
-
-def pow2_scale(amax: float, dtype: DType) -> float:
-    """Smallest power of two s with amax <= qmax(dtype) * s."""
-    top = qrange(dtype)[1]
-    return 2.0 ** math.ceil(math.log2(amax / top)) if amax > 0 else 1.0
-
 
 Rule = Callable[["Lowering", Node], "QV | Value"]
 
@@ -397,7 +349,7 @@ RULES: dict[str, Rule] = {
     "embedding": _embedding, "rms_norm": _rms_norm, "linear": _linear,
     "reshape": _view, "permute": _view, "slice": _view, "expand": _view, "neg": _view,
     "concat": _concat, "mul": _mul, "add": _add, "silu": _silu, "attention": _attention,
-    "index_copy": _index_copy,
+    "index_copy": _index_copy, "moe_ffn": lower_moe,
 }
 
 
@@ -406,4 +358,4 @@ def lower_integer(graph: Graph, scheme: Scheme, cal: Calibration | None,
     """The integer-only twin of `graph` (see the module docstring)."""
     if not isinstance(scheme.weights, IntWeights):
         raise UsageError(f"scheme {scheme.name}: integer lowering needs integer weights")
-    return Lowering(graph, scheme, cal, cfg or IntConfig()).run()
+    return Lowering(fold_moe_gates(graph), scheme, cal, cfg or IntConfig()).run()

@@ -12,6 +12,7 @@ from llmc.passes.quant.blockq import apply_storage
 from llmc.passes.quant.calibrate import Calibration, calibrate, default_tokens
 from llmc.passes.quant.check import no_float_between_embedding_and_logits
 from llmc.passes.quant.intlower import lower_integer
+from llmc.passes.quant.intmoe import fold_moe_gates
 from llmc.passes.quant.ksort import ksort, plan_orders
 from llmc.passes.quant.schemes import BFP12, IntWeights, Scheme, get_scheme
 from llmc.passes.quant.smooth import smooth
@@ -29,7 +30,10 @@ def prepare(graph: Graph, scheme: Scheme, tokens: Any) -> tuple[Graph, Calibrati
     """The float graph after the scheme's exact rewrites (k-sort, SmoothQuant)
     and, when the scheme needs one and the graph has weights, its calibration
     (run on this graph, which must be a prefill graph; a k-sort-only scheme on
-    any other graph without calibration sorts by weight norms instead)."""
+    any other graph without calibration sorts by weight norms instead). Integer
+    schemes calibrate the graph they lower: Qwen3-MoE gating folded into moe_ffn."""
+    if scheme.integer:
+        graph = fold_moe_gates(graph)
     if graph.shape_only or (not _is_prefill(graph) and tokens is None
                             and scheme.needs_calibration and not _calibrated_values(scheme)):
         return (ksort(graph) if scheme.ksort else graph), None

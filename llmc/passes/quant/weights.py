@@ -116,7 +116,8 @@ def two_level_scale(w: np.ndarray, bits: int, group: int) -> tuple[np.ndarray, S
     chan = np.abs(w).max(axis=1) / qmax(bits) / 255.0
     chan = np.where(chan > 0, chan, 1.0)
 
-    def snap(amax: np.ndarray) -> np.ndarray:
-        return chan * np.clip(np.rint(amax / qmax(bits) / chan), 1, 255)
+    def snap(amax: np.ndarray) -> np.ndarray:  # amax (N,) (GPTQ) or (N, groups) (RTN)
+        c = chan.reshape(chan.shape + (1,) * (np.ndim(amax) - 1))
+        return c * np.clip(np.rint(amax / qmax(bits) / c), 1, 255)
 
     return chan, snap

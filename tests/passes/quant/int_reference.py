@@ -2,14 +2,15 @@
 
 Written from the op docs and docs/references.md (I-BERT), not from intops.py: every
 integer is a Python int (numpy object arrays), so nothing can wrap; nibbles are
-unpacked with % and //; square roots use math.isqrt; softmax and attention are
-plain loops. `run(graph, inputs)` walks the graph and checks after every node
+unpacked with % and //; square roots use math.isqrt; softmax, attention and
+routed experts are plain loops. `run(graph, inputs)` walks the graph and checks after every node
 that each value fits its IR dtype (an i32 must fit in 32 bits).
 """
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -128,6 +129,59 @@ def attention(q, k, v, mask, a: dict) -> np.ndarray:  # noqa: ANN001
     return out
 
 
+def isoftmax(xs: list[int], frac: int, pb: int) -> list[int]:
+    """I-BERT softmax of fixed-point ints: max subtracted, i-exp, factor 2^62 // sum."""
+    top = max(xs)
+    e = [iexp(v - top, frac) for v in xs]
+    factor = (1 << SOFTMAX_K) // max(sum(e), 1)
+    return [min((v * factor) >> (SOFTMAX_K - pb), 2**pb - 1) for v in e]
+
+
+def moe(xs: list[np.ndarray], a: dict) -> np.ndarray:
+    """int_moe_ffn, token by token, from its doc (see llmc/ir/ops/intmoe.py's docstring)."""
+    x, router, wg, wu, wd, rq_e, rq_g, rq_u, rq_d = xs[:9]
+    gs = xs[9:] if len(xs) > 9 else [None] * 3
+    group, frac, pb, k = a.get("group", 0), a["frac"], a["prob_bits"], a["top_k"]
+    N, d = x.shape
+    E = router.shape[0]
+
+    def rq(v: int, m: int, shift: str, dtype: str) -> int:
+        return clamp(rnd_shift(v * int(m), a[shift]), dtype)
+
+    def matvec(row: list[int], w: np.ndarray, g: np.ndarray | None, e: int) -> list[int]:
+        acc = int_linear(np.array([row], object), w[e], None if g is None else g[e], group)[0]
+        assert all(abs(int(v)) < 2**31 for v in acc)
+        return [int(v) for v in acc]
+
+    out = np.zeros((N, d), object)
+    for n in range(N):
+        row = [int(v) for v in x[n]]
+        acc = matvec(row, router[None], None, 0)
+        logits = [rnd_shift(acc[e] * int(rq_e[e][0]), a["router_shift"]) for e in range(E)]
+        chosen = sorted(range(E), key=lambda e: (-logits[e], e))[:k]
+        if a["norm_topk"]:
+            gates = isoftmax([logits[e] for e in chosen], frac, pb)
+        else:
+            probs = isoftmax(logits, frac, pb)
+            gates = [probs[e] for e in chosen]
+        for e, gate in zip(chosen, gates, strict=True):
+            g = [rq(v, m, "gate_shift", "i16") for v, m in zip(matvec(row, wg, gs[0], e), rq_g[e],
+                                                               strict=True)]
+            u = [rq(v, m, "up_shift", "i16") for v, m in zip(matvec(row, wu, gs[1], e), rq_u[e],
+                                                             strict=True)]
+            silu_attrs = {"frac": frac, "in_mult": int(rq_e[e][1]), "in_shift": a["silu_in_shift"],
+                          "out_mult": int(rq_e[e][2]), "out_shift": a["silu_out_shift"],
+                          "dtype": SimpleNamespace(name="i16")}
+            s = silu(np.array(g, object), silu_attrs)
+            p = [rq(int(sv) * uv, rq_e[e][3], "prod_shift", "i8") for sv, uv in zip(s, u,
+                                                                                  strict=True)]
+            y = [rq(v, m, "down_shift", "i32") for v, m in zip(matvec(p, wd, gs[2], e), rq_d[e],
+                                                               strict=True)]
+            for j in range(d):
+                out[n, j] += rnd_shift(y[j] * gate, pb)
+    return np.frompyfunc(lambda v: clamp(v, "i32"), 1, 1)(out)
+
+
 def _fits(x: np.ndarray, dtype_name: str, where: str) -> None:
     if dtype_name in ("i8", "i16", "i32", "i64", "u8"):
         bits = int(dtype_name[1:])
@@ -163,6 +217,8 @@ def run(graph, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:  # noqa: ANN0
             y = silu(xs[0], a)
         elif op == "int_attention":
             y = attention(*xs[:3], xs[3] if len(xs) > 3 else None, a)
+        elif op == "int_moe_ffn":
+            y = moe(xs, a)
         elif op == "dequantize_int":
             y = np.asarray(xs[0], np.float64).astype(np.float32) * xs[1]
         elif op in ("mul", "add"):

@@ -19,7 +19,7 @@ from llmc.ir.ops.intops import exp_one, i_exp, int_softmax, isqrt
 from llmc.ir.pack import pack_int4
 
 NEW_OPS = ["quantize", "dequantize", "qlinear", "wq_linear", "requant", "int_linear",
-           "int_rms_norm", "int_silu", "int_attention", "dequantize_int"]
+           "int_rms_norm", "int_silu", "int_attention", "int_moe_ffn", "dequantize_int"]
 
 
 def run(op: str, arrays: list[np.ndarray], types: list[TensorType], **attrs):  # noqa: ANN201
