@@ -32,13 +32,16 @@ def identity_operand(node: Node, ctx: RewriteCtx) -> Value | None:
 
 
 def reshape_chain(node: Node, ctx: RewriteCtx) -> Value | None:
-    """reshape(x) to x's own shape -> x; reshape(reshape(x)) -> reshape(x)."""
+    """reshape(x) to x's own shape -> x; reshape(reshape(x)) -> reshape(x) (or x)."""
     if node.op != "reshape":
         return None
     src = node.inputs[0]
     if src.type == node.type:
         return src
     if src.node.op == "reshape":
+        first = src.node.inputs[0]
+        if first.type == node.type:
+            return first
         return ctx.b.add("reshape", [src.node.inputs[0]], dict(node.attrs), name=node.name,
                          loc=node.loc).out()
     return None
