@@ -30,6 +30,14 @@ from llmc.passes.manager import PassContext, family, get_pass, get_stage, run_pi
 
 PHASES = ("prefill", "decode")
 
+# What a model class traced through file.py:factory goes through after conversion:
+# transformers writes by hand (RMSNorm, GELU, Conv1D, repeat_kv, masks and RoPE
+# tables computed at run time) what llmc's zoo writes as ops and tables, which
+# every later pass (quantization above all) reads. Zoo and HF-directory graphs
+# are llmc's own decoder: already in these forms.
+FACTORY_RAISES = ("simplify", "fold-constants", "raise-norm", "raise-act", "raise-linear",
+                  "raise-attention", "simplify")
+
 
 @dataclass
 class Traced:
@@ -67,15 +75,15 @@ def trace(model: str | LoadedModel, phase: str = "prefill", batch: int = 1,
         raise UsageError(f"unknown phase {phase!r}; expected prefill or decode")
     _check_sizes(batch=batch, seq_len=seq_len, cache_len=cache_len)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
-    seq_len = default_seq_len(loaded, seq_len)
     t0 = time.perf_counter()
     if loaded.config is None:
         module, args, names = loaded.module, loaded.example_args or (), None
-        if len(args) == 1 and not args[0].is_floating_point() and args[0].dim() == 2:
+        if factory_shape(loaded, batch, seq_len) is not None:
             names = ["tokens"]  # (B, T) token ids: a prefill, as the passes name it
         gname = loaded.name
     else:
         cfg = loaded.config
+        seq_len = default_seq_len(loaded, seq_len)
         if seq_len > cfg.max_seq_len or (cache_len or 0) > cfg.max_seq_len:
             raise UsageError(f"{cfg.name}: seq-len {max(seq_len, cache_len or 0)} exceeds its "
                              f"context of {cfg.max_seq_len}")
@@ -92,12 +100,33 @@ def trace(model: str | LoadedModel, phase: str = "prefill", batch: int = 1,
     t1 = time.perf_counter()
     graph = to_ir(ep, gname, names, prefix="model." if loaded.config else "")
     graph = get_pass("raise-moe")(graph)  # transformers' expert routing -> moe_ffn
+    if loaded.config is None:
+        graph = run_pipeline(graph, FACTORY_RAISES, check=False)
     t2 = time.perf_counter()
     verify(graph)
     t3 = time.perf_counter()
     inputs = tuple(a.detach().numpy() if a.device.type != "meta" else np.empty(0) for a in args)
     return Traced(loaded, phase, graph, inputs,
                   {"export_s": t1 - t0, "convert_s": t2 - t1, "verify_s": t3 - t2})
+
+
+def factory_shape(loaded: LoadedModel, batch: int = 1, seq_len: int | None = None
+                  ) -> tuple[int, int] | None:
+    """(B, T) of a factory whose one example input is (B, T) token ids (None
+    for any other model). A factory is traced once, at its example's shape:
+    a `seq_len` (or a `batch` other than 1, the default) that differs is refused."""
+    args = loaded.example_args or ()
+    if loaded.config is not None or len(args) != 1 or args[0].is_floating_point() \
+            or args[0].dim() != 2:
+        return None
+    b, t = (int(d) for d in args[0].shape)
+    wrong = [f"{flag} {v}" for flag, v, have in (("--batch", batch, b), ("--seq-len", seq_len, t))
+             if v is not None and v != have and not (flag == "--batch" and v == 1)]
+    if wrong:
+        raise UsageError(f"{loaded.source or loaded.name} is traced at its example's shape, "
+                         f"batch {b} x {t} tokens; {' and '.join(wrong)} cannot apply (change "
+                         f"the example its factory returns)")
+    return b, t
 
 
 def interpret(graph: Graph, inputs: Sequence[np.ndarray] | Mapping[str, np.ndarray]
@@ -156,6 +185,7 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     backend = get_backend(tgt.backend)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
     _check_sizes(batch=batch, seq_len=seq_len)
+    batch, seq_len = factory_shape(loaded, batch, seq_len) or (batch, seq_len)
     seq_len = default_seq_len(loaded, seq_len)
     options = CompileOptions(tgt.name, phase, batch, seq_len, weights, quant, sparsity,
                              attention)
@@ -479,14 +509,16 @@ def quantize(model: str | LoadedModel | Traced | Graph, scheme: Any, calib_data:
 
 
 def evaluate(model: str | LoadedModel = "llmc-tiny", scheme: Any = None, *,
-             seq_len: int = 256, windows: int | np.ndarray | None = None, batch: int = 8,
-             calib_windows: int = 16, weights: str = "auto",
+             seq_len: int | None = None, windows: int | np.ndarray | None = None,
+             batch: int | None = None, calib_windows: int = 16, weights: str = "auto",
              float_ppl: float | None = None) -> Any:
     """Perplexity of `model` quantized under `scheme` (None: float only) on
     held-out windows (or the given (n, T + 1) token array), the float
     perplexity, and bytes, as a llmc.passes.quant.evaluate.EvalResult.
-    Calibration uses `calib_windows` windows of the *training* split.
-    `float_ppl` skips re-measuring the float model."""
+    Windows are `seq_len` tokens (default 256), run `batch` at a time
+    (default 8); a file.py:factory model runs at its example's shape (B, T),
+    the one it is traced at. Calibration uses `calib_windows` windows of the
+    *training* split. `float_ppl` skips re-measuring the float model."""
     from llmc.passes.quant import get_scheme
     from llmc.passes.quant.calibrate import default_tokens
     from llmc.passes.quant.evaluate import (
@@ -504,17 +536,32 @@ def evaluate(model: str | LoadedModel = "llmc-tiny", scheme: Any = None, *,
     if loaded.is_meta:
         raise UsageError(f"{model} has no weights here (shape-only); evaluation needs weights "
                          f"(try --weights random for a smoke test)")
-    vocab = loaded.config.vocab_size if loaded.config else 0
-    if isinstance(windows, np.ndarray):
-        win = windows
-        seq_len = win.shape[1] - 1
+    given = windows if isinstance(windows, np.ndarray) else None
+    if loaded.config is None:  # a factory: its traced graph says its shape and vocabulary
+        shape = factory_shape(loaded, batch, seq_len)
+        if shape is None:
+            raise UsageError(f"{model}: llmc eval scores the logits of (B, T) token ids; this "
+                             f"factory's example is not one (B, T) integer tensor")
+        batch, seq_len = shape
+        graph = trace(loaded, "prefill").graph
+        vocab = graph.outputs[0].type.shape[-1]          # the logits' last dim
+        if given is not None and given.shape[1] != seq_len + 1:
+            raise UsageError(f"{model} is traced at {seq_len} tokens: windows must be "
+                             f"(n, {seq_len + 1}), got {tuple(given.shape)}")
     else:
+        seq_len = seq_len if seq_len is not None else 256
+        seq_len = given.shape[1] - 1 if given is not None else seq_len
+        vocab, graph = loaded.config.vocab_size, None
+    if given is None:
         check_byte_level(str(model), vocab)
         win = heldout_windows(seq_len, windows)
+    else:
+        win = given
     if len(win) == 0:
         raise UsageError("no evaluation windows")
-    batch = min(batch, len(win))
-    graph = trace(loaded, "prefill", batch=batch, seq_len=seq_len).graph
+    if graph is None:
+        batch = min(batch if batch is not None else 8, len(win))
+        graph = trace(loaded, "prefill", batch=batch, seq_len=seq_len).graph
     fppl = perplexity(graph, win) if float_ppl is None else float_ppl
     qgraph, name = graph, "float"
     if scheme is not None:
@@ -525,4 +572,4 @@ def evaluate(model: str | LoadedModel = "llmc-tiny", scheme: Any = None, *,
     ppl = perplexity(qgraph, win) if qgraph is not graph else fppl
     return EvalResult(loaded.name, name, ppl, fppl, weight_bytes(qgraph), weight_bytes(graph),
                       kv_bytes_per_token(qgraph), kv_bytes_per_token(graph), len(win), seq_len,
-                      time.perf_counter() - t0)
+                      time.perf_counter() - t0, batch)

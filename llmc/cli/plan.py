@@ -15,7 +15,6 @@ from typing import Any
 
 from llmc.cli import partition
 from llmc.cli.common import (
-    add_batch,
     add_json,
     add_out,
     add_seq_len,
@@ -55,8 +54,10 @@ def _register_eval(sub: argparse._SubParsersAction) -> None:
     add_json(p, "the result")
     p.add_argument("--windows", type=int, default=16,
                    help="held-out windows to evaluate (0: all); default 16")
-    add_seq_len(p, 256, "window length (default 256)")
-    add_batch(p, 8, "windows per interpreter run")
+    add_seq_len(p, None, "window length (default 256; a file.py:factory: its example's)")
+    p.add_argument("--batch", type=int, default=None, metavar="N",
+                   help="windows per interpreter run (default 8; a file.py:factory: its "
+                        "example's)")
     p.add_argument("--weights", choices=("auto", "random"), default="auto",
                    help="auto: shipped or the directory's weights; random: seeded random "
                         "(smoke test)")
@@ -69,7 +70,7 @@ def _eval(a: argparse.Namespace) -> int:
 
     if a.windows < 0:
         raise UsageError(f"--windows must be positive, got {a.windows}")
-    check_trace(a.batch, a.seq_len)
+    check_trace(8 if a.batch is None else a.batch, 256 if a.seq_len is None else a.seq_len)
     if a.quant is not None:
         get_scheme(a.quant)  # unknown names fail before any tracing
     r = evaluate(a.model, a.quant, seq_len=a.seq_len, windows=a.windows or None,
@@ -78,12 +79,16 @@ def _eval(a: argparse.Namespace) -> int:
         print(json.dumps(r.to_json(), sort_keys=True))
         return 0
     delta = 100.0 * (r.perplexity / r.float_perplexity - 1.0)
-    print(f"{r.model} on {r.windows} held-out windows of {r.seq_len} tokens")
+    print(f"{r.model} on {r.windows} held-out windows of {r.seq_len} tokens (context length "
+          f"{r.seq_len}, {r.batch} windows per run)")
     print(f"  perplexity  {r.scheme}: {r.perplexity:.4f}   float: {r.float_perplexity:.4f}   "
           f"({delta:+.2f}%)")
     print(f"  weights     {r.weight_bytes:,} B   float: {r.float_weight_bytes:,} B   "
           f"(saved {r.float_weight_bytes - r.weight_bytes:,} B, "
           f"{r.float_weight_bytes / max(r.weight_bytes, 1):.2f}x smaller)")
+    if not r.float_kv_bytes_per_token:  # a factory's graph returns its logits only
+        print("  KV cache    none: the traced graph returns no KV cache")
+        return 0
     print(f"  KV cache    {r.kv_bytes_per_token:,.1f} B/token   float: "
           f"{r.float_kv_bytes_per_token:,.1f} B/token   "
           f"({r.float_kv_bytes_per_token / max(r.kv_bytes_per_token, 1e-9):.2f}x smaller)")

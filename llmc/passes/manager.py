@@ -39,6 +39,12 @@ PASSES: dict[str, str] = {
     "fuse": "llmc.passes.fusion:fuse",
     "memory-order": "llmc.passes.memplan.reorder:memory_order",
     "raise-moe": "llmc.passes.moe_routing:raise_moe",
+    "simplify": "llmc.passes.simplify:simplify",
+    "fold-constants": "llmc.passes.fold_constants:fold_constants",
+    "raise-norm": "llmc.passes.raise_norm:raise_norm",
+    "raise-act": "llmc.passes.raise_act:raise_act",
+    "raise-linear": "llmc.passes.raise_linear:raise_linear",
+    "raise-attention": "llmc.passes.raise_attention:raise_attention",
 }
 
 # stage family -> "module:function(arg) -> stage(graph, ctx) -> graph"; run as FAMILY:ARG

@@ -31,8 +31,9 @@ class EvalResult:
     kv_bytes_per_token: float
     float_kv_bytes_per_token: float
     windows: int
-    seq_len: int
+    seq_len: int     # the context length each window is scored at
     seconds: float
+    batch: int = 1   # windows per interpreter run (a factory's: its example's batch)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -86,9 +87,10 @@ def check_byte_level(model: str, vocab: int) -> None:
     """UsageError unless a model's vocabulary is byte-level, the one tokenizer
     the held-out text needs no file for (llmc-tiny's: ids 0..255 are bytes)."""
     if vocab != BYTE_VOCAB:
-        raise UsageError(f"{model}: held-out evaluation reads its text as UTF-8 bytes (token id "
-                         f"= byte, vocabulary {BYTE_VOCAB}, as llmc-tiny); a vocabulary of "
-                         f"{vocab} needs its own tokenizer, which llmc does not run")
+        raise UsageError(f"{model}: vocabulary of {vocab} tokens: held-out text is evaluated "
+                         f"byte by byte (token ids = UTF-8 bytes, vocabulary {BYTE_VOCAB}, as "
+                         f"llmc-tiny); evaluate with your own tokenizer: pass its token windows "
+                         f"(n, T + 1) to llmc.api.evaluate(model, windows=...)")
 
 
 def heldout_windows(seq_len: int, n: int | None) -> np.ndarray:

@@ -46,7 +46,8 @@ def test_cli_eval_refusals(capsys) -> None:
     err = capsys.readouterr().err
     assert "unknown quantization scheme 'int3'" in err and "w8a8-int" in err
     assert main(["eval", "llmc-tiny", "--seq-len", "0"]) == 2
-    with pytest.raises(UsageError, match=r"UTF-8 bytes .* a vocabulary of 128 needs its own"):
+    with pytest.raises(UsageError, match=r"vocabulary of 128 tokens: held-out text is evaluated "
+                                         r"byte by byte \(token ids = UTF-8 bytes"):
         evaluate("llama-tiny", None, seq_len=32, windows=2, weights="random")
 
 
