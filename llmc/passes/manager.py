@@ -53,6 +53,7 @@ FAMILIES: dict[str, str] = {
     "sparsity": "llmc.passes.sparsity:sparsity_stage",             # sparsity:SPEC
     "attention": "llmc.passes.tiling:attention_stage",             # attention:SPEC
     "tile-attention": "llmc.passes.tiling:tile_attention_stage",   # tile-attention:DEVICE
+    "tile-rows": "llmc.passes.tile_rows:tile_rows_stage",          # tile-rows:N
 }
 
 
