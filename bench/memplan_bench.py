@@ -16,7 +16,10 @@ Run: ``.venv/bin/python -m bench.memplan_bench`` (writes bench/results/memplan.m
 and memplan.json, and the synthetic rows to memplan_synthetic.md/.json);
 ``--out DIR`` writes elsewhere, ``--no-synthetic`` leaves the synthetic files alone;
 ``--hard`` runs only the hard instances of ``bench/memplan_hard.py`` (greedy,
-best-fit, CBC and CP-SAT; memplan_hard.md/.json).
+best-fit, CBC and CP-SAT; memplan_hard.md/.json); ``--scratchpad`` only the
+scratchpad rows of ``bench/memplan_scratchpad.py`` (llmc-tiny below its lower
+bound, row-tiled and spilled; memplan_scratchpad.json and its section of
+memplan.md, which a full run keeps).
 """
 
 from __future__ import annotations
@@ -420,7 +423,9 @@ def _write_models(rows: list[dict], out: Path, source: str) -> None:
         lines += [f"Fused graphs: worst MIP ratio {fworst:.4f}, slowest "
                   f"{max(r['fused_solve_s'] for r in fused):.2f} s; fusion lowers the lower "
                   f"bound by {100 * min(saved):.1f}% to {100 * max(saved):.1f}%.", ""]
-    (out / "memplan.md").write_text("\n".join(lines))
+    from bench.memplan_scratchpad import with_section
+
+    (out / "memplan.md").write_text(with_section("\n".join(lines), out))
 
 
 def _write_synthetic(rows: list[dict], out: Path) -> None:
@@ -467,11 +472,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hard", action="store_true",
                     help="only the hard instances (bench/memplan_hard.py): greedy, best-fit, "
                          "CBC and CP-SAT, and MEMO vs CP-SAT; writes memplan_hard.md/.json")
+    ap.add_argument("--scratchpad", action="store_true",
+                    help="only the scratchpad rows (bench/memplan_scratchpad.py): llmc-tiny "
+                         "below its lower bound, row-tiled and spilled; writes "
+                         "memplan_scratchpad.json and its section of memplan.md")
     args = ap.parse_args(argv)
     if args.hard:
         from bench import memplan_hard
 
         return memplan_hard.main(Path(args.out))
+    if args.scratchpad:
+        from bench import memplan_scratchpad
+
+        return memplan_scratchpad.main(Path(args.out))
     rows = []
     for m in MODELS:
         if m.name not in args.models:

@@ -130,6 +130,10 @@ def _register_plan(sub: argparse._SubParsersAction) -> None:
                    help="capacity to fit in (bytes, or 64MiB, 2GB, ...); below what the plan "
                         "needs, auto and cpsat spill to DRAM (fewest bytes moved), the other "
                         "methods report the bytes missing")
+    p.add_argument("--tile-rows", metavar="auto|N", default=None,
+                   help="split the prefill's position-wise work into N row tiles first (the "
+                        "tile-rows pass), so each step reads and writes less; auto: the "
+                        "fewest tiles whose steps fit --arena")
     p.add_argument("--reorder", action="store_true",
                    help="run the memory-order pass first (OLLA-style: the topological "
                         "order with the lower peak)")
@@ -154,6 +158,11 @@ def _plan(a: argparse.Namespace) -> int:
     arena = None if a.arena is None else parse_size(a.arena)
     if not a.time_limit > 0:
         raise UsageError(f"--time-limit must be positive, got {a.time_limit}")
+    if a.tile_rows is not None and a.tile_rows != "auto" and not (
+            a.tile_rows.isdigit() and int(a.tile_rows) >= 1):
+        raise UsageError(f"--tile-rows takes auto or a positive tile count, got {a.tile_rows!r}")
+    if a.tile_rows == "auto" and arena is None:
+        raise UsageError("--tile-rows auto needs --arena (the capacity the steps must fit)")
     if a.buffers is not None:
         return _plan_buffers(a, arena)
     if a.alignment is not None or a.bank_bytes is not None:
@@ -173,6 +182,9 @@ def _plan(a: argparse.Namespace) -> int:
     before = lower_bound(liveness(api.at_plan_precision(graph, target=a.target)[0]).problem)
     if a.reorder:
         graph = memory_order(graph)
+    tiles = None
+    if a.tile_rows is not None:
+        graph, tiles = _tile_rows(graph, a, arena)
     if not a.unfused:
         graph = fuse(graph)
     with warnings.catch_warnings(record=True) as caught:
@@ -187,8 +199,13 @@ def _plan(a: argparse.Namespace) -> int:
     rows.append((f"{chosen.method} ({a.method})" if a.method == "auto" else chosen.method,
                  chosen))
     lines = _table(graph, problem, lb, before, rows, mp.json, a, arena)
+    if tiles is not None:
+        lines.insert(2, f"  {tiles.describe()}")
     if a.json:
         print_json({"graph": graph.name, "buffers": len(problem.buffers),
+                    "tile_rows": None if tiles is None else {
+                        "tiles": tiles.tiles, "anchored_bytes": tiles.anchored_bytes,
+                        "tried": [list(t) for t in tiles.tried]},
                     "steps": len(graph.nodes), "lower_bound_bytes": lb,
                     "traced_lower_bound_bytes": before,
                     "arena_bytes": {label: pl.arena_bytes for label, pl in rows},
@@ -200,11 +217,28 @@ def _plan(a: argparse.Namespace) -> int:
     return 0
 
 
+def _tile_rows(graph: Any, a: argparse.Namespace, arena: int | None) -> tuple[Any, Any]:
+    """`--tile-rows`: the graph in row tiles, and the choice (a TileChoice)."""
+    from llmc import api
+    from llmc.passes.fusion import fuse
+    from llmc.passes.tile_rows import tiles_to_fit
+
+    def prepare(g: Any) -> Any:  # as it will be planned
+        return api.at_plan_precision(g if a.unfused else fuse(g), target=a.target)[0]
+
+    if a.tile_rows == "auto":
+        choice = tiles_to_fit(graph, arena, prepare=prepare)
+    else:
+        choice = tiles_to_fit(graph, None, prepare=prepare, min_tiles=int(a.tile_rows))
+    return choice.graph, choice
+
+
 def _plan_buffers(a: argparse.Namespace, arena: int | None) -> int:
     """`llmc plan --buffers FILE`: a user's buffer list, planned by the same methods."""
     from llmc.passes.memplan import load_buffers, plan, plan_png, plan_to_json
 
     for flag, on in (("--reorder", a.reorder), ("--unfused", a.unfused),
+                     ("--tile-rows", a.tile_rows is not None),
                      ("--target", a.target is not None), ("--banks", a.banks is not None)):
         if on:
             raise UsageError(f"{flag} applies to a model, not to --buffers (give bank rules "
@@ -277,9 +311,10 @@ def _table(graph: Any, problem: Any, lb: int, before: int, rows: list, plan_json
              f"  precision: {plan_json['precision']['describe']}"
              + (f" (target {a.target})" if a.target else ""),
              f"  {'lower bound':<22}{fmt_bin(lb):>14}"]
-    if a.reorder or not a.unfused:
-        how = " + ".join(w for w, on in (("memory-order", a.reorder), ("fuse", not a.unfused))
-                         if on)
+    if a.reorder or not a.unfused or a.tile_rows is not None:
+        how = " + ".join(w for w, on in (("memory-order", a.reorder),
+                                         ("tile-rows", a.tile_rows is not None),
+                                         ("fuse", not a.unfused)) if on)
         lines.append(f"  {'(traced, op by op)':<22}{fmt_bin(before):>14}   {how} saved "
                      f"{fmt_bin(before - lb).strip()}")
     for label, pl in rows:

@@ -30,7 +30,7 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from llmc.errors import UsageError
 from llmc.ir import dtypes
@@ -338,74 +338,84 @@ def tile_rows_stage(arg: str) -> Any:
 @dataclass(frozen=True)
 class TileChoice:
     """tiles: the row tiles chosen (1: the graph as it was); graph: the tiled
-    graph, after `prepare`; anchored_bytes: its anchored peak (the most one
-    step reads and writes); tried: (tiles, anchored peak) of each count tried."""
+    graph (before `prepare`); anchored_bytes: its anchored peak after
+    `prepare` (the most one step reads and writes); capacity_bytes: what it
+    had to fit (None: a tile count given, not chosen); tried: (tiles,
+    anchored peak) of each count tried, in order of tiles."""
 
     tiles: int
     graph: Graph
     anchored_bytes: int
-    capacity_bytes: int
+    capacity_bytes: int | None
     tried: tuple[tuple[int, int], ...]
 
     def describe(self) -> str:
         """One line for a report."""
+        peak = f"its steps read and write at most {self.anchored_bytes:,} B at once"
+        if self.capacity_bytes is None:
+            return f"row tiles: {self.tiles} (as asked; {peak})"
         if self.tiles == 1:
-            return (f"row tiles: 1 (untiled: its steps read and write at most "
-                    f"{self.anchored_bytes:,} B, within the {self.capacity_bytes:,} B arena)")
+            return f"row tiles: 1 (untiled: {peak}, within the {self.capacity_bytes:,} B arena)"
+        fewer = ", ".join(f"{n} tile{'s' if n > 1 else ''}: {b:,} B"
+                          for n, b in self.tried if n < self.tiles)
         return (f"row tiles: {self.tiles}, the fewest whose steps fit the "
-                f"{self.capacity_bytes:,} B arena (at most {self.anchored_bytes:,} B read and "
-                f"written at once; " + ", ".join(f"{n} tile{'s' if n > 1 else ''}: {b:,} B"
-                                                for n, b in self.tried if n < self.tiles) + ")")
+                f"{self.capacity_bytes:,} B arena ({peak}; {fewer})")
 
 
-def tiles_to_fit(graph: Graph, capacity: int, prepare: Callable[[Graph], Graph] | None = None,
+def tiles_to_fit(graph: Graph, capacity: int | None,
+                 prepare: Callable[[Graph], Graph] | None = None, min_tiles: int = 1,
                  max_tiles: int | None = None, alignment: int = 64) -> TileChoice:
-    """The smallest tile count whose anchored peak fits `capacity` bytes, and
-    the graph tiled so. `prepare` runs on each tiled graph before it is
-    measured (the fuse pass, a re-typing to a target's element sizes), so the
-    peak is the one a planner of the result will see. When even the finest
-    tiling (one row per tile, or `max_tiles`) leaves a step over the
-    capacity, UsageError says which step and how many bytes are missing."""
+    """The smallest tile count from `min_tiles` whose anchored peak fits
+    `capacity` bytes, and the graph tiled so. `prepare` runs on each tiled
+    graph before it is measured (the fuse pass, a re-typing to a target's
+    element sizes), so the peak is the one a planner of the result will see.
+    When even the finest tiling (one row per tile, or `max_tiles`) leaves a
+    step over the capacity, UsageError says which step and how many bytes
+    are missing. A capacity of None takes `min_tiles` as it is."""
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.spill import anchored_peak
 
-    prepare = prepare or (lambda g: g)
+    prep = prepare or (lambda g: g)
     t = token_count(graph)
-    finest = max(1, min(t, max_tiles or t))
-    tried: list[tuple[int, int]] = []
+    first = max(1, min(t, min_tiles))
+    finest = max(first, min(t, max_tiles or t))
+    tried: dict[int, tuple[Graph, tuple[int, int, list[Any]]]] = {}
 
     def measure(n: int) -> tuple[Graph, tuple[int, int, list[Any]]]:
-        g = prepare(tile_rows(graph, n))
-        peak = anchored_peak(liveness(g, alignment).problem)
-        tried.append((n, peak[1]))
-        return g, peak
+        if n not in tried:
+            g = tile_rows(graph, n)
+            tried[n] = g, anchored_peak(liveness(prep(g), alignment).problem)
+        return tried[n]
 
-    g, peak = measure(1)
-    if peak[1] <= capacity:
-        return TileChoice(1, g, peak[1], capacity, tuple(tried))
-    n, fine = 2, None
-    while n < finest:
-        if n > 8 and fine is None:      # many tiles: first see whether any count fits
-            fine = measure(finest)
-            if fine[1][1] > capacity:
-                _refuse(*fine, capacity, finest)
-        g, peak = measure(n)
-        if peak[1] <= capacity:
-            return TileChoice(n, g, peak[1], capacity, tuple(sorted(tried)))
-        n += 1
-    g, peak = fine or measure(finest)
-    if peak[1] > capacity:
-        _refuse(g, peak, capacity, finest)
-    return TileChoice(finest, g, peak[1], capacity, tuple(sorted(tried)))
+    def choice(n: int) -> TileChoice:
+        peaks = tuple(sorted((k, p[1]) for k, (_, p) in tried.items()))
+        return TileChoice(n, tried[n][0], tried[n][1][1], capacity, peaks)
+
+    if capacity is None or measure(first)[1][1] <= capacity:
+        measure(first)
+        return choice(first)
+    for n in range(first + 1, finest + 1):
+        if n > first + 8:   # many tiles: first see whether the finest fits at all
+            g, peak = measure(finest)
+            if peak[1] > capacity:
+                _refuse(g, peak, capacity, finest, prep)
+        if measure(n)[1][1] <= capacity:
+            return choice(n)
+    g, peak = measure(finest)
+    _refuse(g, peak, capacity, finest, prep)
+    raise AssertionError("unreachable")
 
 
-def _refuse(graph: Graph, peak: tuple[int, int, list[Any]], capacity: int, tiles: int) -> None:
+def _refuse(graph: Graph, peak: tuple[int, int, list[Any]], capacity: int, tiles: int,
+            prepare: Callable[[Graph], Graph]) -> NoReturn:
+    graph = prepare(graph)
     step, need, held = peak
     where = (f"%{graph.nodes[step].name} ({graph.nodes[step].op})" if step < len(graph.nodes)
              else "the graph's outputs")
     names = ", ".join(f"{b.name} ({b.size:,} B)" for b in held[:6])
     more = f" and {len(held) - 6} more" if len(held) > 6 else ""
+    finest = "the finest" if tiles == token_count(graph) else "the most allowed"
     raise UsageError(
-        f"no tiling fits the arena of {capacity:,} bytes: in {tiles} row tile(s), the finest, "
+        f"no tiling fits the arena of {capacity:,} bytes: in {tiles} row tile(s), {finest}, "
         f"step {step} {where} still reads and writes {need:,} bytes, {need - capacity:,} more "
         f"({names}{more}); enlarge the arena")

@@ -181,3 +181,27 @@ def test_plan_with_the_npus_banks(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "llmc-tiny", "--seq-len", "16", "--target", "a100", "--banks",
                  "start"]) == 2
     assert "no banked scratchpad" in capsys.readouterr().err
+
+
+def test_plan_tile_rows_auto_fits_half_the_lower_bound(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """llmc-tiny at 64 tokens, fused: half the untiled lower bound (213,248 B)
+    (refused untiled: tests/passes/memplan) plans in 2 row tiles, with spills."""
+    assert main(["plan", "llmc-tiny", "--seq-len", "64", "--arena", "213248",
+                 "--tile-rows", "auto", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["tile_rows"]["tiles"] == 2 and got["tile_rows"]["anchored_bytes"] <= 213248
+    assert got["plan"]["spills"]["moved_bytes"] > 0 and got["status"] == "optimal"
+    assert got["arena_bytes"]["greedy-by-size"] > 213248 >= got["arena_bytes"]["cpsat-spill (auto)"]
+
+
+def test_plan_tile_rows_refusals(capsys: pytest.CaptureFixture[str]) -> None:
+    for args, msg in ((["--tile-rows", "auto"], "needs --arena"),
+                      (["--tile-rows", "0"], "auto or a positive tile count"),
+                      (["--arena", "1KiB", "--tile-rows", "auto"],
+                       "no tiling fits the arena of 1,024 bytes: in 16 row tile")):
+        assert main(["plan", "llama-tiny", "--seq-len", "16", *args]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and msg in err, err
+    assert main(["plan", "--buffers", "x.json", "--tile-rows", "2"]) == 2
+    assert "--tile-rows applies to a model" in capsys.readouterr().err

@@ -163,7 +163,7 @@ def test_llmc_tiny_in_half_its_lower_bound_when_tiled_by_rows(fused: bool):
     choice = tiles_to_fit(t.graph, cap, prepare=prepare)
     assert choice.tiles == 2 and choice.anchored_bytes <= cap < choice.tried[0][1]
     assert "row tiles: 2, the fewest" in choice.describe()
-    g = choice.graph
+    g = fuse(choice.graph) if fused else choice.graph
     prob = liveness(g).problem
     p = plan(prob, arena_bytes=cap)
     check_plan(prob, p, cap)
