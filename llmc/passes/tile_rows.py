@@ -19,6 +19,7 @@ an op carries it to its output when its rule in `_RULES` says the op is
 row-wise there. Tiled nodes are named `NAME.rK`; the new graph is ordered
 tile by tile where the data allows (tile 0 runs on until it needs every
 tile, e.g. at a key/value concat), which keeps fewer tiles alive at once.
+Run it before the fuse pass: a tile belongs to no kernel of the whole.
 
 `tiles_to_fit(graph, capacity)` picks the smallest tile count whose
 anchored peak (the bytes one step reads and writes, memplan.spill) fits.
@@ -42,6 +43,8 @@ from llmc.passes.rewrite import eliminate_dead
 # token axis is not x's last dim; their other inputs are weights
 _ROW_LINALG = ("linear", "int_linear", "qlinear", "wq_linear")
 _NORMS = ("rms_norm", "layer_norm", "int_rms_norm")
+# softmax(q k^T [causal, bool mask]) v per query row; keys and values whole
+_ATTENTION = ("attention", "int_attention")
 
 
 def token_count(graph: Graph) -> int:
@@ -139,7 +142,7 @@ def _attention(node: Node, axes: list[int | None], t: int) -> int | None:
 _RULES: dict[str, AxisRule] = {
     **{op: _row_of_x for op in _ROW_LINALG + _NORMS},
     "embedding": _embedding, "reshape": _reshape, "permute": _permute, "slice": _slice,
-    "expand": _expand, "concat": _concat, "attention": _attention,
+    "expand": _expand, "concat": _concat, **{op: _attention for op in _ATTENTION},
 }
 
 
@@ -188,8 +191,9 @@ class _Tiler:
         self.parts: dict[Value, list[Value]] = {}
         self.key: dict[Node, tuple[int, int]] = {}   # (tile, original position): order
         self.pos = 0
-        self.masks: dict[int, Value] = {}
-        self.pos_node: Value | None = None
+        self.masks: dict[int, Value] = {}               # tile -> its causal mask
+        self.pos_node: Value | None = None              # positions 0..T-1, for the masks
+        self.keys: Value | None = None                  # them as a (1, T) row
 
     def _add(self, op: str, inputs: list[Value], attrs: Any, name: str, loc: str,
              tile: int) -> Value:
@@ -204,18 +208,13 @@ class _Tiler:
         return self.whole[v]
 
     def get_tile(self, v: Value, k: int) -> Value:
-        if v in self.parts:
-            return self.parts[v][k]
-        a, (lo, hi) = self.axes[v], self.bounds[k]
-        parts = self.parts.setdefault(v, [])
-        if len(parts) <= k:         # tiles of a whole value are views of it
+        if v not in self.parts:     # tiles of a whole value are views of it
             w = self.get_whole(v)
-            for j in range(len(parts), len(self.bounds)):
-                lo, hi = self.bounds[j]
-                parts.append(self._add("slice", [w], {"dim": a, "start": lo, "end": hi,
-                                                      "step": 1},
-                                       f"{v.node.name}.r{j}", v.node.loc, j))
-        return parts[k]
+            self.parts[v] = [self._add("slice", [w], {"dim": self.axes[v], "start": lo,
+                                                      "end": hi, "step": 1},
+                                       f"{v.node.name}.r{j}", v.node.loc, j)
+                             for j, (lo, hi) in enumerate(self.bounds)]
+        return self.parts[v][k]
 
     def keep(self, node: Node) -> None:
         inputs = tuple(self.get_whole(v) for v in node.inputs)
@@ -228,10 +227,11 @@ class _Tiler:
     def split(self, node: Node) -> None:
         tiles = []
         for k, (lo, hi) in enumerate(self.bounds):
-            inputs = [self.get_tile(v, k) if v in self.axes and (node.op != "attention" or i == 0)
+            attention = node.op in _ATTENTION
+            inputs = [self.get_tile(v, k) if v in self.axes and (not attention or i == 0)
                       else self.get_whole(v) for i, v in enumerate(node.inputs)]
             attrs = _tile_attrs(node, self.axes, hi - lo)
-            if node.op == "attention" and node.attrs["causal"]:
+            if attention and node.attrs["causal"]:
                 inputs.append(self._causal_mask(k))
                 attrs = attrs.replace(causal=False)
             tiles.append(self._add(node.op, inputs, attrs, f"{node.name}.r{k}", node.loc, k))
@@ -269,16 +269,17 @@ def _tile_attrs(node: Node, axes: dict[Value, int], rows: int) -> Attrs:
 
 
 def _tileable(node: Node, axes: dict[Value, int]) -> bool:
-    if node.out() not in axes or len(node.types) != 1 or get_op(node.op).kind == "source":
-        return False
-    return True
+    """Row-wise and computed (sources stay whole: their tiles are slices)."""
+    return node.out() in axes and len(node.types) == 1 and get_op(node.op).kind != "source"
 
 
-def tile_rows(graph: Graph, tiles: int) -> Graph:
+def tile_rows(graph: Graph, tiles: int, tile_first: bool = True) -> Graph:
     """`graph` with its position-wise work in `tiles` row tiles (module
     docstring); the same function of the same inputs. A graph with no token
     input, or fewer tokens than two, comes back unchanged; more tiles than
-    tokens become one tile per token."""
+    tokens become one tile per token. `tile_first=False` keeps the order of
+    the rewrite (each op for every tile, then the next op), which keeps more
+    tiles alive at once (bench/memplan_scratchpad.py measures both)."""
     if tiles < 1:
         raise UsageError(f"tile-rows: the tile count must be at least 1, got {tiles}")
     t = token_count(graph)
@@ -297,7 +298,8 @@ def tile_rows(graph: Graph, tiles: int) -> Graph:
     tiler.pos = len(graph.nodes)
     tiler.out.outputs = [tiler.get_whole(v) for v in graph.outputs]
     out = eliminate_dead(tiler.out)
-    out.nodes = _tile_order(out, tiler.key)
+    if tile_first:
+        out.nodes = _tile_order(out, tiler.key)
     return out
 
 

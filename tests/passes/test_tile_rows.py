@@ -172,3 +172,30 @@ def test_the_stage_in_the_pass_manager() -> None:
     for bad in ("two", "0", "-1"):
         with pytest.raises(UsageError, match="positive integer"):
             get_stage(f"tile-rows:{bad}")
+
+
+INT_ATTN = """graph @intattn {
+  %tokens = input() : i64[1,6]
+  %emb.weight = param() {name="emb.weight"} : i8[16,8]
+  %embedding = embedding(%emb.weight, %tokens) : i8[1,6,8]
+  %view = reshape(%embedding) {shape=[1, 6, 2, 4]} : i8[1,6,2,4]
+  %q = permute(%view) {perm=[0, 2, 1, 3]} : i8[1,2,6,4]
+  %sdpa = int_attention(%q, %q, %q) {causal=true, dtype=i8, frac=14, o_mult=1073741824, o_shift=31, prob_bits=16, s_mult=1073741824, s_shift=26} : i8[1,2,6,4]
+  return %sdpa
+}
+"""
+
+
+def test_integer_attention_per_query_tile_is_bit_exact() -> None:
+    """int_attention takes the same causal mask per query tile; integer
+    arithmetic gives the same bits for any tile count."""
+    rng = np.random.default_rng(0)
+    g = parse_graph(INT_ATTN, {"emb.weight": rng.integers(-100, 100, (16, 8)).astype(np.int8)})
+    tokens = np.array([[3, 1, 4, 1, 5, 9]], dtype=np.int64)
+    want = interpret(g, [tokens])[0]
+    for n in (2, 3, 6):
+        tiled = tile_rows(g, n)
+        verify(tiled)
+        ops = [x.op for x in tiled.nodes]
+        assert ops.count("int_attention") == n and ops.count("le") == n
+        assert np.array_equal(interpret(tiled, [tokens])[0], want)
