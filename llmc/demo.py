@@ -5,9 +5,15 @@ Each capability adds a section here when it lands.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
+
+# The backends' and the sweeps' own tour sections, in this order after the
+# core's: (title, module with `demo(root: Path) -> None`).
+_BACKEND_DEMOS: list[tuple[str, str]] = [
+]
 
 
 def _section(title: str) -> None:
@@ -71,6 +77,9 @@ def run_demo(out: str) -> int:
     _quality()
     _section("9. RTL: a 4x4 int8 systolic array in an HDL simulator vs numpy and the simulator")
     _rtl(root / "rtl-gemm-4x4")
+    for n, (title, module) in enumerate(_BACKEND_DEMOS, start=10):
+        _section(f"{n}. {title}")
+        importlib.import_module(module).demo(root)
     print(f"\nartifacts under {root}/")
     return 0
 
