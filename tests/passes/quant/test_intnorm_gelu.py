@@ -270,31 +270,38 @@ def test_decode_keys_match_prefill_keys(hf_root: str) -> None:
     assert float_adds(dec) == float_adds(pre)
 
 
-def test_compile_and_run_a_gpt2_directory(hf_root: str, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture) -> None:
-    """`llmc compile DIR --quant w8a8-int` then `llmc run`: each generated token is
-    what the artifact's integer prefill graph alone picks (decode over the int8
-    KV cache, with learned positions, agrees with it)."""
+@pytest.mark.parametrize("variant, needles", [
+    ("gpt2", {"= int_layer_norm(": 5, "= int_gelu(": 2}),
+    ("mistral", {"window=8": 2}),
+])
+def test_compile_and_run_a_directory(hf_root: str, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture, variant: str,
+                                     needles: dict[str, int]) -> None:
+    """`llmc compile DIR --quant w8a8-int` then `llmc run` past the window: each
+    generated token is what the artifact's integer prefill graph alone picks
+    (decode over the int8 KV cache, with GPT-2's learned positions or Mistral's
+    window, agrees with it)."""
     from llmc import __version__
     from llmc.backends.artifact import open_artifact
     from llmc.backends.reference.backend import ReferenceBackend
     from llmc.cli import main
 
-    hf_traced("gpt2", hf_root)
-    out = tmp_path / "out"
-    assert main(["compile", str(Path(hf_root) / "tiny-gpt2"), "--target", "a100",
-                 "--quant", "w8a8-int", "--seq-len", str(T), "-o", str(out)]) == 0
+    hf_traced(variant, hf_root)
+    out, seq = tmp_path / "out", 24
+    assert main(["compile", str(Path(hf_root) / f"tiny-{variant}"), "--target", "a100",
+                 "--quant", "w8a8-int", "--seq-len", str(seq), "-o", str(out)]) == 0
     for phase in ("prefill", "decode"):
         text = (out / f"{phase}.llmir").read_text()
-        assert text.count("= int_layer_norm(") == 5 and text.count("= int_gelu(") == 2
+        assert all(text.count(k) == n for k, n in needles.items()), phase
     capsys.readouterr()
-    assert main(["run", str(out), "--prompt", "hi", "--gen-tokens", "5", "--json"]) == 0
+    prompt = "a prompt of 12"                            # 14 bytes + 6 tokens > window 8
+    assert main(["run", str(out), "--prompt", prompt, "--gen-tokens", "6", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     prefill = ReferenceBackend().load(open_artifact(out, __version__), "prefill")
     ids = list(res["prompt_tokens"])
-    assert len(res["tokens"]) == 5
+    assert len(res["tokens"]) == 6 and len(ids) == len(prompt)
     for tok in res["tokens"]:
-        window = np.zeros((1, T), np.int64)
+        window = np.zeros((1, seq), np.int64)
         window[0, :len(ids)] = ids
         assert int(np.argmax(interpret(prefill, [window])[0][0, len(ids) - 1])) == tok
         ids.append(tok)
