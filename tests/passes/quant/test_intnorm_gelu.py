@@ -236,7 +236,7 @@ def test_the_reference_sees_a_planted_off_by_one(hf_root: str, variant: str, op:
     assert not np.array_equal(interpret(_planted(g, op, attr, 1), [tokens])[0], ref)
 
 
-def test_unsupported_float_weight_use_is_one_line(hf_root: str) -> None:
+def test_a_float_weight_read_as_an_activation_is_refused_by_name() -> None:
     """A float weight read as an activation (not a scalar factor) is refused by name."""
     g = Graph("w")
     b = Builder(g)
