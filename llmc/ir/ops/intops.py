@@ -316,7 +316,6 @@ define("int_silu", infer=_int_silu_type, run=_int_silu, cost=streaming_cost(12),
            "y = rshift(x * sigmoid * out_mult, out_shift) saturated to dtype")
 
 
-
 # I-BERT's i-erf: erf(t) ~ sgn(t) [a (min(|t|, -b) + b)^2 + 1] (docs/references.md).
 ERF_A, ERF_B = -0.2888, -1.769
 ERF_A_BITS = 16                      # |a| held as round(|a| * 2^16)
