@@ -81,6 +81,12 @@ def _eval(a: argparse.Namespace) -> int:
     delta = 100.0 * (r.perplexity / r.float_perplexity - 1.0)
     print(f"{r.model} on {r.windows} held-out windows of {r.seq_len} tokens (context length "
           f"{r.seq_len}, {r.batch} windows per run)")
+    if a.quant is None:  # float only: nothing to compare with
+        print(f"  perplexity  float: {r.float_perplexity:.4f}")
+        print(f"  weights     {r.float_weight_bytes:,} B")
+        if r.float_kv_bytes_per_token:
+            print(f"  KV cache    {r.float_kv_bytes_per_token:,.1f} B/token")
+        return 0
     print(f"  perplexity  {r.scheme}: {r.perplexity:.4f}   float: {r.float_perplexity:.4f}   "
           f"({delta:+.2f}%)")
     print(f"  weights     {r.weight_bytes:,} B   float: {r.float_weight_bytes:,} B   "

@@ -30,6 +30,7 @@ from llmc.ir.ops.registry import (
     quantized_weight,
     streaming_cost,
 )
+from llmc.ir.ops.tiled import check_sparse_attrs, kept_keys, pattern_visibility
 from llmc.ir.pack import unpack_int4
 from llmc.ir.types import TensorType
 
@@ -227,12 +228,21 @@ def _int_rms_norm_type(types, attrs):  # noqa: ANN001, ANN202
     return (TensorType(x.shape, attrs["dtype"]),)
 
 
+def norm_rows(d: np.ndarray, g: np.ndarray, eps: int, r_bits: int, shift: int) -> np.ndarray:
+    """The integer normalisation both norms share, along the last dim of d:
+    ms = sum(d^2) // C + eps; r = isqrt(ms << 2 rbits) (rms * 2^rbits, integer
+    Newton); round(d * g * 2^rbits / (r * 2^shift))."""
+    d, g = np.asarray(d, np.int64), np.asarray(g, np.int64)
+    top = float(np.abs(d).max()) ** 2 + abs(eps) if d.size else 0.0
+    if top * max(d.shape[-1], 2.0 ** (2 * r_bits)) >= 2.0**62:
+        raise IRError("integer norm: sum of squares would overflow int64")
+    ms = np.sum(d * d, axis=-1, keepdims=True) // d.shape[-1] + eps
+    r = np.maximum(isqrt(ms << (2 * r_bits)), 1)
+    return rdiv((d * g) << r_bits, r << shift)
+
+
 def _int_rms_norm(xs, attrs):  # noqa: ANN001, ANN202
-    x, g = np.asarray(xs[0], np.int64), np.asarray(xs[1], np.int64)
-    r_bits, shift = attrs["rbits"], attrs["shift"]
-    ms = np.sum(x * x, axis=-1, keepdims=True) // x.shape[-1] + attrs["eps"]
-    r = np.maximum(isqrt(ms << (2 * r_bits)), 1)          # rms * 2^rbits
-    y = rdiv((x * g) << r_bits, r << shift)
+    y = norm_rows(xs[0], xs[1], attrs["eps"], attrs["rbits"], attrs["shift"])
     return np.clip(y, *qrange(attrs["dtype"]))
 
 
@@ -241,6 +251,32 @@ define("int_rms_norm", infer=_int_rms_norm_type, run=_int_rms_norm, cost=streami
        doc="integer RMSNorm: ms = sum(x^2) // C + eps; r = isqrt(ms << 2 rbits) (integer "
            "Newton); y = round(x * g * 2^rbits / (r * 2^shift)) saturated to dtype; "
            "g = round(gain / out_scale * 2^shift) (i32 per channel); eps in x's scale^2")
+
+
+def _int_layer_norm_type(types, attrs):  # noqa: ANN001, ANN202
+    x = types[0]
+    if not x.dtype.is_int or any(t.dtype != dtypes.i32 or t.shape != x.shape[-1:]
+                                 for t in types[1:]):
+        raise IRError(f"int_layer_norm: x {x} must be integer, g and b i32 [{x.shape[-1]}]")
+    return (TensorType(x.shape, attrs["dtype"]),)
+
+
+def _int_layer_norm(xs, attrs):  # noqa: ANN001, ANN202
+    x = np.asarray(xs[0], np.int64)
+    d = x - rdiv(np.sum(x, axis=-1, keepdims=True), x.shape[-1])
+    y = norm_rows(d, xs[1], attrs["eps"], attrs["rbits"], attrs["shift"])
+    if len(xs) > 2:
+        y = y + np.asarray(xs[2], np.int64)
+    return np.clip(y, *qrange(attrs["dtype"]))
+
+
+define("int_layer_norm", infer=_int_layer_norm_type, run=_int_layer_norm,
+       cost=streaming_cost(8), arity=(2, 3), kind="norm",
+       attrs=("eps", "rbits", "shift", "dtype"),
+       doc="integer LayerNorm (I-BERT): d = x - round(sum(x) / C); int_rms_norm's "
+           "normalisation of d (r = isqrt((sum(d^2) // C + eps) << 2 rbits), "
+           "round(d * g * 2^rbits / (r * 2^shift))); + b (i32, out scale) if given; "
+           "saturated to dtype; g = round(gain / out_scale * 2^shift); eps in x's scale^2")
 
 
 # ---- activations ----------------------------------------------------------------------
@@ -280,6 +316,64 @@ define("int_silu", infer=_int_silu_type, run=_int_silu, cost=streaming_cost(12),
            "y = rshift(x * sigmoid * out_mult, out_shift) saturated to dtype")
 
 
+# I-BERT's i-erf: erf(t) ~ sgn(t) [a (min(|t|, -b) + b)^2 + 1] (docs/references.md).
+ERF_A, ERF_B = -0.2888, -1.769
+ERF_A_BITS = 16                      # |a| held as round(|a| * 2^16)
+# GELU's tanh form: 0.5 (1 + tanh(z)) = sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3)
+TANH_K1 = 2 * math.sqrt(2 / math.pi)
+TANH_K3 = TANH_K1 * 0.044715
+TANH_BITS = 16                       # K1, K3 held with 16 fraction bits
+TANH_CLIP = 8                        # |x| > 8: sigmoid(2 z) is 0 or 1 to 2^-15
+
+
+def int_phi(xf: np.ndarray, frac: int, approximate: str) -> np.ndarray:
+    """GELU's gate (1 + erf(x / sqrt 2)) / 2 of fixed-point xf (`frac` bits) as an
+    integer with SIGMOID_FRAC bits. 'none': I-BERT's i-erf on t = x / sqrt 2;
+    'tanh': sigmoid(2 z) by int_sigmoid (I-BERT's i-exp)."""
+    xf = np.asarray(xf, np.int64)
+    if approximate == "tanh":
+        c = np.clip(xf, -TANH_CLIP << frac, TANH_CLIP << frac)
+        cube = rshift(rshift(c * c, frac) * c, frac)
+        z2 = rshift(c * round(TANH_K1 * 2**TANH_BITS) + cube * round(TANH_K3 * 2**TANH_BITS),
+                    TANH_BITS)
+        return int_sigmoid(z2, frac)
+    t = rshift(xf * round(2**ERF_A_BITS / math.sqrt(2)), ERF_A_BITS)      # x / sqrt 2
+    top = math.floor(-ERF_B * 2**frac)
+    p = (np.minimum(np.abs(t), top) - top) ** 2                            # 2 frac bits
+    mag = (1 << 2 * frac) - rshift(p * round(-ERF_A * 2**ERF_A_BITS), ERF_A_BITS)
+    erf = np.where(t >= 0, mag, -mag)
+    return rshift((1 << 2 * frac) + erf, 2 * frac + 1 - SIGMOID_FRAC)
+
+
+def _int_gelu(xs, attrs):  # noqa: ANN001, ANN202
+    x = np.asarray(xs[0], np.int64)
+    xf = rshift(x * attrs["in_mult"], attrs["in_shift"])     # x in fixed point, frac bits
+    phi = int_phi(xf, attrs["frac"], attrs.get("approximate", "none"))
+    y = rshift(x * phi * attrs["out_mult"], attrs["out_shift"])
+    return np.clip(y, *qrange(attrs["dtype"]))
+
+
+def _int_gelu_type(types, attrs):  # noqa: ANN001, ANN202
+    if types[0].dtype not in (dtypes.i8, dtypes.i16):
+        raise IRError(f"int_gelu: input {types[0]} must be i8 or i16")
+    if attrs.get("approximate", "none") not in ("none", "tanh"):
+        raise IRError(f"int_gelu: approximate must be 'none' or 'tanh', got "
+                      f"{attrs['approximate']!r}")
+    return (TensorType(types[0].shape, attrs["dtype"]),)
+
+
+define("int_gelu", infer=_int_gelu_type, run=_int_gelu, cost=streaming_cost(12),
+       arity=(1, 1), kind="elementwise",
+       attrs=("in_mult", "in_shift", "frac", "out_mult", "out_shift", "dtype"),
+       optional_attrs=("approximate",),
+       doc="integer GELU x * phi(x): xf = rshift(x * in_mult, in_shift) (fixed point, "
+           "`frac` bits); phi = (1 + erf(x/sqrt2)) / 2 with 15 fraction bits, erf by "
+           "I-BERT's i-erf sgn(t)[1 - 0.2888 (min(|t|, 1.769) - 1.769)^2] on t = xf/sqrt2 "
+           "(a, 1/sqrt2 as 16-bit fractions), or approximate='tanh': phi = "
+           "int_sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) with |x| clipped to 8; "
+           "y = rshift(x * phi * out_mult, out_shift) saturated to dtype")
+
+
 # ---- attention ------------------------------------------------------------------------
 
 
@@ -293,6 +387,9 @@ def _int_attention_type(types, attrs):  # noqa: ANN001, ANN202
         raise IRError(f"int_attention: q {q}, k {k}, v {v} do not match")
     if len(types) > 3 and types[3].dtype != dtypes.boolean:
         raise IRError(f"int_attention: mask {types[3]} must be bool")
+    if any(a in attrs for a in ("block_size", "block_topk")):
+        raise IRError("int_attention: block-sparse attention is not implemented")
+    check_sparse_attrs(attrs)
     return (TensorType((B, H, Tq, v.shape[3]), attrs["dtype"]),)
 
 
@@ -319,12 +416,8 @@ def _int_attention(xs, attrs):  # noqa: ANN001, ANN202
     acc = np.rint(q.astype(np.float64) @ np.swapaxes(k, -1, -2).astype(np.float64))
     xf = rshift(acc.astype(np.int64) * attrs["s_mult"], attrs["s_shift"])
     tq, tk = q.shape[2], k.shape[2]
-    visible = np.ones((tq, tk), bool)
-    if attrs["causal"]:
-        visible = np.arange(tk)[None, :] <= np.arange(tq)[:, None] + (tk - tq)
-    if len(xs) > 3:
-        visible = visible & xs[3]
-    visible = np.broadcast_to(visible, xf.shape)
+    visible = np.broadcast_to(pattern_visibility(tq, tk, attrs, xs[3] if len(xs) > 3 else None),
+                              xf.shape)
     p = int_softmax(xf, visible, attrs["frac"], attrs["prob_bits"])
     o = check_int32(np.rint(p.astype(np.float64) @ v.astype(np.float64)).astype(np.int64),
                     "int_attention")
@@ -335,7 +428,10 @@ def _int_attention(xs, attrs):  # noqa: ANN001, ANN202
 def _int_attention_cost(node) -> Cost:  # noqa: ANN001
     B, H, Tq, D = node.inputs[0].type.shape
     Tk = node.inputs[1].type.shape[2]
-    pairs = attention_pairs(Tq, Tk, node.attrs["causal"])
+    if "window" in node.attrs:
+        pairs = int(kept_keys(Tq, Tk, node.attrs).sum())
+    else:
+        pairs = attention_pairs(Tq, Tk, node.attrs["causal"])
     return Cost(B * H * pairs * (4 * D + 8), *io_bytes(node))
 
 
@@ -343,12 +439,13 @@ define("int_attention", infer=_int_attention_type, run=_int_attention,
        cost=_int_attention_cost, arity=(3, 4), kind="attention",
        gemms=lambda n: attention_gemms(n, 8.0),  # i-softmax: ~8 integer ops per score
        attrs=("causal", "s_mult", "s_shift", "frac", "prob_bits", "o_mult", "o_shift",
-              "dtype"),
+              "dtype"), optional_attrs=("window", "sinks"),
        doc="integer attention, i8 q (B,H,Tq,D), k/v (B,G,Tk,D), optional bool mask: "
            "scores q k^T (int32) -> fixed point rshift(acc * s_mult, s_shift) with `frac` "
            "bits (softmax scale folded in); I-BERT i-softmax (factor = 2^62 // sum) to "
            "unsigned prob_bits-bit probabilities; p v (int32); "
-           "out = rshift(acc * o_mult, o_shift) saturated")
+           "out = rshift(acc * o_mult, o_shift) saturated; optional window/sinks keep "
+           "`attention`'s streaming pattern (llmc/ir/ops/tiled.py)")
 
 
 # ---- the way out ----------------------------------------------------------------------

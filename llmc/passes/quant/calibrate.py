@@ -83,13 +83,16 @@ class Calibration:
 
 
 def semantic_keys(graph: Graph) -> dict[Node, str]:
-    """node -> "loc|op|k", stable across a model's prefill and decode graphs."""
-    seen: dict[tuple[str, str], int] = defaultdict(int)
+    """node -> "loc|op|k" (k-th float `op` node of module `loc`; "loc|op|ik" for
+    the k-th integer one), stable across a model's prefill and decode graphs:
+    index arithmetic only decode has (positions) does not shift a float key."""
+    seen: dict[tuple[str, str, bool], int] = defaultdict(int)
     keys = {}
     for n in graph.nodes:
-        k = seen[(n.loc, n.op)]
-        seen[(n.loc, n.op)] += 1
-        keys[n] = f"{n.loc}|{n.op}|{k}"
+        is_float = any(t.dtype.is_float for t in n.types)
+        k = seen[(n.loc, n.op, is_float)]
+        seen[(n.loc, n.op, is_float)] += 1
+        keys[n] = f"{n.loc}|{n.op}|{k}" if is_float else f"{n.loc}|{n.op}|i{k}"
     return keys
 
 

@@ -1,6 +1,6 @@
 """Integer-only lowering (after I-BERT and MobileQuant): W8A8 / W4A8 with int32
-accumulation, dyadic requantization, integer RMSNorm, SiLU and softmax, and
-static per-tensor activation ranges from calibration.
+accumulation, dyadic requantization, integer RMSNorm, LayerNorm, SiLU, GELU and
+softmax, and static per-tensor activation ranges from calibration.
 
 Every float value of the source graph becomes an integer value with a static
 real scale (real = int * scale). The lowering walks the graph once and, per op,
@@ -8,12 +8,13 @@ emits integer ops from a table of small rules; a rule asks for its inputs in
 the representation it needs (`need`: dtype and per-tensor scale), which emits a
 `requant` when the value is held differently. Representations:
 
-  token embedding / RoPE tables  i16, power-of-two scale (a param)
-  residual stream                i32, scale = calibrated max / (2^(res_bits-1) - 1)
-  matmul inputs, q/k/v, KV cache i8, scale = calibrated max / 127
-  linear output                  i32 accumulator, per-output-channel scale
-  SiLU in/out, FFN product       i16 (MobileQuant's 16-bit activations)
-  logits                         i32 accumulator -> `dequantize_int` (the one float op)
+  token embedding / RoPE tables   i16, power-of-two scale (a param)
+  residual stream                 i32, scale = calibrated max / (2^(res_bits-1) - 1)
+  matmul inputs, q/k/v, KV cache  i8, scale = calibrated max / 127
+  linear output                   i32 accumulator, per-output-channel scale
+  SiLU / GELU in/out, FFN product i16 (MobileQuant's 16-bit activations)
+  norm gain / bias                i32 at the norm's output scale (gain also x 2^shift)
+  logits                          i32 accumulator -> `dequantize_int` (the one float op)
 
 Calibration statistics are looked up by semantic key (calibrate.py), so a
 decode graph lowers with the ranges of its model's prefill graph; its K/V cache
@@ -74,10 +75,24 @@ class Lowering:
         return self.amax(fv) / top
 
     def q(self, fv: Value) -> QV:
+        if fv not in self.env and fv.node.op == "const":
+            self.env[fv] = self._const(fv.node)
+        if fv not in self.env:
+            raise UsageError(f"{where(fv.node)}: integer-only lowering reads weight "
+                             f"%{fv.node.name} {fv.type} only as an operand of linear, "
+                             f"embedding, a norm or moe_ffn, or as a positive scalar factor")
         got = self.env[fv]
         if not isinstance(got, QV):
             raise UsageError(f"{where(fv.node)}: expected a quantized value for %{fv.node.name}")
         return got
+
+    def _const(self, n: Node) -> QV:
+        """A float constant c (emitted only when a rule does not fold it): the
+        integer sign(c) at scale |c|."""
+        c = float(n.attrs["value"])
+        v = self.b.add("const", [], {"value": int(np.sign(c)), "shape": n.attrs["shape"],
+                                     "dtype": dtypes.i32}, n.name, loc=n.loc).out()
+        return QV(v, abs(c) or 1.0)
 
     def plain(self, fv: Value) -> Value:
         got = self.env[fv]
@@ -144,8 +159,8 @@ class Lowering:
                              "integer schemes take the float graph as traced (no --sparsity or "
                              "--attention)")
         for n in self.src.nodes:
-            if n.op == "param":
-                continue
+            if n.op == "param" or n.op == "const" and self._is_float(n):
+                continue  # weights are read by their rules; float constants by L.q
             if n.op == "input":
                 self._input(n, cache_scales)
             elif not self._is_float(n) and not any(isinstance(self.env.get(v), QV)
@@ -207,24 +222,41 @@ def _embedding(L: Lowering, n: Node) -> QV:
     return QV(L.emit("embedding", [table, L.plain(n.inputs[1])], {}, n), scale)
 
 
-def _rms_norm(L: Lowering, n: Node) -> QV:
+def _norm(L: Lowering, n: Node, op: str, centred: bool) -> QV:
+    """rms_norm -> int_rms_norm, layer_norm -> int_layer_norm: x per tensor, the
+    gain as i32 at the output scale times 2^shift (~2^20 at its largest), a
+    bias as i32 at the output scale."""
     x = L.q(n.inputs[0])
     if not x.per_tensor:
         x = L.need(n.inputs[0], L.res, L.scale_for(n.inputs[0], L.res, L.cfg.res_bits))
+    c = n.type.shape[-1]
     if len(n.inputs) > 1:
         name, g = L.float_param(n.inputs[1])
     else:
-        name, g = f"{n.name}.gain", np.ones(n.type.shape[-1], np.float32)
+        name, g = f"{n.name}.gain", np.ones(c, np.float32)
     s_out = L.scale_for(n.out(), L.cfg.act)
     gmax = float(np.abs(g).max()) / s_out if g is not None else 1.0
     shift = int(np.clip(20 - math.ceil(math.log2(max(gmax, 1e-30))), 0, 30))
     gq = None if g is None else np.rint(g.astype(np.float64) / s_out * 2.0**shift)
-    gp = L.param(f"{name}.i32", gq, dtypes.i32, (n.type.shape[-1],))
-    x_bits = int(x.dtype.bits) if x.dtype != dtypes.i32 else L.cfg.res_bits
+    inputs = [x.v, L.param(f"{name}.i32", gq, dtypes.i32, (c,))]
+    if len(n.inputs) > 2:
+        bname, b = L.float_param(n.inputs[2])
+        bq = None if b is None else np.rint(b.astype(np.float64) / s_out)
+        inputs.append(L.param(f"{bname}.i32", bq, dtypes.i32, (c,)))
+    x_bits = (int(x.dtype.bits) if x.dtype != dtypes.i32 else L.cfg.res_bits) + centred
     rbits = int(np.clip((62 - 2 * x_bits) // 2, 0, 15))
     eps = int(round(n.attrs["eps"] / float(x.scale) ** 2))
-    return QV(L.emit("int_rms_norm", [x.v, gp], {"eps": eps, "rbits": rbits, "shift": shift,
-                                                   "dtype": L.cfg.act}, n), s_out)
+    return QV(L.emit(op, inputs, {"eps": eps, "rbits": rbits, "shift": shift,
+                                  "dtype": L.cfg.act}, n), s_out)
+
+
+def _rms_norm(L: Lowering, n: Node) -> QV:
+    return _norm(L, n, "int_rms_norm", centred=False)
+
+
+def _layer_norm(L: Lowering, n: Node) -> QV:
+    """x - mean deviates up to twice max |x|: one more bit for the sum of squares."""
+    return _norm(L, n, "int_layer_norm", centred=True)
 
 
 def _linear(L: Lowering, n: Node) -> QV:
@@ -286,7 +318,28 @@ def _narrow(L: Lowering, fv: Value) -> QV:
     return QV(v, x.scale)
 
 
+def _scalar(L: Lowering, fv: Value) -> float | None:
+    """The value of a positive float scalar (a const, or a one-element weight such
+    as Gemma's embedding scale), else None; 1.0 for a weight of a shape-only graph."""
+    n = fv.node
+    if not n.type.dtype.is_float or n.type.numel != 1:
+        return None
+    if n.op == "const":
+        c = float(n.attrs["value"])
+    elif n.op == "param":
+        w = L.src.params.get(n.attrs["name"])
+        c = 1.0 if w is None else float(np.asarray(w).reshape(-1)[0])
+    else:
+        return None
+    return c if c > 0 and math.isfinite(c) else None
+
+
 def _mul(L: Lowering, n: Node) -> QV:
+    for x, c in (n.inputs, n.inputs[::-1]):
+        factor = _scalar(L, c)
+        if factor is not None and x.type.shape == n.type.shape:  # x * c: a new scale
+            q = L.q(x)
+            return QV(q.v, q.scale * factor)
     a, b = _narrow(L, n.inputs[0]), _narrow(L, n.inputs[1])
     return QV(L.emit("mul", [a.v, b.v], {}, n), float(a.scale) * float(b.scale))
 
@@ -305,21 +358,33 @@ def _add(L: Lowering, n: Node) -> QV:
     return QV(s, scale)
 
 
-def _silu(L: Lowering, n: Node) -> QV:
+def _gated(L: Lowering, n: Node, op: str, extra: dict) -> QV:
+    """x * gate(x) as `op` (int_silu, int_gelu): i16 in and out, x in fixed point
+    with exp_frac bits for the gate, the gate with SIGMOID_FRAC bits."""
     x = L.need(n.inputs[0], L.cfg.mid)
     frac = L.cfg.exp_frac
     in_mult, in_shift = dyadic(float(x.scale) * 2.0**frac)
     s_out = L.scale_for(n.out(), L.cfg.mid)
     out_mult, out_shift = dyadic(float(x.scale) / (2.0**SIGMOID_FRAC * s_out))
     attrs = {"in_mult": int(in_mult), "in_shift": in_shift, "frac": frac,
-             "out_mult": int(out_mult), "out_shift": out_shift, "dtype": L.cfg.mid}
-    return QV(L.emit("int_silu", [x.v], attrs, n), s_out)
+             "out_mult": int(out_mult), "out_shift": out_shift, "dtype": L.cfg.mid, **extra}
+    return QV(L.emit(op, [x.v], attrs, n), s_out)
+
+
+def _silu(L: Lowering, n: Node) -> QV:
+    return _gated(L, n, "int_silu", {})
+
+
+def _gelu(L: Lowering, n: Node) -> QV:
+    """gelu -> int_gelu: I-BERT's i-erf, or the tanh form through i-exp's sigmoid."""
+    approximate = n.attrs.get("approximate", "none")
+    return _gated(L, n, "int_gelu", {} if approximate == "none" else
+                  {"approximate": approximate})
 
 
 def _attention(L: Lowering, n: Node) -> QV:
-    sparse = [f"{a}={n.attrs[a]}" for a in ("window", "sinks", "block_size", "block_topk")
-              if a in n.attrs]
-    if sparse:  # int_attention is dense (causal and/or mask): refuse rather than drop them
+    sparse = [f"{a}={n.attrs[a]}" for a in ("block_size", "block_topk") if a in n.attrs]
+    if sparse:  # int_attention keeps windows and sinks, not block selection: refuse
         raise UsageError(f"{L.scheme.name}: integer attention does not implement "
                          f"{', '.join(sparse)} (at {where(n)})")
     q, k, v = (L.need(x, L.cfg.act) for x in n.inputs[:3])
@@ -334,7 +399,7 @@ def _attention(L: Lowering, n: Node) -> QV:
         inputs.append(L.plain(n.inputs[3]))
     attrs = {"causal": n.attrs["causal"], "s_mult": int(s_mult), "s_shift": s_shift,
              "frac": frac, "prob_bits": pb, "o_mult": int(o_mult), "o_shift": o_shift,
-             "dtype": L.cfg.act}
+             "dtype": L.cfg.act, **{a: n.attrs[a] for a in ("window", "sinks") if a in n.attrs}}
     return QV(L.emit("int_attention", inputs, attrs, n), s_out)
 
 
@@ -346,7 +411,8 @@ def _index_copy(L: Lowering, n: Node) -> QV:
 
 
 RULES: dict[str, Rule] = {
-    "embedding": _embedding, "rms_norm": _rms_norm, "linear": _linear,
+    "embedding": _embedding, "rms_norm": _rms_norm, "layer_norm": _layer_norm,
+    "gelu": _gelu, "linear": _linear,
     "reshape": _view, "permute": _view, "slice": _view, "expand": _view, "neg": _view,
     "concat": _concat, "mul": _mul, "add": _add, "silu": _silu, "attention": _attention,
     "index_copy": _index_copy, "moe_ffn": lower_moe,

@@ -2,9 +2,10 @@
 
 Written from the op docs and docs/references.md (I-BERT), not from intops.py: every
 integer is a Python int (numpy object arrays), so nothing can wrap; nibbles are
-unpacked with % and //; square roots use math.isqrt; softmax, attention and
-routed experts are plain loops. `run(graph, inputs)` walks the graph and checks after every node
-that each value fits its IR dtype (an i32 must fit in 32 bits).
+unpacked with % and //; square roots use math.isqrt; softmax, attention (with
+its window), LayerNorm, GELU and routed experts are plain loops. `run(graph,
+inputs)` walks the graph and checks after every node that each value fits its
+IR dtype (an i32 must fit in 32 bits).
 """
 
 from __future__ import annotations
@@ -90,6 +91,54 @@ def rms_norm(x: np.ndarray, g: np.ndarray, a: dict) -> np.ndarray:
     return out
 
 
+def layer_norm(x: np.ndarray, g: np.ndarray, bias: np.ndarray | None, a: dict) -> np.ndarray:
+    """I-BERT LayerNorm: the row's mean rounded half up, then rms_norm's steps on
+    x - mean, plus the bias."""
+    out = np.empty(x.shape, object)
+    flat, res = x.reshape(-1, x.shape[-1]), out.reshape(-1, x.shape[-1])
+    for i, row in enumerate(flat):
+        mean = rnd_div(sum(row), len(row))
+        d = [v - mean for v in row]
+        ms = sum(v * v for v in d) // len(d) + a["eps"]
+        r = max(math.isqrt(ms << (2 * a["rbits"])), 1)
+        den = r << a["shift"]
+        res[i] = [clamp(rnd_div((v * int(gg)) << a["rbits"], den) +
+                        (0 if bias is None else int(bias[j])), a["dtype"].name)
+                  for j, (v, gg) in enumerate(zip(d, g, strict=True))]
+    return out
+
+
+def gelu(x: np.ndarray, a: dict) -> np.ndarray:
+    """x * phi(x), phi = (1 + erf(x / sqrt 2)) / 2 with 15 fraction bits: I-BERT's
+    i-erf sgn(t)[1 + a (min(|t|, -b) + b)^2] (a = -0.2888, b = -1.769), or for the
+    tanh form sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)) with |x| <= 8."""
+    frac = a["frac"]
+    one = 1 << (2 * frac)
+    tanh = a.get("approximate", "none") == "tanh"
+
+    def phi(xf: int) -> int:
+        if tanh:
+            c = max(-8 << frac, min(8 << frac, xf))
+            cube = rnd_shift(rnd_shift(c * c, frac) * c, frac)
+            k1 = round(2 * math.sqrt(2 / math.pi) * 65536)
+            k3 = round(2 * math.sqrt(2 / math.pi) * 0.044715 * 65536)
+            z = rnd_shift(c * k1 + cube * k3, 16)
+            e = iexp(-abs(z), frac)
+            e_one = round(one / A)
+            return rnd_div((e_one if z >= 0 else e) << SIGMOID_BITS, e_one + e)
+        t = rnd_shift(xf * round(65536 / math.sqrt(2)), 16)
+        top = math.floor(1.769 * 2**frac)
+        mag = one - rnd_shift((min(abs(t), top) - top) ** 2 * round(0.2888 * 65536), 16)
+        erf = mag if t >= 0 else -mag
+        return rnd_shift(one + erf, 2 * frac + 1 - SIGMOID_BITS)
+
+    def f(v: int) -> int:
+        xf = rnd_shift(v * a["in_mult"], a["in_shift"])
+        return clamp(rnd_shift(v * phi(xf) * a["out_mult"], a["out_shift"]), a["dtype"].name)
+
+    return np.frompyfunc(f, 1, 1)(x)
+
+
 def silu(x: np.ndarray, a: dict) -> np.ndarray:
     frac = a["frac"]
     one = round(2 ** (2 * frac) / A)
@@ -115,6 +164,10 @@ def attention(q, k, v, mask, a: dict) -> np.ndarray:  # noqa: ANN001
                 vis = [(not a["causal"] or j <= i + Tk - Tq) and
                        (mask is None or bool(np.broadcast_to(mask, (B, H, Tq, Tk))[b, h, i, j]))
                        for j in range(Tk)]
+                if "window" in a:       # keys within `window` of the last visible one
+                    last = max(j for j in range(Tk) if vis[j])
+                    vis = [vis[j] and (j > last - a["window"] or j < a.get("sinks", 0))
+                           for j in range(Tk)]
                 xs = {j: rnd_shift(sum(q[b, h, i, d] * k[b, g, j, d] for d in range(D)) *
                                    a["s_mult"], a["s_shift"]) for j in range(Tk) if vis[j]}
                 top = max(xs.values())
@@ -215,6 +268,10 @@ def run(graph, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:  # noqa: ANN0
                 vshift(xs[0] * m, a["shift"]))
         elif op == "int_silu":
             y = silu(xs[0], a)
+        elif op == "int_gelu":
+            y = gelu(xs[0], a)
+        elif op == "int_layer_norm":
+            y = layer_norm(xs[0], xs[1], xs[2] if len(xs) > 2 else None, a)
         elif op == "int_attention":
             y = attention(*xs[:3], xs[3] if len(xs) > 3 else None, a)
         elif op == "int_moe_ffn":
