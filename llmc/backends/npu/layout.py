@@ -119,7 +119,7 @@ def reshape(loc: Loc, shape: tuple[int, ...]) -> Loc | None:
             prod *= old[oi][0]
             oi += 1
         if prod == n:
-            for (a, sa), (b, sb) in zip(group, group[1:], strict=False):
+            for (_, sa), (b, sb) in zip(group, group[1:], strict=False):
                 if sa != b * sb:
                     return None
             new_strides.append(group[-1][1])
