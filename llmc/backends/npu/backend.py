@@ -5,8 +5,9 @@ both (weights stored once by param name, then each phase's inputs and
 outputs), refuse weights that do not fit the device's DRAM, and write
 `program.npu` (binary), `program.s` (its listing), `io.json` (where inputs
 and outputs are, the host's dequantize of the logits), `dram.bin` (the
-DRAM image's initial bytes; none for a shape-only model) and `npu.json`
-(the simulator's cycles and energy for one prefill and one decode step).
+DRAM image's initial bytes; none for a shape-only model), `npu.json` (the
+simulator's cycles, stalls, utilisation and energy for one prefill and one
+decode step) and `npu_trace.json` (their instruction timeline, Perfetto).
 
 run: load the image into the instruction-set simulator and generate
 greedily (llmc.backends.generate); the result carries the simulated cycles
@@ -30,11 +31,12 @@ from llmc.backends.npu.isa import Image, Target
 from llmc.backends.npu.iss import Machine, Stats
 from llmc.backends.npu.layout import Dram
 from llmc.backends.npu.lower import float_nodes, lower
+from llmc.backends.npu.trace import trace_json
 from llmc.errors import UsageError
 from llmc.ir import Graph, get_op
 
-PROGRAM, LISTING, IO, DRAM_IMAGE, SUMMARY = ("program.npu", "program.s", "io.json", "dram.bin",
-                                             "npu.json")
+PROGRAM, LISTING, IO, DRAM_IMAGE, SUMMARY, TRACE = (
+    "program.npu", "program.s", "io.json", "dram.bin", "npu.json", "npu_trace.json")
 PHASES = ("prefill", "decode")
 
 
@@ -42,6 +44,14 @@ def sim_hardware(device: Any) -> Any:
     from llmc.sim.hardware import from_device
 
     return from_device(device)
+
+
+def machine(image: Image, device: Any, dram: np.ndarray | None = None,
+            execute: bool = True) -> Machine:
+    """A simulator for `image` on `device`: llmc.sim's hardware view and energy
+    table, with the device file's own DRAM energy per byte."""
+    return Machine(image, sim_hardware(device), dram, execute,
+                   float(device.main.energy_pj_per_byte))
 
 
 def dram_capacity(device: Any) -> int:
@@ -108,8 +118,9 @@ class NpuBackend(Backend):
         shape_only = any(g.shape_only for g in graphs.values())
         if not shape_only:
             files[DRAM_IMAGE] = dram_image(graphs, io["params"], dram.size)
-        summary = simulate_steps(image, sim_hardware(device))
+        summary, runs = simulate_steps(image, device)
         files[SUMMARY] = json.dumps(summary, indent=2, sort_keys=True) + "\n"
+        files[TRACE] = trace_json(runs)
         return files
 
     def run(self, artifact: Artifact, prompt: Sequence[int], max_new_tokens: int,
@@ -124,13 +135,13 @@ class NpuBackend(Backend):
         dram = np.zeros(image.target.dram_bytes, np.uint8)
         raw = np.frombuffer(artifact.read_bytes(DRAM_IMAGE), np.uint8)
         dram[:raw.size] = raw
-        machine = Machine(image, sim_hardware(get_device(artifact.manifest["device"])), dram)
+        sim = machine(image, get_device(artifact.manifest["device"]), dram)
         stats: dict[str, list[Stats]] = {"prefill": [], "decode": []}
 
         def step(phase: str) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
             def call(xs: list[np.ndarray]) -> list[np.ndarray]:
-                stats[phase].append(run_phase(machine, io[phase], phase, xs))
-                return read_outputs(machine, io[phase])
+                stats[phase].append(run_phase(sim, io[phase], phase, xs))
+                return read_outputs(sim, io[phase])
             return call
 
         ins = io["decode"]["inputs"]
@@ -179,10 +190,16 @@ def build(graphs: Mapping[str, Graph], plans: Mapping[str, dict[str, Any]], devi
     return Image(target, programs), io, dram
 
 
-def simulate_steps(image: Image, hw: Any) -> dict[str, Any]:
-    """Shape-only simulation of one step of each phase (cycles, energy)."""
-    m = Machine(image, hw, execute=False)
-    return {p.name: m.run(p.name).to_json() for p in image.programs}
+def simulate_steps(image: Image, device: Any) -> tuple[dict[str, Any], dict[str, Stats]]:
+    """Shape-only simulation of one step of each phase: npu.json's figures
+    (cycles, stalls, utilisation, energy by component) and the traced runs."""
+    m = machine(image, device, execute=False)
+    runs = {p.name: m.run(p.name, trace=True) for p in image.programs}
+    summary = {name: s.to_json() for name, s in runs.items()}
+    summary["clock_hz"] = image.target.clock_hz
+    summary["note"] = ("one step of each phase, simulated shape-only (timing without "
+                       "data); decode at its graph's position")
+    return summary, runs
 
 
 def run_phase(machine: Machine, io: dict[str, Any], phase: str, xs: list[np.ndarray],

@@ -106,8 +106,9 @@ class Machine:
     """The NPU's memories and registers; `run` executes one program of an image."""
 
     def __init__(self, image: Image, hw: SimHardware, dram: np.ndarray | None = None,
-                 execute: bool = True) -> None:
+                 execute: bool = True, dram_pj_per_byte: float | None = None) -> None:
         self.image, self.hw, self.execute = image, hw, execute
+        self.dram_pj_per_byte = dram_pj_per_byte
         t = image.target
         if execute:
             self.dram = np.zeros(t.dram_bytes, np.uint8) if dram is None else dram
@@ -154,7 +155,6 @@ class Machine:
         if costs is None:
             costs = self._costs[name] = [instr_cost(i, p, self.hw) for i in p.instrs]
         stats = Stats(clock_hz=self.hw.clock_ghz * 1e9, pes=self.hw.array.pes)
-        matching = _loops(p)
         t0 = time.perf_counter()
         compute = dma = 0.0
         outq: deque[tuple[float, int, int, int]] = deque()  # (end, space, lo, hi) of DMA dsts
@@ -231,11 +231,12 @@ class Machine:
             if act is not None:
                 acts += act  # noqa: PLW2901
             pc += 1
-        del matching
         stats.cycles = int(math.ceil(max(compute, dma)))
         stats.actions = acts
         stats.macs = acts.total_macs
         stats.energy_pj = energy_breakdown_pj(acts, self.hw, stats.seconds)
+        if self.dram_pj_per_byte is not None:  # the device file's own DRAM figure
+            stats.energy_pj["dram"] = acts.dram_bytes * self.dram_pj_per_byte
         stats.wall_s = time.perf_counter() - t0
         return stats
 
@@ -250,10 +251,6 @@ class Machine:
                     raise NpuError(f"{p.name}: instruction {pc} ({ins.op}) touches {name} "
                                    f"bytes [{lo:#x}, {hi:#x}) while a DMA still writes "
                                    f"[{dlo:#x}, {dhi:#x}) (missing WAIT)")
-
-
-def _loops(p: Program) -> None:
-    return None
 
 
 def _event(ins: Instr, track: str, start: float, cyc: float, stats: Stats) -> dict:

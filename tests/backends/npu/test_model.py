@@ -5,6 +5,7 @@ steps, the CLI's files and figures, and the refusals (float ops, DRAM)."""
 from __future__ import annotations
 
 import functools
+import json
 import re
 from pathlib import Path
 
@@ -44,8 +45,6 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def machine_of(c: api.Compiled) -> tuple[Machine, dict]:
-    import json
-
     art = open_artifact(c.out_dir, llmc.__version__)
     image = decode(art.read_bytes(PROGRAM))
     dram = np.zeros(image.target.dram_bytes, np.uint8)
@@ -99,8 +98,15 @@ def test_greedy_tokens_match_for_32_steps(scheme: str, root: str) -> None:
 def test_cli_compile_files_and_run_figures(root: str, capsys: pytest.CaptureFixture) -> None:
     c = compiled("w8a8-int", root)
     for name in ("program.npu", "program.s", "plan.json", "report.md", "report.json",
-                 "manifest.json", "io.json", "dram.bin", "npu.json"):
+                 "manifest.json", "io.json", "dram.bin", "npu.json", "npu_trace.json"):
         assert (c.out_dir / name).is_file(), name
+    summary = json.loads((c.out_dir / "npu.json").read_text())
+    pre = summary["prefill"]
+    assert pre["cycles"] >= pre["array_cycles"] > 0 and 0 < pre["utilisation"] < 1
+    assert set(pre["energy_pj"]) >= {"array", "vector", "sram", "dram", "leakage"}
+    events = json.loads((c.out_dir / "npu_trace.json").read_text())["traceEvents"]
+    names = {e["name"] for e in events if e["ph"] == "X"}
+    assert {"matmul", "dma", "vsoftmax", "requant"} <= names
     assert c.manifest["backend"] == "npu"
     listing = (c.out_dir / "program.s").read_text()
     assert "matmul" in listing and "vsoftmax" in listing and "loop r1" not in listing
