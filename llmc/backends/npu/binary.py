@@ -4,7 +4,7 @@ passes before it runs (docs/npu-isa.md, "Binary format").
     header   magic "LLMCNPU\\0", version, program count, target parameters,
              body length, CRC-32 of the body
     body     per program: name (32 bytes), descriptor count, instruction
-             count, descriptors (88 bytes each), instructions (64 bytes each)
+             count, descriptors (104 bytes each), instructions (64 bytes each)
 
 Little-endian throughout. `decode` refuses (NpuError, one line saying what
 and where) a bad magic, version, checksum or length, an unknown opcode or
