@@ -1,0 +1,235 @@
+"""The NPU backend: simulator speed, and llama-2-7b decode against the roofline.
+
+1. Speed of the instruction-set simulator (llmc/backends/npu/iss.py) in
+   simulated MACs per wall second, executing real data: matmul-heavy
+   programs (one int8 linear layer lowered by the backend, tiled and
+   double-buffered) and llmc-tiny's w8a8-int prefill, with the share of wall
+   time spent outside the matmul kernels; the plain-Python reference
+   (llmc/backends/npu/ref.py) on a small matmul for scale.
+2. llama-2-7b decode at w4a8 and w8a8-int, programs generated shape-only and
+   timed by the simulator without executing weights: cycles, tokens/s and
+   J/token next to the cost model's roofline for the same NPU (edge-npu).
+
+Run: ``.venv/bin/python bench/npu_bench.py [--quick]`` (writes
+bench/results/npu.md and bench/results/npu.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from llmc import api  # noqa: E402
+from llmc.backends.npu import ref  # noqa: E402
+from llmc.backends.npu.backend import build, dram_image, machine, run_phase  # noqa: E402
+from llmc.backends.npu.isa import DRAM, SPAD  # noqa: E402
+from llmc.hw.database import get_device  # noqa: E402
+from llmc.ir import dtypes  # noqa: E402
+from llmc.ir.graph import Builder, Graph  # noqa: E402
+from llmc.ir.types import TensorType  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEVICE = "edge-npu"
+
+
+def linear_graph(m: int, k: int, n: int, seed: int = 0) -> Graph:
+    """x i8 (1, m, k) @ w i8 (n, k)^T -> i32 (1, m, n), random data."""
+    rng = np.random.default_rng(seed)
+    g = Graph(f"mm{m}x{k}x{n}_prefill")
+    b = Builder(g)
+    x = b.input("x", TensorType((1, m, k), dtypes.i8))
+    w = b.param("w", TensorType((n, k), dtypes.i8),
+                rng.integers(-127, 128, (n, k)).astype(np.int8))
+    g.outputs = [b.add("int_linear", [x, w], {}, "y").out()]
+    return g
+
+
+def time_program(graphs: dict[str, Graph], inputs: list[np.ndarray], repeat: int = 3
+                 ) -> dict:
+    dev = get_device(DEVICE)
+    plans = {ph: api.plan_memory(g).json for ph, g in graphs.items()}
+    image, io, dram = build(graphs, plans, dev)
+    sim = machine(image, dev, np.frombuffer(dram_image(graphs, io["params"], dram.size),
+                                            np.uint8).copy())
+    best = None
+    for _ in range(repeat):
+        st = run_phase(sim, io["prefill"], "prefill", inputs)
+        if best is None or st.wall_s < best.wall_s:
+            best = st
+    return {"macs": best.macs, "wall_s": best.wall_s, "macs_per_s": best.macs / best.wall_s,
+            "matmul_wall_s": best.matmul_wall_s,
+            "outside_matmul_share": 1 - best.matmul_wall_s / best.wall_s,
+            "instructions": best.instructions, "cycles": best.cycles}
+
+
+def reference_speed() -> dict:
+    """The plain-Python reference on one small matmul program."""
+    g = linear_graph(8, 64, 64)
+    dev = get_device(DEVICE)
+    image, io, dram = build({"prefill": g}, {"prefill": api.plan_memory(g).json}, dev)
+    mem = {DRAM: bytearray(dram_image({"prefill": g}, io["params"], dram.size)),
+           SPAD: bytearray(image.target.spad_bytes)}
+    t = time.perf_counter()
+    ref.run_program(image.programs[0], mem)
+    wall = time.perf_counter() - t
+    macs = 8 * 64 * 64
+    return {"shape": "8x64x64", "macs": macs, "wall_s": wall, "macs_per_s": macs / wall}
+
+
+def tiny_prefill() -> dict:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        c = api.compile("llmc-tiny", "npu", Path(tmp) / "a", quant="w8a8-int")
+    tokens = np.random.default_rng(0).integers(0, 256, (1, 128))
+    r = time_program({"prefill": c.graphs["prefill"]}, [tokens], repeat=2)
+    r["shape"] = "llmc-tiny prefill, 128 tokens, w8a8-int"
+    return r
+
+
+def llama_decode(scheme: str, context: int) -> dict:
+    """llama-2-7b decode shape-only on the simulator, and the cost model's roofline."""
+    from llmc.api import _run_phases, load_model, pipeline_stages
+    from llmc.costmodel import build_report
+    from llmc.hw.targets import get_target
+    from llmc.passes.manager import PassContext
+
+    t0 = time.perf_counter()
+    loaded = load_model("llama-2-7b", "meta")
+    tgt = get_target("npu")
+    graphs, _, _ = _run_phases(loaded, pipeline_stages(tgt, scheme),
+                               PassContext(device=tgt.device), 1, context, lambda s: None)
+    dec = graphs["decode"]
+    dev = get_device(DEVICE)
+    image, io, dram = build({"decode": dec}, {"decode": api.plan_memory(dec).json}, dev)
+    t1 = time.perf_counter()
+    st = machine(image, dev, execute=False).run("decode")
+    t2 = time.perf_counter()
+    rep = build_report(graphs["prefill"], dec, loaded.config, "npu", batch=1, prompt=context,
+                       context=context, model="llama-2-7b", quant=scheme).to_json()["decode"]
+    sec = st.seconds
+    return {
+        "scheme": scheme, "context": context, "dram_image_bytes": dram.size,
+        "instructions_static": len(image.programs[0].instrs),
+        "instructions_run": st.instructions, "cycles": st.cycles, "seconds": sec,
+        "tokens_per_s": 1 / sec, "energy_j_per_token": st.energy_j,
+        "energy_pj": st.energy_pj, "array_cycles": st.array_cycles,
+        "vector_cycles": st.vector_cycles, "dma_cycles": st.dma_cycles,
+        "stall_dma_cycles": st.stall_dma_cycles, "utilisation": st.utilisation,
+        "dram_bytes": st.actions.dram_bytes,
+        "roofline_s": rep["roofline_s"], "model_time_s": rep.get("time_s"),
+        "roofline_bytes": rep["bytes"], "roofline_energy_j": rep["energy_j"],
+        "time_vs_roofline": sec / rep["roofline_s"] - 1,
+        "energy_vs_roofline": st.energy_j / rep["energy_j"] - 1,
+        "build_s": t1 - t0, "simulate_s": t2 - t1,
+    }
+
+
+def markdown(res: dict) -> str:
+    lines = [
+        "# NPU backend: simulator speed and llama-2-7b decode",
+        "",
+        f"Measured {res['date']} on {res['machine']} ({res['cpus']} CPUs, shared; "
+        f"load average {res['load']:.1f} at the start) by `bench/npu_bench.py`. Device "
+        "`edge-npu` (128x128 int8 array, 8 MiB scratchpad, LPDDR5X 68.3 GB/s, 1.3733 GHz).",
+        "",
+        "## Simulator speed (executing data, bit-exact)",
+        "",
+        "| program | MACs | wall s | simulated MACs / s | outside matmul |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in res["speed"]:
+        lines.append(f"| {r['shape']} | {r['macs']:,} | {r['wall_s']:.3f} | "
+                     f"{r['macs_per_s']:.3g} | {r['outside_matmul_share']:.0%} |")
+    rf = res["reference"]
+    lines += [f"| plain-Python reference (ref.py), {rf['shape']} | {rf['macs']:,} | "
+              f"{rf['wall_s']:.2f} | {rf['macs_per_s']:.3g} | - |", ""]
+    lines += [
+        "Integer matmul runs on BLAS in float32/float64 where every product and sum is an "
+        "integer below 2^24/2^53 (exact); \"outside matmul\" is the share of wall time in "
+        "everything else (vector instructions, DMA copies, the sequencer's Python loop).",
+        "",
+        "## llama-2-7b decode, shape-only, against the cost model's roofline",
+        "",
+        "| scheme | context | cycles | ms/token | tokens/s | roofline ms | vs roofline | "
+        "J/token | roofline J | vs roofline | array util. | DMA stall cycles |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in res["llama"]:
+        lines.append(
+            f"| {r['scheme']} | {r['context']} | {r['cycles']:,} | {r['seconds'] * 1e3:.2f} | "
+            f"{r['tokens_per_s']:.2f} | {r['roofline_s'] * 1e3:.2f} | "
+            f"{r['time_vs_roofline']:+.1%} | {r['energy_j_per_token']:.3f} | "
+            f"{r['roofline_energy_j']:.3f} | {r['energy_vs_roofline']:+.1%} | "
+            f"{r['utilisation']:.2%} | {r['stall_dma_cycles']:,.0f} |")
+    lines += ["", "Energy per component (pJ per token):", ""]
+    for r in res["llama"]:
+        parts = ", ".join(f"{k} {v:.3g}" for k, v in r["energy_pj"].items() if v)
+        lines.append(f"- {r['scheme']}: {parts}; DRAM bytes {r['dram_bytes']:,.0f} "
+                     f"(roofline {r['roofline_bytes']:,})")
+    lines += ["", res["why"], ""]
+    return "\n".join(lines)
+
+
+WHY = (
+    "Where they differ and why: decode is memory-bound on both sides, so the time is the "
+    "weight (and KV) bytes over LPDDR bandwidth. The simulator's DRAM bytes match the "
+    "roofline's within a fraction of a percent (both read every weight and scale once and "
+    "the KV cache once); the simulator is slower by what the roofline leaves out: a 100 ns "
+    "DMA latency per tile (a few thousand tiles per token), the first weight tile of every "
+    "linear layer loaded before its loop starts (double buffering hides only the tiles "
+    "after it; no prefetch across layers), the vector unit's work between layers "
+    "(RMSNorm, RoPE, SiLU, requantization, i-softmax) which runs in the one in-order "
+    "compute pipeline without overlapping the array, and per-head attention with each KV "
+    "group's DMA waited for. The roofline's energy is bytes x the device's pJ/byte plus "
+    "FLOPs x pJ/FLOP; the simulator charges the same DRAM pJ/byte (the device file's "
+    "40 pJ/B) plus the scratchpad's bytes, the MACs at llmc.sim's 5 nm table and leakage "
+    "for the run's time, so its J/token differs by the scratchpad and leakage terms and "
+    "by the MAC energy table.")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small shapes only, no llama-2-7b")
+    a = ap.parse_args()
+    res = {"date": _dt.date.today().isoformat(), "machine": platform.machine(),
+           "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
+    shapes = [(128, 1024, 1024)] if a.quick else [(128, 1024, 1024), (512, 2048, 2048),
+                                                  (1024, 2048, 2048)]
+    res["speed"] = []
+    for m, k, n in shapes:
+        x = np.random.default_rng(1).integers(-127, 128, (1, m, k)).astype(np.int8)
+        r = time_program({"prefill": linear_graph(m, k, n)}, [x])
+        r["shape"] = f"int8 linear {m}x{k}x{n} (tiled, double-buffered)"
+        res["speed"].append(r)
+        print(r, flush=True)
+    if not a.quick:
+        res["speed"].append(tiny_prefill())
+        print(res["speed"][-1], flush=True)
+    res["reference"] = reference_speed()
+    print(res["reference"], flush=True)
+    res["llama"] = []
+    if not a.quick:
+        for scheme in ("w4a8", "w8a8-int"):
+            res["llama"].append(llama_decode(scheme, 1024))
+            print({k: v for k, v in res["llama"][-1].items() if k != "energy_pj"}, flush=True)
+    res["why"] = WHY
+    RESULTS.mkdir(exist_ok=True)
+    name = "npu_quick" if a.quick else "npu"
+    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(res))
+    print(markdown(res))
+
+
+if __name__ == "__main__":
+    main()
