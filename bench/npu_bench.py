@@ -205,7 +205,7 @@ def main() -> None:
     res = {"date": _dt.date.today().isoformat(), "machine": platform.machine(),
            "cpus": os.cpu_count(), "load": os.getloadavg()[0]}
     shapes = [(128, 1024, 1024)] if a.quick else [(128, 1024, 1024), (512, 2048, 2048),
-                                                  (1024, 2048, 2048)]
+                                                  (512, 4096, 2048)]
     res["speed"] = []
     for m, k, n in shapes:
         x = np.random.default_rng(1).integers(-127, 128, (1, m, k)).astype(np.int8)

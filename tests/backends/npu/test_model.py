@@ -140,3 +140,13 @@ def test_weights_that_do_not_fit_the_dram_are_refused(tmp_path: Path, monkeypatc
                      r"inputs, outputs and KV cache [\d,]+ = [\d,]+ bytes; 1,000,000 are free",
                      err[0]), err[0]
     assert not (tmp_path / "big").exists()
+
+
+def test_demo_section(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from llmc.backends.npu.demo import demo
+
+    demo(tmp_path)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) <= 12
+    assert "bit-identical to the IR interpreter" in out[2]
+    assert (tmp_path / "npu" / "program.s").read_text().startswith(".target rows=128")
