@@ -133,7 +133,7 @@ def test_weights_that_do_not_fit_the_dram_are_refused(tmp_path: Path, monkeypatc
 
     monkeypatch.setattr(backend, "dram_capacity", lambda device: 1_000_000)
     code = main(["compile", "llmc-tiny", "--target", "npu", "--quant", "w8a8-int",
-                 "--seq-len", "8", "-o", str(tmp_path / "big")])
+                 "--weights", "meta", "--seq-len", "8", "-o", str(tmp_path / "big")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert re.search(r"the model does not fit the edge-npu's DRAM: weights [\d,]+ bytes \+ "
