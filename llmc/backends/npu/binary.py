@@ -177,8 +177,7 @@ def check_desc(d: Desc, target: Target, where: str) -> None:
         if not 0 <= r <= NREGS:
             raise NpuError(f"{where}: register r{r} does not exist (r0..r{NREGS})")
     size = itemsize(d.dtype)
-    if d.base % size or any((s * size) % size for s in d.strides) or \
-            (d.step_a % size or d.step_b % size or d.pp_step % size):
+    if d.base % size or d.step_a % size or d.step_b % size or d.pp_step % size:
         raise NpuError(f"{where}: address {d.base:#x} is not aligned to its {size}-byte "
                        f"elements")
     if d.base < 0:

@@ -188,15 +188,16 @@ class Machine:
 
     # ---- running --------------------------------------------------------------
 
-    def run(self, name: str, trace: bool = False) -> Stats:
+    def run(self, name: str, trace: bool = False, limit: int | None = None) -> Stats:
         """Execute (or, shape-only, time) entry point `name` from its first
-        instruction; registers start at 0."""
+        instruction; registers start at 0. `limit`: the most instructions to
+        run before refusing (a program that loops too long)."""
         if not self.execute:
-            return self._run(name, trace)
+            return self._run(name, trace, limit)
         with single_thread_blas():
-            return self._run(name, trace)
+            return self._run(name, trace, limit)
 
-    def _run(self, name: str, trace: bool = False) -> Stats:
+    def _run(self, name: str, trace: bool, limit: int | None) -> Stats:
         import time
 
         p = self.image.program(name)
@@ -217,6 +218,9 @@ class Machine:
             ins = p.instrs[pc]
             unit, cyc, act = costs[pc]
             stats.instructions += 1
+            if limit is not None and stats.instructions > limit:
+                raise NpuError(f"{name}: more than {limit:,} instructions run (a loop too long "
+                               "for this run's limit)")
             op = ins.op
             if unit == "dma":
                 start = max(dma, compute)

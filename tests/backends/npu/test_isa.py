@@ -243,6 +243,13 @@ def test_compute_reading_a_buffer_in_flight_is_a_fault() -> None:
         m.run("t")
 
 
+def test_a_run_past_its_instruction_limit_is_refused() -> None:
+    prog = [i("loop", 1, 2**30), i("nop"), i("endloop", 1)]
+    m = Machine(decode(encode(image_of([], prog))), HW)
+    with pytest.raises(NpuError, match="t: more than 1,000 instructions run"):
+        m.run("t", limit=1000)
+
+
 def test_gather_index_out_of_range_is_a_fault() -> None:
     table = dense(DRAM, "i16", 0, (10, 4))
     idx = dense(SPAD, "i32", 0, (2,))
@@ -339,6 +346,6 @@ def test_fuzzed_programs_decode_or_are_refused(data: st.DataObject) -> None:
         return
     for p in image.programs:
         try:
-            Machine(image, HW).run(p.name)
+            Machine(image, HW).run(p.name, limit=10_000)
         except NpuError:
             pass
