@@ -174,7 +174,8 @@ def build(graphs: Mapping[str, Graph], plans: Mapping[str, dict[str, Any]], devi
     spad = int(device.scratchpad.capacity_bytes)
     programs, io = [], {"params": params}
     for phase in [p for p in PHASES if p in graphs]:
-        prog, pio = lower(graphs[phase], plans[phase], dram, params[phase], hw.array.cols, spad)
+        prog, pio = lower(graphs[phase], plans[phase], dram, params[phase], hw.array.cols, spad,
+                          device.scratchpad.banks)
         programs.append(prog)
         io[phase] = {"inputs": pio.inputs, "outputs": pio.outputs}
     limit = dram_capacity(device)

@@ -10,7 +10,8 @@ weight-tile buffers.
 
 Each op is rendered by one function of `RENDER` (keyed by the registry's op
 names). `int_linear` is a loop over weight tiles of `tile_rows` output rows
-(a multiple of the array's columns, sized so a tile is about TILE_BYTES):
+(a multiple of the array's columns, sized so a tile fills about one
+scratchpad bank, `tile_bytes`: 256 KiB on edge-npu, whose 8 MiB are 32 banks):
 DMA of tile i+1 is issued before the matmul of tile i and WAIT 1 lets it fly
 (double buffering through LOOP and a ping/pong descriptor); int4 weights
 stay in their SIMD-packed layout (two per byte) and the matmul's 4-bit mode
@@ -42,7 +43,6 @@ from llmc.ir.alias import alias_root
 from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.ops import get_op
 
-TILE_BYTES = 256 * 1024
 LOOP_REG, PP_NEXT_REG, POS_REG = 1, 1, 8
 BINARY = {"add": "add", "sub": "sub", "mul": "mul", "maximum": "max", "minimum": "min",
           "le": "le", "lt": "lt", "eq": "eq", "ge": "ge", "gt": "gt", "ne": "ne"}
@@ -70,16 +70,25 @@ def float_nodes(graph: Graph) -> list[Node]:
             and not (n.op in HOST_OPS and n in outs)]
 
 
-def tile_rows(n: int, row_bytes: int, cols: int) -> int:
-    """Output rows per weight tile: a multiple of the array's columns."""
-    rows = cols * max(1, TILE_BYTES // max(cols * row_bytes, 1))
+def tile_bytes(spad_bytes: int, banks: int | None) -> int:
+    """A weight tile's budget: one scratchpad bank (the whole scratchpad / 32
+    when the device gives no banks), so the DMA filling one tile and the
+    array reading the other touch different banks."""
+    return spad_bytes // (banks or 32)
+
+
+def tile_rows(n: int, row_bytes: int, cols: int, budget: int) -> int:
+    """Output rows per weight tile: a multiple of the array's columns, about
+    `budget` bytes."""
+    rows = cols * max(1, budget // max(cols * row_bytes, 1))
     return min(rows, n)
 
 
 class Lowering:
     def __init__(self, graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int],
-                 array_cols: int, spad_bytes: int) -> None:
+                 array_cols: int, spad_bytes: int, spad_banks: int | None = None) -> None:
         self.g, self.dram, self.cols, self.spad_bytes = graph, dram, array_cols, spad_bytes
+        self.tile_bytes = tile_bytes(spad_bytes, spad_banks)
         self.params = params
         self.p = Program(graph.name.rsplit("_", 1)[-1])
         self.offsets = {b["name"]: int(b["offset"]) for b in plan.get("buffers", [])}
@@ -103,7 +112,7 @@ class Lowering:
             if n.op != "int_linear":
                 continue
             wt = n.inputs[1].type
-            rows = tile_rows(wt.shape[0], wt.shape[1], self.cols)
+            rows = tile_rows(wt.shape[0], wt.shape[1], self.cols, self.tile_bytes)
             w = max(w, _align(rows * wt.shape[1]))
             if len(n.inputs) > 2:
                 gs = max(gs, _align(rows * n.inputs[2].type.shape[1]))
@@ -414,7 +423,7 @@ def _int_linear(L: Lowering, n: Node) -> None:
     group = n.attrs.get("group", 0)
     out = L.out_loc(n)
     acc = Loc.dense(SPAD, out.dtype, out.base, (m, nout))
-    rows = tile_rows(nout, row_bytes, L.cols)
+    rows = tile_rows(nout, row_bytes, L.cols, L.tile_bytes)
     full, rem = divmod(nout, rows)
     wdt = I4X2 if int4 else w.dtype
     per = 2 if gs is not None else 1
@@ -556,11 +565,12 @@ RENDER = {
 
 
 def lower(graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int],
-          array_cols: int, spad_bytes: int) -> tuple[Program, PhaseIO]:
+          array_cols: int, spad_bytes: int, spad_banks: int | None = None
+          ) -> tuple[Program, PhaseIO]:
     """The program of one phase (param name -> DRAM address in `params`) and
     where its inputs and outputs are."""
-    low = Lowering(graph, plan, dram, params, array_cols, spad_bytes)
+    low = Lowering(graph, plan, dram, params, array_cols, spad_bytes, spad_banks)
     return low.run(), low.io
 
 
-__all__ = ["PhaseIO", "RENDER", "contiguous", "float_nodes", "lower", "tile_rows"]
+__all__ = ["PhaseIO", "RENDER", "contiguous", "float_nodes", "lower", "tile_bytes", "tile_rows"]

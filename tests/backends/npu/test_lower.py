@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from llmc.backends.npu.backend import build, dram_image, machine, read_outputs, run_phase
-from llmc.backends.npu.lower import TILE_BYTES
 from llmc.hw.database import get_device
 from llmc.ir import dtypes, interpret
 from llmc.ir.graph import Builder, Graph
@@ -76,7 +75,7 @@ def test_weight_dma_hides_behind_compute() -> None:
     g = linear(m, k, n)
     x = np.zeros((1, m, k), np.int8)
     _, st, _ = run(g, x)
-    rows = 128 * (TILE_BYTES // (128 * k))
+    rows = 128 * (8 * 2**20 // 32 // (128 * k))   # one 256 KiB bank per tile
     tiles = n // rows
     hw = machine(build({"prefill": g}, {"prefill": plan_json(g)}, DEV)[0], DEV).hw
     tile = hw.dram_latency_cycles + rows * k / hw.dram_bytes_per_cycle

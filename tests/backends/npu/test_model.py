@@ -109,7 +109,7 @@ def test_cli_compile_files_and_run_figures(root: str, capsys: pytest.CaptureFixt
     assert {"matmul", "dma", "vsoftmax", "requant"} <= names
     assert c.manifest["backend"] == "npu"
     listing = (c.out_dir / "program.s").read_text()
-    assert "matmul" in listing and "vsoftmax" in listing and "loop r1" not in listing
+    assert "matmul acc=" in listing and "vsoftmax dst=" in listing
     assert main(["run", str(c.out_dir), "--prompt", "Hi", "--gen-tokens", "4"]) == 0
     err = capsys.readouterr().err
     assert "cycles" in err and "NPU at 1.37 GHz" in err and "tokens/s" in err and \
