@@ -213,10 +213,10 @@ class Machine:
         for r in range(len(regs)):
             regs[r] = self.regs_default.get(r, 0)
         pc, n = 0, len(p.instrs)
-        acts = stats.actions
+        counts = [0] * n  # executions per instruction; actions are static per instruction
         while pc < n:
             ins = p.instrs[pc]
-            unit, cyc, act = costs[pc]
+            unit, cyc, _ = costs[pc]
             stats.instructions += 1
             if limit is not None and stats.instructions > limit:
                 raise NpuError(f"{name}: more than {limit:,} instructions run (a loop too long "
@@ -281,11 +281,10 @@ class Machine:
                     regs[ins.args[0]] = v
             elif op == "halt":
                 break
-            if act is not None:
-                acts += act  # noqa: PLW2901
+            counts[pc] += 1
             pc += 1
         stats.cycles = int(math.ceil(max(compute, dma)))
-        stats.actions = acts
+        acts = stats.actions = total_actions(costs, counts)
         stats.macs = acts.total_macs
         stats.energy_pj = energy_breakdown_pj(acts, self.hw, stats.seconds)
         if self.dram_pj_per_byte is not None:  # the device file's own DRAM figure
@@ -304,6 +303,23 @@ class Machine:
                     raise NpuError(f"{p.name}: instruction {pc} ({ins.op}) touches {name} "
                                    f"bytes [{lo:#x}, {hi:#x}) while a DMA still writes "
                                    f"[{dlo:#x}, {dhi:#x}) (missing WAIT)")
+
+
+def total_actions(costs: list[tuple], counts: list[int]) -> Actions:
+    """The sum of each instruction's actions times its executions."""
+    out = Actions()
+    for (_, _, act), c in zip(costs, counts, strict=True):
+        if not c or act is None:
+            continue
+        for k, v in act.macs.items():
+            out.macs[k] += v * c
+        for k, v in act.vector_ops.items():
+            out.vector_ops[k] += v * c
+        out.sram_read_bytes += act.sram_read_bytes * c
+        out.sram_write_bytes += act.sram_write_bytes * c
+        out.dram_read_bytes += act.dram_read_bytes * c
+        out.dram_write_bytes += act.dram_write_bytes * c
+    return out
 
 
 def _event(ins: Instr, track: str, start: float, cyc: float, stats: Stats) -> dict:
