@@ -3,10 +3,10 @@
 Placement: activations live in the scratchpad at the memory plan's arena
 offsets (plan.json: llmc.passes.memplan); views read through strides; weights,
 graph inputs and outputs and the decode KV cache live in DRAM (`Dram`).
-Above the arena come a per-node scratch area (parameter vectors, attention
-scores, copies of views strides cannot express), long-lived values the plan
-does not hold (the K/V a prefill returns), and at the top the ping/pong
-weight-tile buffers.
+Above the arena comes a scratch area (values internal to a fused kernel,
+parameter vectors, attention scores, copies of views strides cannot
+express), and at the top the ping/pong weight-tile buffers. The K/V a
+prefill returns are stored to the KV cache in DRAM as soon as they are made.
 
 Each op is rendered by one function of `RENDER` (keyed by the registry's op
 names). `int_linear` is a loop over weight tiles of `tile_rows` output rows
@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from llmc.backends.npu.isa import ALU_OPS, DRAM, I4X2, SPAD, Desc, NpuError, Program, itemsize
+from llmc.backends.npu.isa import ALU_OPS, DRAM, I4X2, SPAD, NpuError, Program, itemsize
 from llmc.backends.npu.layout import (
     ALIGN,
     Dram,
@@ -97,8 +97,6 @@ class Lowering:
         self.locs: dict[Value, Loc | None] = {}
         self.scratch_top = self.arena
         self.scratch_max = self.arena
-        self.extra: list[tuple[int, int]] = []  # (offset from the top region, bytes)
-        self.extra_bytes = 0
         self.io = PhaseIO()
         self.wbuf = self._weight_buffers()
         self.node: Node | None = None
@@ -133,12 +131,6 @@ class Lowering:
         self.scratch_max = max(self.scratch_max, self.scratch_top)
         return loc
 
-    def persistent(self, dtype: int, shape: tuple[int, ...]) -> Loc:
-        """A scratchpad tensor for the whole program (below the weight buffers)."""
-        nbytes = _align(Loc.dense(SPAD, dtype, 0, shape).nbytes)
-        self.extra_bytes += nbytes
-        return Loc.dense(SPAD, dtype, -self.extra_bytes, shape)  # fixed up in finish()
-
     # ---- values -------------------------------------------------------------------
 
     def loc(self, v: Value) -> Loc | None:
@@ -154,9 +146,7 @@ class Lowering:
                 raise NpuError(f"plan buffer {name} holds {self.sizes[name]} bytes; "
                                f"%{name} needs {loc.nbytes}")
             return loc
-        if Value(n, i) in self.kv:
-            return self.persistent(code, t.shape)
-        return self.scratch(code, t.shape)  # internal to a fused kernel
+        return self.scratch(code, t.shape)  # internal to a kernel, or K/V bound for DRAM
 
     def spad(self, v: Value) -> Loc:
         """v in the scratchpad: copied there first when it lives in DRAM or is a
@@ -247,6 +237,7 @@ class Lowering:
                 continue
             elif n.op in RENDER:
                 RENDER[n.op](self, n)
+                self._store_kv(n)
             else:
                 raise UsageError(f"the npu backend has no rendering of op {n.op} "
                                  f"(%{n.name} in @{self.g.name})")
@@ -256,6 +247,20 @@ class Lowering:
         self.p.emit("halt")
         self._finish()
         return self.p
+
+    def _store_kv(self, n: Node) -> None:
+        """K/V a prefill returns go to the KV cache in DRAM as soon as they are
+        made (the scratch they were made in is reused); readers fetch them back."""
+        for i in range(len(n.types)):
+            v = Value(n, i)
+            src = self.locs[v]
+            if v not in self.kv or src is None or src.space == DRAM:  # decode: in place
+                continue
+            addr = self.dram.alloc(f"{self.p.name}:kv:{n.name}", src.nbytes)
+            dst = Loc.dense(DRAM, src.dtype, addr, src.shape)
+            self.dma(dst, src, "K/V to the DRAM cache")
+            self.p.emit("wait", 0)
+            self.locs[v] = dst
 
     def _outputs(self) -> None:
         for i, v in enumerate(self.g.outputs):
@@ -279,24 +284,14 @@ class Lowering:
             self.io.outputs.append(entry)
 
     def _finish(self) -> None:
-        """Fix the long-lived tensors' addresses below the weight buffers and check
-        that everything fits the scratchpad."""
+        """Check that the arena, the scratch and the weight tiles fit the scratchpad."""
         top = self.top()
-        extra_base = top - self.extra_bytes
-        need = self.scratch_max + self.extra_bytes + (self.spad_bytes - top)
-        if extra_base < self.scratch_max:
+        if self.scratch_max > top:
+            need = self.scratch_max + self.spad_bytes - top
             raise UsageError(f"@{self.g.name} needs {need:,} bytes of scratchpad (arena "
                              f"{self.arena:,}, scratch {self.scratch_max - self.arena:,}, "
-                             f"long-lived {self.extra_bytes:,}, weight tiles "
-                             f"{self.spad_bytes - top:,}); the NPU has {self.spad_bytes:,}")
-        fixed = []
-        for d in self.p.descs:
-            if d.space == SPAD and d.base < 0:
-                d = Desc(d.space, d.dtype, d.base + top, d.shape, d.strides, d.reg_a,
-                         d.step_a, d.reg_b, d.step_b, d.reg_pp, d.pp_step)
-            fixed.append(d)
-        self.p.descs = fixed
-        self.p._index = {d: i for i, d in enumerate(fixed)}
+                             f"weight tiles {self.spad_bytes - top:,}); the NPU has "
+                             f"{self.spad_bytes:,}")
 
 
 # ---- renderers ---------------------------------------------------------------------------
