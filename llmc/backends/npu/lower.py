@@ -291,7 +291,8 @@ class Lowering:
             raise UsageError(f"@{self.g.name} needs {need:,} bytes of scratchpad (arena "
                              f"{self.arena:,}, scratch {self.scratch_max - self.arena:,}, "
                              f"weight tiles {self.spad_bytes - top:,}); the NPU has "
-                             f"{self.spad_bytes:,}")
+                             f"{self.spad_bytes:,}: compile with a shorter --seq-len (this "
+                             "backend does not spill activations to DRAM yet)")
 
 
 # ---- renderers ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from llmc.backends.npu.backend import build, dram_image, machine, read_outputs, run_phase
+from llmc.errors import UsageError
 from llmc.hw.database import get_device
 from llmc.ir import dtypes, interpret
 from llmc.ir.graph import Builder, Graph
@@ -107,3 +108,12 @@ def test_a_view_strides_cannot_express_is_copied() -> None:
     xv = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
     got, _, _ = run(g, xv)
     assert np.array_equal(got[0], interpret(g, [xv])[0])
+
+
+def test_activations_beyond_the_scratchpad_are_refused_with_sizes() -> None:
+    g = linear(2048, 1024, 2048)          # an 8 MiB int32 output alone fills the scratchpad
+    with pytest.raises(UsageError, match=r"@lin_prefill needs [\d,]+ bytes of scratchpad "
+                                         r"\(arena [\d,]+, scratch [\d,]+, weight tiles "
+                                         r"[\d,]+\); the NPU has 8,388,608: compile with a "
+                                         r"shorter --seq-len"):
+        build({"prefill": g}, {"prefill": plan_json(g)}, DEV)
