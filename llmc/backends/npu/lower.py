@@ -33,7 +33,6 @@ from llmc.backends.npu.layout import (
     Dram,
     Loc,
     broadcast,
-    contiguous,
     dtype_code,
     reshape,
     view,
@@ -43,7 +42,7 @@ from llmc.ir.alias import alias_root
 from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.ops import get_op
 
-LOOP_REG, PP_NEXT_REG, POS_REG = 1, 1, 8
+LOOP_REG, POS_REG = 1, 8  # r1: weight-tile loops; r8: the decode position
 BINARY = {"add": "add", "sub": "sub", "mul": "mul", "maximum": "max", "minimum": "min",
           "le": "le", "lt": "lt", "eq": "eq", "ge": "ge", "gt": "gt", "ne": "ne"}
 HOST_OPS = ("dequantize_int",)  # the integer graph's way out, applied by the host
@@ -569,4 +568,4 @@ def lower(graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int]
     return low.run(), low.io
 
 
-__all__ = ["PhaseIO", "RENDER", "contiguous", "float_nodes", "lower", "tile_bytes", "tile_rows"]
+__all__ = ["PhaseIO", "RENDER", "float_nodes", "lower", "tile_bytes", "tile_rows"]
