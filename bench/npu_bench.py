@@ -7,7 +7,7 @@
    time spent outside the matmul kernels; the plain-Python reference
    (llmc/backends/npu/ref.py) on a small matmul for scale.
 2. llama-2-7b at w4a8 and w8a8-int (decode with a 1,024-position KV cache,
-   and a 16-token prefill), programs generated shape-only and timed by the
+   and an 8-token prefill), programs generated shape-only and timed by the
    simulator without executing weights: cycles, tokens/s and J/token next to
    the cost model's roofline for the same NPU (edge-npu).
 
@@ -166,7 +166,7 @@ def markdown(res: dict) -> str:
         "",
         "## llama-2-7b, shape-only, against the cost model's roofline",
         "",
-        "Decode: one token with a KV cache of 1,024 positions; prefill: a 16-token prompt "
+        "Decode: one token with a KV cache of 1,024 positions; prefill: an 8-token prompt "
         "(a longer one's activations do not fit the 8 MiB scratchpad: spilling is not "
         "lowered yet). Both memory-bound on this NPU.",
         "",
@@ -207,7 +207,7 @@ WHY = (
     "the roofline adds the device's idle power (0.3 W x the token's time: 16 mJ at "
     "w4a8, 30 mJ at w8a8-int) and arithmetic at the device's pJ/op, the simulator adds "
     "scratchpad bytes, MACs and per-component leakage from llmc.sim's 5 nm table "
-    "(about 1 mJ of leakage), so it is ~9% below the roofline. The 16-token prefill "
+    "(about 1 mJ of leakage), so it is ~9% below the roofline. The 8-token prefill "
     "is still memory-bound (each weight is read once for all 16 tokens); it also "
     "stores its K/V to DRAM and reads them back per KV group for attention.")
 
@@ -247,7 +247,7 @@ def main() -> None:
     res["llama"] = []
     if not a.quick:
         for scheme in ("w4a8", "w8a8-int"):
-            for phase, tokens in (("decode", 1024), ("prefill", 16)):
+            for phase, tokens in (("decode", 1024), ("prefill", 8)):
                 res["llama"].append(llama(scheme, phase, tokens))
                 print({k: v for k, v in res["llama"][-1].items() if k != "energy_pj"},
                       flush=True)
