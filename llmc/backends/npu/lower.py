@@ -22,6 +22,7 @@ from the DRAM cache one KV group at a time, the next group's DMA in flight.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,20 @@ def tile_bytes(spad_bytes: int, banks: int | None) -> int:
     return spad_bytes // (banks or 32)
 
 
+def k_split(row_bytes: int, cols: int, budget: int, int4: bool, group: int) -> int:
+    """Bytes of each weight row a tile holds: the whole row, or when 128 whole
+    rows exceed the budget (a wide reduction, such as llama-2-7b's 11,008-wide
+    down projection in int8), a slice of it on int4 lane (32 elements) and
+    group boundaries; the matmuls of a row's slices accumulate."""
+    if cols * row_bytes <= budget:
+        return row_bytes
+    unit = 16 if int4 else 64
+    if group:
+        g = group // 2 if int4 else group
+        unit = unit * g // math.gcd(unit, g)
+    return max(unit, budget // cols // unit * unit)
+
+
 def tile_rows(n: int, row_bytes: int, cols: int, budget: int) -> int:
     """Output rows per weight tile: a multiple of the array's columns, about
     `budget` bytes."""
@@ -109,10 +124,12 @@ class Lowering:
             if n.op != "int_linear":
                 continue
             wt = n.inputs[1].type
-            rows = tile_rows(wt.shape[0], wt.shape[1], self.cols, self.tile_bytes)
-            w = max(w, _align(rows * wt.shape[1]))
+            int4, group = wt.dtype.name == "u8", n.attrs.get("group", 0)
+            kb = k_split(wt.shape[1], self.cols, self.tile_bytes, int4, group)
+            rows = tile_rows(wt.shape[0], kb, self.cols, self.tile_bytes)
+            w = max(w, _align(rows * kb))
             if len(n.inputs) > 2:
-                gs = max(gs, _align(rows * n.inputs[2].type.shape[1]))
+                gs = max(gs, _align(rows * -(-kb * (2 if int4 else 1) // group)))
         return w, gs
 
     def top(self) -> int:
@@ -418,6 +435,10 @@ def _int_linear(L: Lowering, n: Node) -> None:
     group = n.attrs.get("group", 0)
     out = L.out_loc(n)
     acc = Loc.dense(SPAD, out.dtype, out.base, (m, nout))
+    if k_split(row_bytes, L.cols, L.tile_bytes, int4, group) < row_bytes:
+        _int_linear_ksplit(L, n, x2, w, gs, group, acc, int4)
+        L.locs[n.out()] = out
+        return
     rows = tile_rows(nout, row_bytes, L.cols, L.tile_bytes)
     full, rem = divmod(nout, rows)
     wdt = I4X2 if int4 else w.dtype
@@ -494,6 +515,53 @@ def _int_linear(L: Lowering, n: Node) -> None:
     L.locs[n.out()] = out
 
 
+def _int_linear_ksplit(L: Lowering, n: Node, x2: Loc, w: Loc, gs: Loc | None, group: int,
+                       acc: Loc, int4: bool) -> None:
+    """int_linear whose 128 whole weight rows exceed a tile: tiles of 128 rows x a
+    slice of the reduction, unrolled, double-buffered, the slices of a row block
+    accumulating into its int32 outputs."""
+    nout, row_bytes = w.shape
+    m, k = x2.shape
+    kb = k_split(row_bytes, L.cols, L.tile_bytes, int4, group)
+    per_byte = 2 if int4 else 1
+    rows = tile_rows(nout, kb, L.cols, L.tile_bytes)
+    tiles = [(n0, min(rows, nout - n0), k0, min(kb, row_bytes - k0))
+             for n0 in range(0, nout, rows) for k0 in range(0, row_bytes, kb)
+             if k0 * per_byte < k]
+    wdt = I4X2 if int4 else w.dtype
+
+    def load(i: int) -> None:
+        n0, r, k0, nb = tiles[i]
+        src = Loc(DRAM, w.dtype, w.base + n0 * row_bytes + k0, (r, nb), (row_bytes, 1))
+        L.dma(Loc.dense(SPAD, w.dtype, L.wbuf_addr(i & 1), (r, nb)), src,
+              f"weight rows {n0}+{r}, bytes {k0}+{nb}")
+        if gs is not None:
+            g0, gn = k0 * per_byte // group, -(-nb * per_byte // group)
+            gsrc = Loc(DRAM, gs.dtype, gs.base + n0 * gs.shape[1] + g0, (r, gn),
+                       (gs.shape[1], 1))
+            L.dma(Loc.dense(SPAD, gs.dtype, L.wbuf_addr(i & 1, True), (r, gn)), gsrc,
+                  "group scales")
+
+    per = 2 if gs is not None else 1
+    load(0)
+    for i, (n0, r, k0, nb) in enumerate(tiles):
+        if i + 1 < len(tiles):
+            load(i + 1)
+        L.p.emit("wait", per if i + 1 < len(tiles) else 0)
+        ka = min(nb * per_byte, k - k0 * per_byte)
+        a = x2.cols(k0 * per_byte, ka)
+        b = Loc.dense(SPAD, wdt, L.wbuf_addr(i & 1), (r, nb))
+        gd = -1
+        if gs is not None:
+            gb = Loc.dense(SPAD, gs.dtype, L.wbuf_addr(i & 1, True),
+                           (r, -(-nb * per_byte // group)))
+            gd = L.p.desc(gb.desc())
+        L.p.emit("matmul", L.p.desc(acc.cols(n0, r).desc()), L.p.desc(a.desc()),
+                 L.p.desc(b.desc()), gd, group if gs is not None else 0,
+                 flags=(int(k0 > 0), 0, 0),
+                 comment=L._c(f"{m}x{r}x{ka} tile @{n0}, k {k0 * per_byte}"))
+
+
 def _int_attention(L: Lowering, n: Node) -> None:
     a = n.attrs
     q = L.spad(n.inputs[0])
@@ -568,4 +636,4 @@ def lower(graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int]
     return low.run(), low.io
 
 
-__all__ = ["PhaseIO", "RENDER", "float_nodes", "lower", "tile_bytes", "tile_rows"]
+__all__ = ["PhaseIO", "RENDER", "float_nodes", "k_split", "lower", "tile_bytes", "tile_rows"]

@@ -69,6 +69,17 @@ def test_tiled_linear_is_bit_exact(int4: bool, group: int) -> None:
     assert st.macs == 16 * 1024 * 1300
 
 
+@pytest.mark.parametrize("k,int4,group", [(4096, False, 0), (8192, True, 64)])
+def test_wide_reductions_split_into_accumulating_tiles(k: int, int4: bool, group: int) -> None:
+    g = linear(4, k, 200, int4, group)            # 128 whole rows exceed a 256 KiB bank
+    x = np.random.default_rng(2).integers(-127, 128, (1, 4, k)).astype(np.int8)
+    got, _, image = run(g, x)
+    for a, b in zip(got, interpret(g, [x]), strict=True):
+        assert np.array_equal(a, b)
+    mm = [i for i in image.programs[0].instrs if i.op == "matmul"]
+    assert len(mm) == 4 and [i.flags[0] for i in mm] == [0, 1, 0, 1]   # 2 row blocks x 2
+
+
 def test_weight_dma_hides_behind_compute() -> None:
     """Many tiles with compute longer than a tile's DMA: with double buffering
     only the first tile's load is exposed, so stalls are far below the DMA time."""
