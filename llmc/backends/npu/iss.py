@@ -104,8 +104,11 @@ SEQ_CYCLES = {"ldreg": 1}
 
 @dataclass
 class Stats:
-    """What a run cost: cycles, busy and stall cycles per unit, counts and energy."""
+    """What a run cost: cycles, busy and stall cycles per unit, counts and energy
+    (`clock_hz` and `pes`: the simulated device's, for seconds and utilisation)."""
 
+    clock_hz: float
+    pes: int
     cycles: int = 0
     instructions: int = 0
     array_cycles: int = 0
@@ -115,8 +118,6 @@ class Stats:
     macs: int = 0
     actions: Actions = field(default_factory=Actions)
     energy_pj: dict[str, float] = field(default_factory=dict)
-    clock_hz: float = 1.0
-    pes: int = 1
     events: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
     matmul_wall_s: float = 0.0
