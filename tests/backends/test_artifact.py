@@ -143,12 +143,12 @@ def test_bad_prompts_and_counts(art: Path, capsys) -> None:  # noqa: ANN001
 
 def test_a_shape_only_model_compiles_but_does_not_run(tmp_path: Path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "meta"
-    assert main(["compile", "llama-tiny", "--target", "npu", "-o", str(out), "--weights",
-                 "meta", "--seq-len", "16"]) == 0
+    assert main(["compile", "llama-tiny", "--target", "npu", "--quant", "w8a8-int", "-o",
+                 str(out), "--weights", "meta", "--seq-len", "16"]) == 0
     assert "run it:" not in capsys.readouterr().out
     m = open_artifact(out, __version__).manifest
-    assert m["model"]["shape_only"] and "weights.safetensors" not in m["files"]
-    assert {"prefill.llmir", "decode.llmir", "report.json"} <= set(m["files"])
+    assert m["model"]["shape_only"] and not {"weights.safetensors", "dram.bin"} & set(m["files"])
+    assert {"program.npu", "program.s", "npu.json", "report.json"} <= set(m["files"])
     assert "shape-only model" in refused(capsys, out, "--prompt", "a")
 
 

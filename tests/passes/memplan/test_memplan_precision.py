@@ -15,9 +15,11 @@ from llmc.ir.cost import param_count
 from llmc.ir.dtypes import f32
 from llmc.passes.memplan.liveness import liveness
 
-# (target, --quant): a float32 trace on a GPU (bf16), on the NPU (int8), on the
-# HNLPU (mxfp4 weights, int8 activations, a bf16 KV cache), and quantized graphs
-CASES = [("a100", None), ("npu", None), ("hnlpu", None), ("a100", "bfp12"), ("a100", "w8a16")]
+# (target, --quant): a float32 trace on a GPU (bf16), on the HNLPU (mxfp4 weights,
+# int8 activations, a bf16 KV cache), and quantized graphs (the NPU's backend takes
+# integer-only graphs; a float32 trace planned at its int8: test_plan_memory_says_what_it_planned_at)
+CASES = [("a100", None), ("npu", "w8a8-int"), ("hnlpu", None), ("a100", "bfp12"),
+         ("a100", "w8a16")]
 
 
 @pytest.fixture(scope="module")

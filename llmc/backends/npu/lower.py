@@ -1,0 +1,639 @@
+"""Integer-only IR -> an NPU program (one per phase).
+
+Placement: activations live in the scratchpad at the memory plan's arena
+offsets (plan.json: llmc.passes.memplan); views read through strides; weights,
+graph inputs and outputs and the decode KV cache live in DRAM (`Dram`).
+Above the arena comes a scratch area (values internal to a fused kernel,
+parameter vectors, attention scores, copies of views strides cannot
+express), and at the top the ping/pong weight-tile buffers. The K/V a
+prefill returns are stored to the KV cache in DRAM as soon as they are made.
+
+Each op is rendered by one function of `RENDER` (keyed by the registry's op
+names). `int_linear` is a loop over weight tiles of `tile_rows` output rows
+(a multiple of the array's columns, sized so a tile fills about one
+scratchpad bank, `tile_bytes`: 256 KiB on edge-npu, whose 8 MiB are 32 banks):
+DMA of tile i+1 is issued before the matmul of tile i and WAIT 1 lets it fly
+(double buffering through LOOP and a ping/pong descriptor); int4 weights
+stay in their SIMD-packed layout (two per byte) and the matmul's 4-bit mode
+reads them so, with their u8 group scales. Attention runs per head:
+scores matmul, vsoftmax, probabilities @ V, requant; a decode's K/V come
+from the DRAM cache one KV group at a time, the next group's DMA in flight.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from llmc.backends.npu.isa import ALU_OPS, DRAM, I4X2, SPAD, NpuError, Program, itemsize
+from llmc.backends.npu.layout import (
+    ALIGN,
+    Dram,
+    Loc,
+    broadcast,
+    dtype_code,
+    reshape,
+    view,
+)
+from llmc.errors import UsageError
+from llmc.ir.alias import alias_root
+from llmc.ir.graph import Graph, Node, Value
+from llmc.ir.ops import get_op
+
+LOOP_REG, POS_REG = 1, 8  # r1: weight-tile loops; r8: the decode position
+BINARY = {"add": "add", "sub": "sub", "mul": "mul", "maximum": "max", "minimum": "min",
+          "le": "le", "lt": "lt", "eq": "eq", "ge": "ge", "gt": "gt", "ne": "ne"}
+HOST_OPS = ("dequantize_int",)  # the integer graph's way out, applied by the host
+
+
+def _align(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
+
+
+@dataclass
+class PhaseIO:
+    """Where a phase's inputs and outputs are in DRAM (io.json)."""
+
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def float_nodes(graph: Graph) -> list[Node]:
+    """Nodes computing floats the NPU cannot run (the final dequantize_int of
+    the logits is the host's)."""
+    outs = {v.node for v in graph.outputs}
+    return [n for n in graph.nodes if n.op not in ("input", "param")
+            and any(t.dtype.is_float for t in n.types)
+            and not (n.op in HOST_OPS and n in outs)]
+
+
+def tile_bytes(spad_bytes: int, banks: int | None) -> int:
+    """A weight tile's budget: one scratchpad bank (the whole scratchpad / 32
+    when the device gives no banks), so the DMA filling one tile and the
+    array reading the other touch different banks."""
+    return spad_bytes // (banks or 32)
+
+
+def k_split(row_bytes: int, cols: int, budget: int, int4: bool, group: int) -> int:
+    """Bytes of each weight row a tile holds: the whole row, or when 128 whole
+    rows exceed the budget (a wide reduction, such as llama-2-7b's 11,008-wide
+    down projection in int8), a slice of it on int4 lane (32 elements) and
+    group boundaries; the matmuls of a row's slices accumulate."""
+    if cols * row_bytes <= budget:
+        return row_bytes
+    unit = 16 if int4 else 64
+    if group:
+        g = group // 2 if int4 else group
+        unit = unit * g // math.gcd(unit, g)
+    return max(unit, budget // cols // unit * unit)
+
+
+def tile_rows(n: int, row_bytes: int, cols: int, budget: int) -> int:
+    """Output rows per weight tile: a multiple of the array's columns, about
+    `budget` bytes."""
+    rows = cols * max(1, budget // max(cols * row_bytes, 1))
+    return min(rows, n)
+
+
+class Lowering:
+    def __init__(self, graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int],
+                 array_cols: int, spad_bytes: int, spad_banks: int | None = None) -> None:
+        self.g, self.dram, self.cols, self.spad_bytes = graph, dram, array_cols, spad_bytes
+        self.tile_bytes = tile_bytes(spad_bytes, spad_banks)
+        self.params = params
+        self.p = Program(graph.name.rsplit("_", 1)[-1])
+        self.offsets = {b["name"]: int(b["offset"]) for b in plan.get("buffers", [])}
+        self.sizes = {b["name"]: int(b["size"]) for b in plan.get("buffers", [])}
+        self.arena = _align(int(plan.get("arena_bytes", 0)))
+        self.locs: dict[Value, Loc | None] = {}
+        self.scratch_top = self.arena
+        self.scratch_max = self.arena
+        self.io = PhaseIO()
+        self.wbuf = self._weight_buffers()
+        self.node: Node | None = None
+
+    # ---- scratchpad map -----------------------------------------------------------
+
+    def _weight_buffers(self) -> tuple[int, int]:
+        """Bytes of one weight tile buffer and of one group-scale tile buffer."""
+        w = gs = 0
+        for n in self.g.nodes:
+            if n.op != "int_linear":
+                continue
+            wt = n.inputs[1].type
+            int4, group = wt.dtype.name == "u8", n.attrs.get("group", 0)
+            kb = k_split(wt.shape[1], self.cols, self.tile_bytes, int4, group)
+            rows = tile_rows(wt.shape[0], kb, self.cols, self.tile_bytes)
+            w = max(w, _align(rows * kb))
+            if len(n.inputs) > 2:
+                gs = max(gs, _align(rows * -(-kb * (2 if int4 else 1) // group)))
+        return w, gs
+
+    def top(self) -> int:
+        w, gs = self.wbuf
+        return self.spad_bytes - 2 * w - 2 * gs
+
+    def wbuf_addr(self, which: int, gs: bool = False) -> int:
+        w, g = self.wbuf
+        base = self.top()
+        return base + (2 * w + which * g if gs else which * w)
+
+    def scratch(self, dtype: int, shape: tuple[int, ...]) -> Loc:
+        loc = Loc.dense(SPAD, dtype, self.scratch_top, shape)
+        self.scratch_top += _align(loc.nbytes)
+        self.scratch_max = max(self.scratch_max, self.scratch_top)
+        return loc
+
+    # ---- values -------------------------------------------------------------------
+
+    def loc(self, v: Value) -> Loc | None:
+        return self.locs[v]
+
+    def out_loc(self, n: Node, i: int = 0) -> Loc:
+        t = n.types[i]
+        name = n.name if len(n.types) == 1 else f"{n.name}#{i}"
+        code = dtype_code(t.dtype.name)
+        if name in self.offsets:
+            loc = Loc.dense(SPAD, code, self.offsets[name], t.shape)
+            if loc.nbytes > self.sizes[name]:
+                raise NpuError(f"plan buffer {name} holds {self.sizes[name]} bytes; "
+                               f"%{name} needs {loc.nbytes}")
+            return loc
+        return self.scratch(code, t.shape)  # internal to a kernel, or K/V bound for DRAM
+
+    def spad(self, v: Value) -> Loc:
+        """v in the scratchpad: copied there first when it lives in DRAM or is a
+        view strides cannot express."""
+        loc = self.locs[v]
+        if loc is None:
+            loc = self._materialize(v)
+        if loc.space == DRAM:
+            dst = self.scratch(loc.dtype, loc.shape)
+            self.dma(dst, loc, "load")
+            self.p.emit("wait", 0)
+            loc = dst
+        return loc
+
+    def _materialize(self, v: Value) -> Loc:
+        """A view strides cannot express: copy its source densely, then view that."""
+        chain = []
+        while self.locs[v] is None:
+            chain.append(v.node)
+            v = v.node.inputs[0]
+        src = self.spad(v)
+        dense = self.scratch(src.dtype, src.shape)
+        self.valu("mov", dense, src, None, "copy for a view")
+        loc: Loc | None = dense
+        for node in reversed(chain):
+            loc = view(node, loc)
+            if loc is None:
+                raise NpuError(f"%{node.name}: {node.op} cannot be expressed as a view")
+        return loc
+
+    # ---- instruction helpers ----------------------------------------------------------
+
+    def _c(self, what: str) -> str:
+        n = self.node
+        return f"{n.loc or '-'} %{n.name} {what}" if n is not None else what
+
+    def dma(self, dst: Loc, src: Loc, what: str, dst_regs: dict | None = None,
+            src_regs: dict | None = None) -> None:
+        self.p.emit("dma", self.p.desc(dst.desc(**(dst_regs or {}))),
+                    self.p.desc(src.desc(**(src_regs or {}))), comment=self._c(what))
+
+    def valu(self, op: str, dst: Loc, a: Loc, b: Loc | None, what: str = "") -> None:
+        self.p.emit("valu", self.p.desc(dst.desc()), self.p.desc(a.desc()),
+                    -1 if b is None else self.p.desc(b.desc()),
+                    flags=(ALU_OPS.index(op), 0, 0), comment=self._c(what or op))
+
+    # ---- the walk -------------------------------------------------------------------
+
+    def run(self) -> Program:
+        bad = float_nodes(self.g)
+        if bad:
+            names = sorted({n.op for n in bad})
+            raise UsageError(f"@{self.g.name}: the NPU runs integer-only graphs; float op "
+                             f"{', '.join(names)} left (e.g. %{bad[0].name}); compile with "
+                             "--quant w8a8-int or w4a8")
+        from llmc.ir.kernels import kernel_spans
+        from llmc.passes.memplan.liveness import kv_outputs
+
+        self.kv = kv_outputs(self.g)
+        spans = kernel_spans(self.g) or {}
+        open_until = -1
+        for i, n in enumerate(self.g.nodes):
+            self.node = n
+            # a fused kernel's internal values live in scratch until the kernels
+            # open at this step have all ended
+            if i > open_until:
+                self.scratch_top = self.arena
+            open_until = max(open_until, spans.get(n, (i, i))[1])
+            if n.op == "param":
+                addr = self.params[n.attrs["name"]]
+                if n.type.dtype.is_float:  # host data (the logits' scales): its bytes
+                    self.locs[n.out()] = Loc.dense(DRAM, dtype_code("u8"), addr,
+                                                   (n.type.nbytes,))
+                else:
+                    self.locs[n.out()] = Loc.dense(DRAM, dtype_code(n.type.dtype.name), addr,
+                                                   n.type.shape)
+            elif n.op == "input":
+                t = n.type
+                addr = self.dram.alloc(f"{self.p.name}:in:{n.name}", t.nbytes)
+                self.io.inputs.append({"name": n.name, "addr": addr,
+                                       "dtype": np.dtype(t.dtype.np).name,
+                                       "shape": list(t.shape)})
+                self.locs[n.out()] = Loc.dense(DRAM, dtype_code(t.dtype.name), addr, t.shape)
+            elif get_op(n.op).kind == "view":
+                src = self.locs[n.inputs[0]]
+                self.locs[n.out()] = None if src is None else view(n, src)
+            elif n.op in HOST_OPS:
+                continue
+            elif n.op in RENDER:
+                RENDER[n.op](self, n)
+                self._store_kv(n)
+            else:
+                raise UsageError(f"the npu backend has no rendering of op {n.op} "
+                                 f"(%{n.name} in @{self.g.name})")
+        self.node = None
+        self._outputs()
+        self.p.emit("wait", 0)
+        self.p.emit("halt")
+        self._finish()
+        return self.p
+
+    def _store_kv(self, n: Node) -> None:
+        """K/V a prefill returns go to the KV cache in DRAM as soon as they are
+        made (the scratch they were made in is reused); readers fetch them back."""
+        for i in range(len(n.types)):
+            v = Value(n, i)
+            src = self.locs[v]
+            if v not in self.kv or src is None or src.space == DRAM:  # decode: in place
+                continue
+            addr = self.dram.alloc(f"{self.p.name}:kv:{n.name}", src.nbytes)
+            dst = Loc.dense(DRAM, src.dtype, addr, src.shape)
+            self.dma(dst, src, "K/V to the DRAM cache")
+            self.p.emit("wait", 0)
+            self.locs[v] = dst
+
+    def _outputs(self) -> None:
+        for i, v in enumerate(self.g.outputs):
+            entry: dict[str, Any] = {"index": i}
+            if v.node.op in HOST_OPS:
+                x, s = v.node.inputs
+                sloc = self.locs[s]
+                entry["dequantize"] = {"addr": sloc.base, "shape": list(s.type.shape)}
+                v = x
+            loc = self.locs[v]
+            if loc is not None and loc.space == DRAM and loc.is_dense:
+                entry.update(addr=loc.base, dtype=np.dtype(v.type.dtype.np).name,
+                             shape=list(v.type.shape))
+            else:
+                src = self.spad(v)
+                addr = self.dram.alloc(f"{self.p.name}:out:{i}", src.nbytes)
+                dst = Loc.dense(DRAM, src.dtype, addr, src.shape)
+                self.dma(dst, src, f"output {i}")
+                entry.update(addr=addr, dtype=np.dtype(v.type.dtype.np).name,
+                             shape=list(v.type.shape))
+            self.io.outputs.append(entry)
+
+    def _finish(self) -> None:
+        """Check that the arena, the scratch and the weight tiles fit the scratchpad."""
+        top = self.top()
+        if self.scratch_max > top:
+            need = self.scratch_max + self.spad_bytes - top
+            raise UsageError(f"@{self.g.name} needs {need:,} bytes of scratchpad (arena "
+                             f"{self.arena:,}, scratch {self.scratch_max - self.arena:,}, "
+                             f"weight tiles {self.spad_bytes - top:,}); the NPU has "
+                             f"{self.spad_bytes:,}: compile with a shorter --seq-len (this "
+                             "backend does not spill activations to DRAM yet)")
+
+
+# ---- renderers ---------------------------------------------------------------------------
+
+
+def _arange(L: Lowering, n: Node) -> None:
+    out = L.out_loc(n)
+    a = n.attrs
+    L.p.emit("viota", L.p.desc(out.desc()), a["start"], a["step"], comment=L._c("arange"))
+    L.locs[n.out()] = out
+
+
+def _unary(op: str):  # noqa: ANN202
+    def render(L: Lowering, n: Node) -> None:
+        x = L.spad(n.inputs[0])
+        out = L.out_loc(n)
+        L.valu(op, out, x, None, n.op)
+        L.locs[n.out()] = out
+    return render
+
+
+def _binary(L: Lowering, n: Node) -> None:
+    a, b = L.spad(n.inputs[0]), L.spad(n.inputs[1])
+    out = L.out_loc(n)
+    L.valu(BINARY[n.op], out, a, b, n.op)
+    L.locs[n.out()] = out
+
+
+def _requant(L: Lowering, n: Node) -> None:
+    x = L.spad(n.inputs[0])
+    m = L.spad(n.inputs[1]) if len(n.inputs) > 1 else None
+    out = L.out_loc(n)
+    L.p.emit("requant", L.p.desc(out.desc()), L.p.desc(x.desc()),
+             -1 if m is None else L.p.desc(m.desc()), n.attrs.get("mult", 0) if m is None else 0,
+             n.attrs["shift"], 0, comment=L._c("requant"))
+    L.locs[n.out()] = out
+
+
+def _embedding(L: Lowering, n: Node) -> None:
+    table, idx = L.locs[n.inputs[0]], L.locs[n.inputs[1]]
+    if idx is None or not idx.is_dense:
+        idx = L.spad(n.inputs[1])
+    out = L.out_loc(n)
+    rows = idx.numel
+    dst = Loc.dense(SPAD, out.dtype, out.base, (rows, table.shape[1]))
+    L.p.emit("gather", L.p.desc(dst.desc()), L.p.desc(table.desc()),
+             L.p.desc(Loc.dense(idx.space, idx.dtype, idx.base, (rows,)).desc()),
+             comment=L._c("embedding rows"))
+    L.p.emit("wait", 0)
+    L.locs[n.out()] = out
+
+
+def _rms_norm(L: Lowering, n: Node) -> None:
+    x, g = L.spad(n.inputs[0]), L.spad(n.inputs[1])
+    out = L.out_loc(n)
+    a = n.attrs
+    L.p.emit("vrmsnorm", L.p.desc(out.desc()), L.p.desc(x.desc()), L.p.desc(g.desc()),
+             a["eps"], a["rbits"], a["shift"], comment=L._c("int_rms_norm"))
+    L.locs[n.out()] = out
+
+
+def _silu(L: Lowering, n: Node) -> None:
+    x = L.spad(n.inputs[0])
+    out = L.out_loc(n)
+    a = n.attrs
+    L.p.emit("vsilu", L.p.desc(out.desc()), L.p.desc(x.desc()), a["in_mult"], a["in_shift"],
+             a["frac"], a["out_mult"], a["out_shift"], comment=L._c("int_silu"))
+    L.locs[n.out()] = out
+
+
+def _concat(L: Lowering, n: Node) -> None:
+    out = L.out_loc(n)
+    d = n.attrs["dim"] % len(out.shape)
+    at = 0
+    for v in n.inputs:
+        x = L.spad(v)
+        shape = list(out.shape)
+        shape[d] = x.shape[d]
+        part = Loc(out.space, out.dtype, out.base + at * out.strides[d] * itemsize(out.dtype),
+                   tuple(shape), out.strides)
+        L.valu("mov", part, x, None, "concat")
+        at += x.shape[d]
+    L.locs[n.out()] = out
+
+
+def _index_copy(L: Lowering, n: Node) -> None:
+    """A KV-cache row written in place into the DRAM cache (the decode's input)."""
+    cache = L.locs[n.inputs[0]]
+    if alias_root(n.inputs[0]).node.op != "input" or cache is None or cache.space != DRAM:
+        raise UsageError(f"%{n.name}: the npu backend writes index_copy in place into a "
+                         "DRAM input (a KV cache) only")
+    if n.inputs[1].type.shape != (1,):
+        raise UsageError(f"%{n.name}: index_copy of one position at a time only")
+    idx = L.locs[n.inputs[1]]
+    if idx is None:
+        idx = L.spad(n.inputs[1])
+    src = L.spad(n.inputs[2])
+    d = n.attrs["dim"] % len(cache.shape)
+    L.p.emit("ldreg", POS_REG, L.p.desc(Loc.dense(idx.space, idx.dtype, idx.base, (1,)).desc()),
+             comment=L._c("KV position"))
+    shape = list(cache.shape)
+    shape[d] = 1
+    row = Loc(DRAM, cache.dtype, cache.base, tuple(shape), cache.strides)
+    L.dma(row, src, "KV cache write", dst_regs={"reg_a": POS_REG,
+                                                 "step_a": cache.strides[d] * itemsize(
+                                                     cache.dtype)})
+    L.locs[n.out()] = cache
+
+
+def _int_linear(L: Lowering, n: Node) -> None:
+    x = L.spad(n.inputs[0])
+    xt = n.inputs[0].type
+    k = xt.shape[-1]
+    m = xt.numel // k
+    x2 = reshape(x, (m, k))
+    if x2 is None:
+        dense = L.scratch(x.dtype, x.shape)
+        L.valu("mov", dense, x, None, "dense matmul input")
+        x2 = Loc.dense(SPAD, x.dtype, dense.base, (m, k))
+    w = L.locs[n.inputs[1]]
+    nout, row_bytes = w.shape
+    int4 = n.inputs[1].type.dtype.name == "u8"
+    gs = L.locs[n.inputs[2]] if len(n.inputs) > 2 else None
+    group = n.attrs.get("group", 0)
+    out = L.out_loc(n)
+    acc = Loc.dense(SPAD, out.dtype, out.base, (m, nout))
+    if k_split(row_bytes, L.cols, L.tile_bytes, int4, group) < row_bytes:
+        _int_linear_ksplit(L, n, x2, w, gs, group, acc, int4)
+        L.locs[n.out()] = out
+        return
+    rows = tile_rows(nout, row_bytes, L.cols, L.tile_bytes)
+    full, rem = divmod(nout, rows)
+    wdt = I4X2 if int4 else w.dtype
+    per = 2 if gs is not None else 1
+
+    def wtile(r: int, buf_of: int) -> tuple[Loc, Loc]:
+        """(DRAM tile, SPAD buffer) of r rows."""
+        src = Loc.dense(DRAM, w.dtype, w.base, (r, row_bytes))
+        dst = Loc.dense(SPAD, w.dtype, L.wbuf_addr(buf_of), (r, row_bytes))
+        return src, dst
+
+    def gtile(r: int, buf_of: int) -> tuple[Loc, Loc]:
+        g = gs.shape[1]
+        return (Loc.dense(DRAM, gs.dtype, gs.base, (r, g)),
+                Loc.dense(SPAD, gs.dtype, L.wbuf_addr(buf_of, True), (r, g)))
+
+    def load(first_row: int, r: int, buf: int, regs: dict | None, pp: dict | None) -> None:
+        src, dst = wtile(r, buf)
+        step = rows * row_bytes * itemsize(w.dtype)
+        sregs = {"reg_a": LOOP_REG, "step_a": step} if regs else {}
+        src = Loc(DRAM, src.dtype, src.base + first_row * row_bytes, src.shape, src.strides)
+        L.dma(dst, src, f"weight rows {first_row}+{r}" + (" (+i tiles)" if regs else ""),
+              dst_regs=pp, src_regs=sregs)
+        if gs is not None:
+            gsrc, gdst = gtile(r, buf)
+            gstep = rows * gs.shape[1]
+            gsrc = Loc(DRAM, gs.dtype, gsrc.base + first_row * gs.shape[1], gsrc.shape,
+                       gsrc.strides)
+            gpp = None
+            if pp:
+                gpp = {"reg_pp": LOOP_REG, "pp_step": L.wbuf_addr(1 - buf, True)
+                       - L.wbuf_addr(buf, True)}
+            L.dma(gdst, gsrc, "group scales", dst_regs=gpp,
+                  src_regs={"reg_a": LOOP_REG, "step_a": gstep} if regs else {})
+
+    def mm(first_col: int, r: int, buf: int, loop: bool) -> None:
+        b = Loc.dense(SPAD, wdt, L.wbuf_addr(buf), (r, row_bytes))
+        c = acc.cols(first_col, r)
+        regs_b = {"reg_pp": LOOP_REG, "pp_step": L.wbuf_addr(1 - buf) - L.wbuf_addr(buf)} \
+            if loop else {}
+        regs_c = {"reg_a": LOOP_REG, "step_a": rows * itemsize(acc.dtype)} if loop else {}
+        gd = -1
+        if gs is not None:
+            gb = Loc.dense(SPAD, gs.dtype, L.wbuf_addr(buf, True), (r, gs.shape[1]))
+            greg = {"reg_pp": LOOP_REG, "pp_step": L.wbuf_addr(1 - buf, True)
+                    - L.wbuf_addr(buf, True)} if loop else {}
+            gd = L.p.desc(gb.desc(**greg))
+        L.p.emit("matmul", L.p.desc(c.desc(**regs_c)), L.p.desc(x2.desc()),
+                 L.p.desc(b.desc(**regs_b)), gd, group,
+                 comment=L._c(f"{m}x{r}x{k} tile" + (" i" if loop else f" @{first_col}")))
+
+    # prologue: tile 0 -> buffer 0
+    load(0, rows if full else rem, 0, None, None)
+    if full > 1:
+        # loop i = 0 .. full-2: load tile i+1 into buffer (i+1)&1, matmul tile i in i&1
+        L.p.emit("loop", LOOP_REG, full - 1, comment=L._c(f"{full} weight tiles of {rows} rows"))
+        load(rows, rows, 1, True, {"reg_pp": LOOP_REG,
+                                   "pp_step": L.wbuf_addr(0) - L.wbuf_addr(1)})
+        L.p.emit("wait", per)
+        mm(0, rows, 0, True)
+        L.p.emit("endloop", LOOP_REG)
+    if full:
+        last = (full - 1) & 1
+        if rem:
+            load(full * rows, rem, 1 - last, None, None)
+        L.p.emit("wait", per if rem else 0)
+        mm((full - 1) * rows, rows, last, False)
+        if rem:
+            L.p.emit("wait", 0)
+            mm(full * rows, rem, 1 - last, False)
+    else:
+        L.p.emit("wait", 0)
+        mm(0, rem, 0, False)
+    L.locs[n.out()] = out
+
+
+def _int_linear_ksplit(L: Lowering, n: Node, x2: Loc, w: Loc, gs: Loc | None, group: int,
+                       acc: Loc, int4: bool) -> None:
+    """int_linear whose 128 whole weight rows exceed a tile: tiles of 128 rows x a
+    slice of the reduction, unrolled, double-buffered, the slices of a row block
+    accumulating into its int32 outputs."""
+    nout, row_bytes = w.shape
+    m, k = x2.shape
+    kb = k_split(row_bytes, L.cols, L.tile_bytes, int4, group)
+    per_byte = 2 if int4 else 1
+    rows = tile_rows(nout, kb, L.cols, L.tile_bytes)
+    tiles = [(n0, min(rows, nout - n0), k0, min(kb, row_bytes - k0))
+             for n0 in range(0, nout, rows) for k0 in range(0, row_bytes, kb)
+             if k0 * per_byte < k]
+    wdt = I4X2 if int4 else w.dtype
+
+    def load(i: int) -> None:
+        n0, r, k0, nb = tiles[i]
+        src = Loc(DRAM, w.dtype, w.base + n0 * row_bytes + k0, (r, nb), (row_bytes, 1))
+        L.dma(Loc.dense(SPAD, w.dtype, L.wbuf_addr(i & 1), (r, nb)), src,
+              f"weight rows {n0}+{r}, bytes {k0}+{nb}")
+        if gs is not None:
+            g0, gn = k0 * per_byte // group, -(-nb * per_byte // group)
+            gsrc = Loc(DRAM, gs.dtype, gs.base + n0 * gs.shape[1] + g0, (r, gn),
+                       (gs.shape[1], 1))
+            L.dma(Loc.dense(SPAD, gs.dtype, L.wbuf_addr(i & 1, True), (r, gn)), gsrc,
+                  "group scales")
+
+    per = 2 if gs is not None else 1
+    load(0)
+    for i, (n0, r, k0, nb) in enumerate(tiles):
+        if i + 1 < len(tiles):
+            load(i + 1)
+        L.p.emit("wait", per if i + 1 < len(tiles) else 0)
+        ka = min(nb * per_byte, k - k0 * per_byte)
+        a = x2.cols(k0 * per_byte, ka)
+        b = Loc.dense(SPAD, wdt, L.wbuf_addr(i & 1), (r, nb))
+        gd = -1
+        if gs is not None:
+            gb = Loc.dense(SPAD, gs.dtype, L.wbuf_addr(i & 1, True),
+                           (r, -(-nb * per_byte // group)))
+            gd = L.p.desc(gb.desc())
+        L.p.emit("matmul", L.p.desc(acc.cols(n0, r).desc()), L.p.desc(a.desc()),
+                 L.p.desc(b.desc()), gd, group if gs is not None else 0,
+                 flags=(int(k0 > 0), 0, 0),
+                 comment=L._c(f"{m}x{r}x{ka} tile @{n0}, k {k0 * per_byte}"))
+
+
+def _int_attention(L: Lowering, n: Node) -> None:
+    a = n.attrs
+    q = L.spad(n.inputs[0])
+    k, v = L.locs[n.inputs[1]], L.locs[n.inputs[2]]
+    if k is None:
+        k = L.spad(n.inputs[1])
+    if v is None:
+        v = L.spad(n.inputs[2])
+    B, H, Tq, D = q.shape
+    G, Tk = k.shape[1], k.shape[2]
+    if a["prob_bits"] > 16:
+        raise UsageError(f"%{n.name}: probabilities of {a['prob_bits']} bits; the NPU's "
+                         "array takes at most 16")
+    mask = None
+    if len(n.inputs) > 3:
+        mask = broadcast(L.spad(n.inputs[3]), (B, H, Tq, Tk))
+    out = L.out_loc(n)
+    scores = L.scratch(4, (Tq, Tk))             # i32 scores
+    probs = L.scratch(3, (Tq, Tk))              # u16 probabilities
+    o = L.scratch(4, (Tq, D))                   # i32 p @ v
+    in_dram = k.space == DRAM or v.space == DRAM
+    bufs = []
+    if in_dram:
+        bufs = [(L.scratch(k.dtype, (Tk, D)), L.scratch(v.dtype, (Tk, D))) for _ in range(2)]
+
+    def fetch(b: int, g: int) -> tuple[Loc, Loc]:
+        kb, vb = bufs[(b * G + g) & 1]
+        L.dma(kb, k.index(b, g), f"K head group {g}")
+        L.dma(vb, v.index(b, g), f"V head group {g}")
+        return kb, vb
+
+    groups = [(b, g) for b in range(B) for g in range(G)]
+    pending = fetch(*groups[0]) if in_dram else None
+    for i, (b, g) in enumerate(groups):
+        if in_dram:
+            kg, vg = pending
+            nxt = i + 1 < len(groups)
+            if nxt:
+                pending = fetch(*groups[i + 1])
+            L.p.emit("wait", 2 if nxt else 0)
+        else:
+            kg, vg = k.index(b, g), v.index(b, g)
+        for h in range(g * (H // G), (g + 1) * (H // G)):
+            L.p.emit("matmul", L.p.desc(scores.desc()), L.p.desc(q.index(b, h).desc()),
+                     L.p.desc(kg.desc()), -1, 0, comment=L._c(f"scores head {h}"))
+            md = -1 if mask is None else L.p.desc(mask.index(b, h).desc())
+            L.p.emit("vsoftmax", L.p.desc(probs.desc()), L.p.desc(scores.desc()), md,
+                     a["s_mult"], a["s_shift"], a["frac"], a["prob_bits"],
+                     flags=(int(bool(a["causal"])), 0, 0), comment=L._c(f"i-softmax head {h}"))
+            L.p.emit("matmul", L.p.desc(o.desc()), L.p.desc(probs.desc()),
+                     L.p.desc(vg.t().desc()), -1, 0, comment=L._c(f"p @ v head {h}"))
+            L.p.emit("requant", L.p.desc(out.index(b, h).desc()), L.p.desc(o.desc()), -1,
+                     a["o_mult"], a["o_shift"], 0, comment=L._c(f"out head {h}"))
+    L.locs[n.out()] = out
+
+
+RENDER = {
+    "arange": _arange, "cast": _unary("mov"), "neg": _unary("neg"),
+    **dict.fromkeys(BINARY, _binary),
+    "requant": _requant, "embedding": _embedding, "int_rms_norm": _rms_norm,
+    "int_silu": _silu, "concat": _concat, "index_copy": _index_copy,
+    "int_linear": _int_linear, "int_attention": _int_attention,
+}
+
+
+def lower(graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int],
+          array_cols: int, spad_bytes: int, spad_banks: int | None = None
+          ) -> tuple[Program, PhaseIO]:
+    """The program of one phase (param name -> DRAM address in `params`) and
+    where its inputs and outputs are."""
+    low = Lowering(graph, plan, dram, params, array_cols, spad_bytes, spad_banks)
+    return low.run(), low.io
+
+
+__all__ = ["PhaseIO", "RENDER", "float_nodes", "k_split", "lower", "tile_bytes", "tile_rows"]
