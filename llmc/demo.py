@@ -13,6 +13,8 @@ import numpy as np
 # The backends' and the sweeps' own tour sections, in this order after the
 # core's: (title, module with `demo(root: Path) -> None`).
 _BACKEND_DEMOS: list[tuple[str, str]] = [
+    ("edge NPU: llmc-tiny as an integer program on the instruction-set simulator",
+     "llmc.backends.npu.demo"),
 ]
 
 
