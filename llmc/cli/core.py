@@ -44,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_gen_tokens(p, 32, "--max-new-tokens")
     add_target(p, why="refuse an artifact built for another target")
     add_json(p, "the prompt, the generated text and tokens, and the timings")
+    p.add_argument("--simulator", choices=("icarus", "verilator", "auto"), default=None,
+                   help="hnlpu artifacts: first simulate the hardwired decode step in RTL "
+                        "(cocotb), bit-exact vs the interpreter and cycle-exact")
+    p.add_argument("--waves", action="store_true",
+                   help="with --simulator: record waveforms (kept in a work directory)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list the model zoo")
@@ -162,6 +167,8 @@ def _run(a: argparse.Namespace) -> int:
     from llmc import api
 
     positive("--gen-tokens", a.gen_tokens, MAX_LENGTH)
+    if a.simulator or a.waves:
+        _run_rtl(a)
     start = time.perf_counter()
     if a.gen_tokens >= LONG_GENERATION and not a.json:
         with progress(a.gen_tokens) as step:
@@ -190,6 +197,26 @@ def _run(a: argparse.Namespace) -> int:
                      f"decode {t['decode_s']:.3f} s ({rate:,.1f} tokens/s){extra}; "
                      f"{total:.2f} s in all\n")
     return 0
+
+
+def _run_rtl(a: argparse.Namespace) -> None:
+    """`llmc run --simulator`: the hnlpu backend's decode step in RTL (one line)."""
+    from llmc import __version__, api
+    from llmc.backends.artifact import open_artifact
+
+    art = open_artifact(a.dir, __version__)
+    if art.backend != "hnlpu":
+        raise UsageError(f"{a.dir} was built by the {art.backend} backend; --simulator runs "
+                         "the hardwired RTL of an hnlpu artifact (--target hnlpu)")
+    from llmc.backends.hnlpu.rtlrun import run_rtl
+
+    step = run_rtl(art, api._tokenize(a.prompt), a.simulator or "auto", waves=a.waves)
+    sys.stderr.write(f"llmc: {step.line()}\n")
+    if step.waves:
+        sys.stderr.write(f"llmc: waveforms: {step.waves}\n")
+    if not step.passed:
+        raise UsageError(f"the RTL decode step failed: {step.run.problem or 'mismatch'}; "
+                         f"see {step.run.sim.log}")
 
 
 def _models(a: argparse.Namespace) -> int:

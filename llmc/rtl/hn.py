@@ -139,10 +139,11 @@ class HnLayer:
         group then code; code 0 and scale 0 get none."""
         out = []
         for j in range(self.scales.shape[1]):
-            ks = np.arange(j * self.group, min((j + 1) * self.group, self.k))
+            lo = j * self.group
+            row = self.codes[n, lo:min(lo + self.group, self.k)]
             for code in range(-(2 ** (WEIGHT_BITS - 1)), 2 ** (WEIGHT_BITS - 1)):
                 const = code * int(self.scales[n, j])
-                members = [int(k) for k in ks if self.codes[n, k] == code]
+                members = (np.flatnonzero(row == code) + lo).tolist()
                 if const and members:
                     out.append((const, members))
         return out
@@ -164,7 +165,7 @@ def _ports(layer: HnLayer) -> tuple[Port, ...]:
     return (
         Port("clk", "input"),
         Port("rst", "input", comment="synchronous, active high"),
-        Port("start", "input", comment="load x and compute (ignored while busy)"),
+        Port("start", "input", comment="take x and compute (ME: ignored while busy)"),
         Port("x", "input", layer.k * layer.x_bits,
              comment=f"{layer.k} signed {layer.x_bits}-bit activations, element k at "
                      f"[{layer.x_bits}k+{layer.x_bits - 1}:{layer.x_bits}k]"),
@@ -236,8 +237,10 @@ def generate_me(layer: HnLayer) -> Design:
         Net("reg", "bitn", cb, comment="index of the bit plane now in xs"),
         Net("reg", "pvalid", comment="part_r* hold a bit plane's partial sums"),
         Net("reg", "psign", comment="... of the sign plane (subtracted)"),
+        Net("wire", "load", assign="start && !busy && !pvalid",
+            comment="a new x is taken only when the last one is finished"),
     ]
-    load, latch, outs = [], [], []
+    latch, outs = [], []
     for n in range(layer.n):
         terms = []
         for g, (const, members) in enumerate(layer.groups(n)):
@@ -260,20 +263,20 @@ def generate_me(layer: HnLayer) -> Design:
             Net("wire", f"sum{n}", hi + 1,
                 assign=f"{{acc{n}[{hi - 1}], acc{n}}} + (psign ? -ext{n} : ext{n})"),
         ]
-        load += [NonBlocking(f"acc{n}", f"{hi}'d0"), NonBlocking(f"low{n}", f"{xb}'d0")]
         latch.append(NonBlocking(f"part_r{n}", f"part{n}"))
-        items.append(Always("posedge clk", (If("pvalid", (
-            NonBlocking(f"acc{n}", f"sum{n}[{hi}:1]"),
-            NonBlocking(f"low{n}", f"{{sum{n}[0], low{n}[{xb - 1}:1]}}"))),),
+        items.append(Always("posedge clk", (
+            If("load", (NonBlocking(f"acc{n}", f"{hi}'d0"), NonBlocking(f"low{n}", f"{xb}'d0")),
+               (If("pvalid", (
+                   NonBlocking(f"acc{n}", f"sum{n}[{hi}:1]"),
+                   NonBlocking(f"low{n}", f"{{sum{n}[0], low{n}[{xb - 1}:1]}}"))),)),),
             comment=f"neuron {n}: serial-parallel accumulate (the sign plane subtracts)"))
         word = _word([_rep(OUT_BITS - aw, f"acc{n}[{hi - 1}]"), f"acc{n}", f"low{n}"])
         outs.append(Assign(f"y[{OUT_BITS * n + OUT_BITS - 1}:{OUT_BITS * n}]", word))
     control = Always("posedge clk", (
         If("rst", (NonBlocking("busy", "1'b0"), NonBlocking("pvalid", "1'b0"),
                    NonBlocking("psign", "1'b0"), NonBlocking("done", "1'b0")),
-           (If("start && !busy", (NonBlocking("xs", "x"), NonBlocking("busy", "1'b1"),
-                                  NonBlocking("bitn", f"{cb}'d0"),
-                                  NonBlocking("done", "1'b0"), *load)),
+           (If("load", (NonBlocking("xs", "x"), NonBlocking("busy", "1'b1"),
+                         NonBlocking("bitn", f"{cb}'d0"), NonBlocking("done", "1'b0"))),
             NonBlocking("pvalid", "busy"),
             NonBlocking("psign", f"busy && bitn == {last}"),
             If("busy", (NonBlocking("xs", f"{{1'b0, xs[{layer.k * xb - 1}:1]}}"),
@@ -326,3 +329,40 @@ def _design(layer: HnLayer, style: str, items: tuple, blocks: tuple[str, ...]) -
     text = render(SourceFile((mod,), generated_from=_header(layer, style),
                              generator="llmc.rtl.hn"))
     return Design(top, ((f"{top}.v", text),), blocks)
+
+
+def step_top(style: str) -> str:
+    return f"hn_step_{check_style(style)}"
+
+
+def generate_step(layers: list[HnLayer], style: str, name: str = "") -> Design:
+    """Several layers side by side (a decode step's projections, each its own
+    hardwired array) behind one `start`; `done` when all are done. Ports
+    x_<i>, y_<i> per layer i; one layer alone is returned as its own module
+    (ports x, y)."""
+    if len(layers) == 1:
+        return generate(layers[0], style)
+    ports = [Port("clk", "input"), Port("rst", "input", comment="synchronous, active high"),
+             Port("start", "input", comment="every layer loads its x and computes"),
+             Port("done", "output", comment="every layer's y is valid")]
+    items: list = []
+    generated: list[tuple[str, str]] = []
+    blocks: set[str] = set()
+    for i, layer in enumerate(layers):
+        ports += [Port(f"x_{i}", "input", layer.k * layer.x_bits, comment=layer.name),
+                  Port(f"y_{i}", "output", layer.n * OUT_BITS, comment=layer.name)]
+        items.append(Net("wire", f"done_{i}"))
+        items.append(Instance(layer.top(style), f"u_{i}", (
+            ("clk", "clk"), ("rst", "rst"), ("start", "start"), ("x", f"x_{i}"),
+            ("done", f"done_{i}"), ("y", f"y_{i}")), comment=layer.source or layer.name))
+        d = generate(layer, style)
+        generated += d.generated
+        blocks.update(d.blocks)
+    items.append(Assign("done", " & ".join(f"done_{i}" for i in range(len(layers)))))
+    top = step_top(style)
+    what = name or f"{len(layers)} hardwired layers"
+    mod = Module(top, tuple(ports), tuple(items),
+                 doc=f"{top}: {what}, side by side (llmc.rtl.hn)")
+    text = render(SourceFile((mod,), generated_from=f"{what} ({style})",
+                             generator="llmc.rtl.hn"))
+    return Design(top, (*generated, (f"{top}.v", text)), tuple(sorted(blocks)))

@@ -1,11 +1,12 @@
 """cocotb testbench of a hardwired linear layer (llmc.rtl.hn): driver, monitor, scoreboard.
 
 Runs inside the simulator (started by `llmc.rtl.hn_sim`), configured by the
-JSON file named in $LLMC_TB_CONFIG: the layer's sizes, the input vectors,
-the outputs the golden model gave for them and the predicted cycle count.
-For each vector it
+JSON file named in $LLMC_TB_CONFIG: for each layer port pair (x, y) its
+input vectors and the outputs the golden model gave for them, and the
+predicted cycle count. One design may hold several layers (a decode step's
+projections side by side, sharing `start` and `done`). For each vector it
 
-* drives x onto the bus and a one-cycle `start`, on falling edges;
+* drives every layer's x onto its bus and a one-cycle `start`, on falling edges;
 * monitors `done` at every falling edge, counting the rising edges from the
   one that sampled `start` to the one after which `done` is high;
 * scores every output word bit for bit against the expected int32 and the
@@ -48,9 +49,11 @@ def unpack(word: int, count: int, bits: int) -> list[int]:
     return out
 
 
-async def one_vector(dut: Any, cfg: dict[str, Any], x: list[int], limit: int) -> tuple[int, list[int]]:
-    """Drive one x, return (cycles to done, y read after done)."""
-    dut.x.value = pack(x, cfg["x_bits"])
+async def one_vector(dut: Any, cfg: dict[str, Any], i: int, limit: int
+                     ) -> tuple[int, list[list[int]]]:
+    """Drive vector i on every layer's bus; return (cycles to done, each layer's y)."""
+    for port in cfg["ports"]:
+        getattr(dut, port["x"]).value = pack(port["inputs"][i], cfg["x_bits"])
     dut.start.value = 1
     await FallingEdge(dut.clk)       # the rising edge just passed sampled start
     dut.start.value = 0
@@ -60,25 +63,33 @@ async def one_vector(dut: Any, cfg: dict[str, Any], x: list[int], limit: int) ->
         cycles += 1
         if int(dut.done.value):
             break
-    return cycles, unpack(int(dut.y.value), cfg["n"], OUT_BITS)
+    return cycles, [unpack(int(getattr(dut, p["y"]).value), p["n"], OUT_BITS)
+                    for p in cfg["ports"]]
 
 
 @cocotb.test()
 async def hn_layer(dut: Any) -> None:
     cfg = json.loads(Path(os.environ["LLMC_TB_CONFIG"]).read_text())
     cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
-    dut.rst.value, dut.start.value, dut.x.value = 1, 0, 0
+    dut.rst.value, dut.start.value = 1, 0
+    for port in cfg["ports"]:
+        getattr(dut, port["x"]).value = 0
     for _ in range(2):
         await FallingEdge(dut.clk)
     dut.rst.value = 0
     await FallingEdge(dut.clk)
     rows, bad = [], 0
     t0 = time.perf_counter()
-    for i, (x, want) in enumerate(zip(cfg["inputs"], cfg["expected"], strict=True)):
-        cycles, got = await one_vector(dut, cfg, x, 4 * cfg["expected_cycles"] + 16)
-        wrong = [j for j, (a, b) in enumerate(zip(got, want, strict=True)) if a != b]
-        first = None if not wrong else {"index": wrong[0], "got": got[wrong[0]],
-                                        "expected": want[wrong[0]]}
+    for i in range(cfg["vectors"]):
+        cycles, got = await one_vector(dut, cfg, i, 4 * cfg["expected_cycles"] + 16)
+        wrong = [(p["y"], j) for p, ys in zip(cfg["ports"], got, strict=True)
+                 for j, (a, b) in enumerate(zip(ys, p["expected"][i], strict=True)) if a != b]
+        first = None
+        if wrong:
+            name, j = wrong[0]
+            port = next(p for p in cfg["ports"] if p["y"] == name)
+            first = {"port": name, "index": j, "got": got[cfg["ports"].index(port)][j],
+                     "expected": port["expected"][i][j]}
         ok = not wrong and cycles == cfg["expected_cycles"]
         bad += not ok
         rows.append({"vector": i, "cycles": cycles, "mismatches": len(wrong), "first": first,

@@ -1,0 +1,110 @@
+"""`llmc run DIR --simulator icarus|verilator [--waves]`: one decode step in RTL.
+
+The prompt is prefilled and one token decoded on the interpreter (the golden
+model), recording every hardwired layer's int8 input and int32 output; the
+artifact's rtl/ step module is then compiled and its cocotb testbench drives
+those inputs into every layer at once and checks each output word bit for
+bit and the cycle count against the cycle model (rtl/layers.json). A layer
+above the RTL limit is refused, pointing to the analytic report.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llmc.backends.artifact import Artifact
+from llmc.backends.generate import Shapes, generate
+from llmc.backends.hnlpu.backend import LAYERS_JSON, RTL_DIR, STYLE
+from llmc.backends.hnlpu.layers import capture, layer_of, linear_nodes, too_large
+from llmc.backends.hnlpu.report import SYSTEM_MD
+from llmc.backends.reference.backend import ReferenceBackend
+from llmc.errors import UsageError
+from llmc.ir import interpret
+from llmc.rtl.hn_sim import HnRun, run_hn
+from llmc.rtl.runner import build_design
+from llmc.rtl.tools import find_simulator
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One decode step simulated in RTL."""
+
+    simulator: str
+    layers: int
+    weights: int
+    run: HnRun
+    build_s: float
+    sim_s: float
+    work_dir: Path
+    waves: Path | None
+
+    @property
+    def passed(self) -> bool:
+        return self.run.passed
+
+    def line(self) -> str:
+        r = self.run
+        verdict = "bit-exact" if not any(r.mismatches) else f"{sum(r.mismatches)} mismatches"
+        return (f"RTL decode step ({self.simulator}): {self.layers} hardwired layers, "
+                f"{self.weights:,} weights; {verdict} vs the interpreter; {r.cycles[0]} cycles "
+                f"(cycle model {r.expected_cycles}); build {self.build_s:.1f} s, "
+                f"simulation {self.sim_s:.1f} s")
+
+
+def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
+            waves: bool = False, work_dir: str | Path | None = None) -> StepRun:
+    """Simulate the artifact's hardwired decode step on the prompt's first decode token."""
+    files = artifact.manifest["files"]
+    if LAYERS_JSON not in files:
+        raise UsageError(f"{artifact.path} has no hardwired RTL (compile with --quant w4a8 "
+                         f"and weights); its analytic report is {artifact.path / SYSTEM_MD}")
+    meta = json.loads(artifact.read_text(LAYERS_JSON))
+    if meta["analytic_only"]:
+        big = meta["analytic_only"][0]
+        raise UsageError(f"layer {big['name']} ({big['n']} x {big['k']} weights) is above the "
+                         f"RTL simulation limit; see the analytic report "
+                         f"{artifact.path / SYSTEM_MD}")
+    tool = find_simulator(simulator)
+    ref = ReferenceBackend()
+    prefill, decode = ref.load(artifact, "prefill"), ref.load(artifact, "decode")
+    nodes = linear_nodes(decode)
+    pairs = [(n, layer_of(decode, n)) for n in nodes]
+    why = too_large(pairs)
+    if why:
+        raise UsageError(f"{why}; see the analytic report {artifact.path / SYSTEM_MD}")
+    hook = capture(decode, nodes)
+    caches = [np.zeros(n.type.shape, n.type.dtype.np) for n in decode.inputs[2:]]
+    batch, prompt_tokens = prefill.inputs[0].type.shape
+    shapes = Shapes(batch, prompt_tokens, caches[0].shape[2], prefill.outputs[0].type.shape[-1])
+    generate(lambda xs: interpret(prefill, xs), lambda xs: interpret(decode, xs, hook),
+             caches, shapes, prompt, 2)
+    got = hook.captured  # type: ignore[attr-defined]
+    xs = [[got[n.name][0].reshape(-1, layer.k)[0]] for n, layer in pairs]
+    ys = [[got[n.name][1].reshape(-1, layer.n)[0]] for n, layer in pairs]
+    keep = waves or work_dir is not None
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="llmc-hnlpu-"))
+    run = None
+    try:
+        src = work / "rtl"
+        src.mkdir(parents=True, exist_ok=True)
+        for name in meta["sources"]:
+            (src / name).write_bytes(artifact.read_bytes(f"{RTL_DIR}/{name}"))
+        t0 = time.perf_counter()
+        build = build_design([src / n for n in meta["sources"]], meta["top"], tool.name,
+                             work / f"sim_{tool.name}", waves=True if waves else None)
+        t1 = time.perf_counter()
+        run = run_hn(build, [layer for _, layer in pairs], STYLE, xs, ys, work / "run",
+                     waves=waves)
+        t2 = time.perf_counter()
+    finally:
+        if not keep and run is not None and run.passed:  # a failure keeps its logs
+            shutil.rmtree(work, ignore_errors=True)
+    return StepRun(tool.name, len(pairs), sum(la.n * la.k for _, la in pairs), run,
+                   t1 - t0, t2 - t1, work, run.sim.waves)
