@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(cocotb), bit-exact vs the interpreter and cycle-exact")
     p.add_argument("--waves", action="store_true",
                    help="with --simulator: record waveforms (kept in a work directory)")
+    p.add_argument("--rtl-layers", metavar="PREFIX", default=None,
+                   help="with --simulator: only the hardwired layers whose module path "
+                        "starts with PREFIX (e.g. layers.0.attn)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list the model zoo")
@@ -167,7 +170,7 @@ def _run(a: argparse.Namespace) -> int:
     from llmc import api
 
     positive("--gen-tokens", a.gen_tokens, MAX_LENGTH)
-    if a.simulator or a.waves:
+    if a.simulator or a.waves or a.rtl_layers:
         _run_rtl(a)
     start = time.perf_counter()
     if a.gen_tokens >= LONG_GENERATION and not a.json:
@@ -210,7 +213,8 @@ def _run_rtl(a: argparse.Namespace) -> None:
                          "the hardwired RTL of an hnlpu artifact (--target hnlpu)")
     from llmc.backends.hnlpu.rtlrun import run_rtl
 
-    step = run_rtl(art, api._tokenize(a.prompt), a.simulator or "auto", waves=a.waves)
+    step = run_rtl(art, api._tokenize(a.prompt), a.simulator or "auto", waves=a.waves,
+                   only=a.rtl_layers)
     sys.stderr.write(f"llmc: {step.line()}\n")
     if step.waves:
         sys.stderr.write(f"llmc: waveforms: {step.waves}\n")

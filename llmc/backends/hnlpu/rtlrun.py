@@ -27,6 +27,7 @@ from llmc.backends.hnlpu.report import SYSTEM_MD
 from llmc.backends.reference.backend import ReferenceBackend
 from llmc.errors import UsageError
 from llmc.ir import interpret
+from llmc.rtl.hn import generate_step
 from llmc.rtl.hn_sim import HnRun, run_hn
 from llmc.rtl.runner import build_design
 from llmc.rtl.tools import find_simulator
@@ -59,22 +60,31 @@ class StepRun:
 
 
 def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
-            waves: bool = False, work_dir: str | Path | None = None) -> StepRun:
-    """Simulate the artifact's hardwired decode step on the prompt's first decode token."""
+            waves: bool = False, work_dir: str | Path | None = None,
+            only: str | None = None) -> StepRun:
+    """Simulate the artifact's hardwired decode step on the prompt's first decode
+    token; `only`: just the layers whose name (module path) starts with it."""
     files = artifact.manifest["files"]
     if LAYERS_JSON not in files:
         raise UsageError(f"{artifact.path} has no hardwired RTL (compile with --quant w4a8 "
                          f"and weights); its analytic report is {artifact.path / SYSTEM_MD}")
     meta = json.loads(artifact.read_text(LAYERS_JSON))
-    if meta["analytic_only"]:
-        big = meta["analytic_only"][0]
+    chosen = [la for la in meta["layers"] if only is None or la["name"].startswith(only)]
+    skipped = [la for la in meta["analytic_only"] if only is None or la["name"].startswith(only)]
+    if not chosen and not skipped:
+        names = ", ".join(la["name"] for la in meta["layers"][:4])
+        raise UsageError(f"no hardwired layer of {artifact.path} is named {only}*; "
+                         f"its layers are {names}, ...")
+    if skipped:
+        big = skipped[0]
         raise UsageError(f"layer {big['name']} ({big['n']} x {big['k']} weights) is above the "
                          f"RTL simulation limit; see the analytic report "
                          f"{artifact.path / SYSTEM_MD}")
     tool = find_simulator(simulator)
     ref = ReferenceBackend()
     prefill, decode = ref.load(artifact, "prefill"), ref.load(artifact, "decode")
-    nodes = linear_nodes(decode)
+    names = {la["node"] for la in chosen}
+    nodes = [n for n in linear_nodes(decode) if n.name in names]
     pairs = [(n, layer_of(decode, n)) for n in nodes]
     why = too_large(pairs)
     if why:
@@ -94,10 +104,17 @@ def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
     try:
         src = work / "rtl"
         src.mkdir(parents=True, exist_ok=True)
-        for name in meta["sources"]:
+        sources = [name for name in meta["sources"] if name != f"{meta['top']}.v"]
+        for name in sources:
             (src / name).write_bytes(artifact.read_bytes(f"{RTL_DIR}/{name}"))
+        # the step module of the chosen layers (the artifact's holds all of them)
+        step = generate_step([layer for _, layer in pairs], STYLE)
+        top_name, top_text = step.generated[-1]
+        if len(pairs) > 1:
+            (src / top_name).write_text(top_text)
+            sources.append(top_name)
         t0 = time.perf_counter()
-        build = build_design([src / n for n in meta["sources"]], meta["top"], tool.name,
+        build = build_design([src / n for n in sources], step.top, tool.name,
                              work / f"sim_{tool.name}", waves=True if waves else None)
         t1 = time.perf_counter()
         run = run_hn(build, [layer for _, layer in pairs], STYLE, xs, ys, work / "run",

@@ -77,3 +77,20 @@ def test_run_generates_and_counts_hn_cycles(tiny_artifact) -> None:  # noqa: ANN
 
 def test_step_limits_are_the_documented_ones() -> None:
     assert hn_layers.RTL_MAX_WEIGHTS == 65536 and hn_layers.RTL_MAX_STEP_WEIGHTS == 262144
+
+
+@pytest.mark.rtl
+def test_llmc_run_simulates_chosen_layers_bit_and_cycle_exact(
+        tiny_artifact, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi", "--gen-tokens", "2",
+                 "--simulator", FIRST, "--rtl-layers", "layers.1.attn.k"]) == 0
+    err = capsys.readouterr().err
+    assert "1 hardwired layers, 2,048 weights; bit-exact vs the interpreter; 9 cycles " \
+           "(cycle model 9)" in err, err
+
+
+def test_unknown_layer_prefix_refused(tiny_artifact, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
+                                      ) -> None:
+    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi",
+                 "--simulator", FIRST, "--rtl-layers", "nothing"]) == 2
+    _error_line(capsys, "no hardwired layer", "is named nothing*")

@@ -38,6 +38,7 @@ def test_gpt_oss_120b_within_20_percent_of_the_paper(oss_graph) -> None:  # noqa
     assert rep["chips"] == 16 and paper["nre_usd"] <= rep["nre_usd"] <= paper["nre_usd_high"]
 
 
+@pytest.mark.slow
 def test_predictions_follow_the_counted_structures(oss_graph) -> None:  # noqa: ANN001
     cal = calibrate()
     base = system_report(count_workload(oss_graph), cal)
