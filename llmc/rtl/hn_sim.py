@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from llmc.rtl.hn import HnLayer, generate_step
+from llmc.rtl.hn_ffn import FfnSpec, generate_ffn
 from llmc.rtl.runner import Build, SimRun, WaveFormat, build_design, run_test
 
 TB_MODULE = "llmc.rtl.tb_hn"
@@ -101,3 +102,42 @@ def random_inputs(k: int, count: int, seed: int, bits: int = 8) -> np.ndarray:
     if count > 1:
         xs[1, :] = -top
     return xs
+
+
+def build_ffn(spec: FfnSpec, simulator: str, build_dir: str | Path, *,
+              waves: WaveFormat | bool | None = None) -> Build:
+    """Generate a SwiGLU block (llmc.rtl.hn_ffn) and compile it."""
+    build_dir = Path(build_dir)
+    design = generate_ffn(spec)
+    sources = design.write(build_dir / "rtl")
+    return build_design(sources, design.top, simulator, build_dir / f"sim_{simulator}",
+                        waves=waves)
+
+
+def run_ffn(build: Build, spec: FfnSpec, xs: Sequence[Sequence[int]],
+            hs: Sequence[Sequence[int]], ys: Sequence[Sequence[int]], run_dir: str | Path, *,
+            waves: bool = False) -> HnRun:
+    """Run the testbench on a SwiGLU block: y (and the intermediate h) of every
+    x checked bit for bit, the cycles against `FfnSpec.cycles`."""
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg, report = run_dir / "tb.json", run_dir / "report.json"
+    report.unlink(missing_ok=True)
+    ports = [{"x": "x", "y": "y", "n": spec.down.n, "inputs": [[int(v) for v in x] for x in xs],
+              "expected": [[int(v) for v in y] for y in ys]},
+             {"x": None, "y": "h", "n": spec.hidden, "bits": 8,
+              "expected": [[int(v) for v in h] for h in hs]}]
+    cfg.write_text(json.dumps({"x_bits": 8, "expected_cycles": spec.cycles(),
+                               "vectors": len(xs), "ports": ports,
+                               "report": str(report)}) + "\n")
+    sim = run_test(build, TB_MODULE, run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
+                   waves=waves)
+    if not report.is_file():
+        return HnRun(build.simulator, "ffn", spec.cycles(), (), (), (), sim, 0.0,
+                     f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}")
+    data = json.loads(report.read_text())
+    rows = data["vectors"]
+    return HnRun(build.simulator, "ffn", spec.cycles(), tuple(r["cycles"] for r in rows),
+                 tuple(r["mismatches"] for r in rows),
+                 tuple(tuple(tuple(y) for y in r["y"]) for r in rows), sim, data["wall_s"],
+                 None if len(rows) == len(xs) else "the testbench stopped early")
