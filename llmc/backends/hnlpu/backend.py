@@ -6,8 +6,10 @@ text on the interpreter), the system model's report (hnlpu/system.json and
 its calibration model), and, for a model quantized to 4-bit integer weights
 (--quant w4a8), the decode step's hardwired layers as Verilog: rtl/ holds
 one Metal-Embedding module per int_linear layer (within the RTL limit), the
-step module putting them side by side, the popcount block, the cocotb
-testbench and rtl/layers.json (which node each module is, its cycle count).
+step module putting them side by side, each SwiGLU block's module (its
+three arrays + the vector unit, llmc.rtl.hn_ffn), the popcount block, the
+cocotb testbench and rtl/layers.json (which node each module is, the cycle
+counts).
 
 run: greedy generation on the interpreter (the golden model), with the
 decode step's cycle count from the cycle model; `run_rtl`
@@ -22,6 +24,7 @@ from typing import Any, ClassVar
 
 from llmc.backends.artifact import Artifact
 from llmc.backends.base import Backend, CompileOptions, Files, MemoryPlanLike, RunResult
+from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import (
     RTL_MAX_STEP_WEIGHTS,
     RTL_MAX_WEIGHTS,
@@ -33,6 +36,7 @@ from llmc.backends.reference.backend import ReferenceBackend
 from llmc.ir import Graph
 from llmc.rtl.blocks import block_path
 from llmc.rtl.hn import generate_step
+from llmc.rtl.hn_ffn import generate_ffn
 from llmc.rtl.hn_sim import step_cycles
 
 RTL_DIR = "rtl"
@@ -55,16 +59,26 @@ def rtl_files(graph: Graph) -> Files:
         return {}
     layers = [layer for _, layer in fits]
     design = generate_step(layers, STYLE, f"decode step of @{graph.name}")
+    fitted = {node.name for node, _ in fits}
+    blocks = [b for b in ffn_blocks(graph)
+              if {b.y.name, *(n.name for n in linear_nodes(graph)
+                               if n.inputs[0].node is b.x)} <= fitted]
     files: Files = {f"{RTL_DIR}/{name}": text for name, text in design.generated}
     for block in design.blocks:
         files[f"{RTL_DIR}/{block}.v"] = block_path(block).read_text()
     from llmc.rtl import tb_hn
 
     files[f"{RTL_DIR}/tb_hn.py"] = open(tb_hn.__file__).read()  # noqa: SIM115, PTH123
+    for block in blocks:  # SwiGLU blocks: their arrays (above) + the vector unit
+        ffn = generate_ffn(block.spec)
+        name, text = ffn.generated[-1]
+        files[f"{RTL_DIR}/{name}"] = text
     files[LAYERS_JSON] = json.dumps({
         "top": design.top, "style": STYLE,
         "sources": [*(f"{b}.v" for b in design.blocks), *(n for n, _ in design.generated)],
         "cycles": step_cycles(layers, STYLE),
+        "ffn_blocks": [b.spec.name for b in blocks],
+        "ffn_cycles": {b.spec.name: b.spec.cycles() for b in blocks},
         "layers": [{"node": node.name, "name": layer.name, "n": layer.n, "k": layer.k,
                     "group": layer.group, "module": layer.top(STYLE),
                     "cycles": layer.cycles(STYLE)} for node, layer in fits],

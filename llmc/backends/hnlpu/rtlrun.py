@@ -22,15 +22,60 @@ import numpy as np
 from llmc.backends.artifact import Artifact
 from llmc.backends.generate import Shapes, generate
 from llmc.backends.hnlpu.backend import LAYERS_JSON, RTL_DIR, STYLE
+from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import capture, layer_of, linear_nodes, too_large
 from llmc.backends.hnlpu.report import SYSTEM_MD
 from llmc.backends.reference.backend import ReferenceBackend
 from llmc.errors import UsageError
-from llmc.ir import interpret
+from llmc.ir import Graph, Node, interpret
 from llmc.rtl.hn import generate_step
-from llmc.rtl.hn_sim import HnRun, run_hn
+from llmc.rtl.hn_sim import HnRun, build_ffn, run_ffn, run_hn
 from llmc.rtl.runner import build_design
 from llmc.rtl.tools import find_simulator
+
+
+def _decode_values(prefill: Graph, decode: Graph, nodes: list[Node], prompt: list[int]
+                   ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each node's (input, output) in the first decode step after the prompt."""
+    hook = capture(decode, nodes)
+    caches = [np.zeros(n.type.shape, n.type.dtype.np) for n in decode.inputs[2:]]
+    batch, prompt_tokens = prefill.inputs[0].type.shape
+    shapes = Shapes(batch, prompt_tokens, caches[0].shape[2], prefill.outputs[0].type.shape[-1])
+    generate(lambda xs: interpret(prefill, xs), lambda xs: interpret(decode, xs, hook),
+             caches, shapes, prompt, 2)
+    return hook.captured  # type: ignore[attr-defined]
+
+
+def _run_block(artifact: Artifact, meta: dict, prompt: list[int], simulator: str, waves: bool,
+               work_dir: str | Path | None, name: str) -> StepRun:
+    """A SwiGLU block (hardwired gate/up/down + the vector unit) on the prompt's
+    first decode token: its h and y checked against the interpreter's."""
+    tool = find_simulator(simulator)
+    ref = ReferenceBackend()
+    prefill, decode = ref.load(artifact, "prefill"), ref.load(artifact, "decode")
+    block = next(b for b in ffn_blocks(decode) if b.spec.name == name)
+    gate = next(n for n in decode.nodes if n.op == "int_linear"
+                and n.inputs[0].node is block.x)
+    got = _decode_values(prefill, decode, [gate, block.h, block.y], prompt)
+    xs = [got[gate.name][0].reshape(-1)]
+    hs = [got[block.h.name][1].reshape(-1)]
+    ys = [got[block.y.name][1].reshape(-1)]
+    keep = waves or work_dir is not None
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="llmc-hnlpu-"))
+    run = None
+    try:
+        t0 = time.perf_counter()
+        build = build_ffn(block.spec, tool.name, work, waves=True if waves else None)
+        t1 = time.perf_counter()
+        run = run_ffn(build, block.spec, xs, hs, ys, work / "run", waves=waves)
+        t2 = time.perf_counter()
+    finally:
+        if not keep and run is not None and run.passed:
+            shutil.rmtree(work, ignore_errors=True)
+    s = block.spec
+    weights = sum(la.n * la.k for la in (s.gate, s.up, s.down))
+    return StepRun(tool.name, 3, weights, run, t1 - t0, t2 - t1, work, run.sim.waves,
+                   what=f"SwiGLU block {name} (3 hardwired layers + vector unit)")
 
 
 @dataclass(frozen=True)
@@ -45,6 +90,7 @@ class StepRun:
     sim_s: float
     work_dir: Path
     waves: Path | None
+    what: str = ""
 
     @property
     def passed(self) -> bool:
@@ -53,7 +99,8 @@ class StepRun:
     def line(self) -> str:
         r = self.run
         verdict = "bit-exact" if not any(r.mismatches) else f"{sum(r.mismatches)} mismatches"
-        return (f"RTL decode step ({self.simulator}): {self.layers} hardwired layers, "
+        what = self.what or f"{self.layers} hardwired layers"
+        return (f"RTL decode step ({self.simulator}): {what}, "
                 f"{self.weights:,} weights; {verdict} vs the interpreter; {r.cycles[0]} cycles "
                 f"(cycle model {r.expected_cycles}); build {self.build_s:.1f} s, "
                 f"simulation {self.sim_s:.1f} s")
@@ -69,6 +116,8 @@ def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
         raise UsageError(f"{artifact.path} has no hardwired RTL (compile with --quant w4a8 "
                          f"and weights); its analytic report is {artifact.path / SYSTEM_MD}")
     meta = json.loads(artifact.read_text(LAYERS_JSON))
+    if only is not None and only in meta.get("ffn_blocks", []):
+        return _run_block(artifact, meta, prompt, simulator, waves, work_dir, only)
     chosen = [la for la in meta["layers"] if only is None or la["name"].startswith(only)]
     skipped = [la for la in meta["analytic_only"] if only is None or la["name"].startswith(only)]
     if not chosen and not skipped:
@@ -89,13 +138,7 @@ def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
     why = too_large(pairs)
     if why:
         raise UsageError(f"{why}; see the analytic report {artifact.path / SYSTEM_MD}")
-    hook = capture(decode, nodes)
-    caches = [np.zeros(n.type.shape, n.type.dtype.np) for n in decode.inputs[2:]]
-    batch, prompt_tokens = prefill.inputs[0].type.shape
-    shapes = Shapes(batch, prompt_tokens, caches[0].shape[2], prefill.outputs[0].type.shape[-1])
-    generate(lambda xs: interpret(prefill, xs), lambda xs: interpret(decode, xs, hook),
-             caches, shapes, prompt, 2)
-    got = hook.captured  # type: ignore[attr-defined]
+    got = _decode_values(prefill, decode, nodes, prompt)
     xs = [[got[n.name][0].reshape(-1, layer.k)[0]] for n, layer in pairs]
     ys = [[got[n.name][1].reshape(-1, layer.n)[0]] for n, layer in pairs]
     keep = waves or work_dir is not None

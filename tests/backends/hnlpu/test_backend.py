@@ -94,3 +94,20 @@ def test_unknown_layer_prefix_refused(tiny_artifact, capsys: pytest.CaptureFixtu
     assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi",
                  "--simulator", FIRST, "--rtl-layers", "nothing"]) == 2
     _error_line(capsys, "no hardwired layer", "is named nothing*")
+
+
+@pytest.mark.rtl
+@pytest.mark.slow
+def test_llmc_run_simulates_a_swiglu_block(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tiny"
+    api.compile("llama-tiny", "hnlpu", out, weights="random", quant="w4a8", seq_len=16)
+    meta = json.loads((out / "rtl" / "layers.json").read_text())
+    assert meta["ffn_blocks"] == ["layers.0.ffn", "layers.1.ffn"]
+    assert (out / "rtl" / "ffn_layers_0_ffn.v").is_file()
+    assert main(["run", str(out), "--prompt", "hi", "--gen-tokens", "2",
+                 "--simulator", "icarus", "--rtl-layers", "layers.1.ffn"]) == 0
+    err = capsys.readouterr().err
+    want = meta["ffn_cycles"]["layers.1.ffn"]
+    assert f"SwiGLU block layers.1.ffn (3 hardwired layers + vector unit), 30,720 weights; " \
+           f"bit-exact vs the interpreter; {want} cycles (cycle model {want})" in err, err
