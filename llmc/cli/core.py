@@ -112,6 +112,12 @@ def _compile(a: argparse.Namespace) -> int:
               f"{d['time_per_token_s'] * 1e3:,.2f} ms/token, {d['tokens_per_s']:,.0f} tokens/s "
               f"({d['bound']}-bound)")
         _print_saved(d)
+    system = result.out_dir / "hnlpu" / "system.md"
+    if system.is_file():  # the hnlpu backend's system model, beside the paper's figures
+        print(f"  system   {system} (the HNLPU system model):")
+        rows = [ln for ln in system.read_text().splitlines() if ln.startswith("| ")][2:]
+        for ln in rows:
+            print("    " + "  ".join(c.strip() for c in ln.strip("|").split("|")))
     for line in phase_times(result.timings):
         print(line)
     return 0

@@ -111,3 +111,18 @@ def test_llmc_run_simulates_a_swiglu_block(tmp_path: Path,
     want = meta["ffn_cycles"]["layers.1.ffn"]
     assert f"SwiGLU block layers.1.ffn (3 hardwired layers + vector unit), 30,720 weights; " \
            f"bit-exact vs the interpreter; {want} cycles (cycle model {want})" in err, err
+
+
+@pytest.mark.slow
+def test_compile_gpt_oss_120b_reports_beside_the_paper(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "oss"
+    assert main(["compile", "gpt-oss-120b", "--target", "hnlpu", "--seq-len", "2048",
+                 "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "decode.tokens_per_s  249,960  249,960" in text, text
+    assert "area_mm2  13,233 mm2  13,232 mm2" in text
+    rep = json.loads((out / "hnlpu" / "system.json").read_text())
+    for key, ratio in rep["vs_paper"].items():
+        assert abs(ratio - 1) <= 0.2, (key, ratio)
+    assert not (out / "rtl").exists()  # shape-only: the analytic report only
