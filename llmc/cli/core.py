@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --simulator: record waveforms (kept in a work directory)")
     p.add_argument("--rtl-layers", metavar="PREFIX", default=None,
                    help="with --simulator: only the hardwired layers whose module path "
-                        "starts with PREFIX (e.g. layers.0.attn)")
+                        "starts with PREFIX (e.g. layers.0.attn.); exactly layers.N.ffn "
+                        "runs that SwiGLU block, layers.N.attn that attention unit")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list the model zoo")

@@ -7,7 +7,8 @@ its calibration model), and, for a model quantized to 4-bit integer weights
 (--quant w4a8), the decode step's hardwired layers as Verilog: rtl/ holds
 one Metal-Embedding module per int_linear layer (within the RTL limit), the
 step module putting them side by side, each SwiGLU block's module (its
-three arrays + the vector unit, llmc.rtl.hn_ffn), the popcount block, the
+three arrays + the vector unit, llmc.rtl.hn_ffn), each decode attention's
+module (the attention buffer + softmax unit, llmc.rtl.hn_attn), the popcount block, the
 cocotb testbench and rtl/layers.json (which node each module is, the cycle
 counts).
 
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 
 from llmc.backends.artifact import Artifact
 from llmc.backends.base import Backend, CompileOptions, Files, MemoryPlanLike, RunResult
+from llmc.backends.hnlpu.attn import attention_nodes
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import (
     RTL_MAX_STEP_WEIGHTS,
@@ -36,6 +38,7 @@ from llmc.backends.reference.backend import ReferenceBackend
 from llmc.ir import Graph
 from llmc.rtl.blocks import block_path
 from llmc.rtl.hn import generate_step
+from llmc.rtl.hn_attn import generate_attn
 from llmc.rtl.hn_ffn import generate_ffn
 from llmc.rtl.hn_sim import step_cycles
 
@@ -73,11 +76,17 @@ def rtl_files(graph: Graph) -> Files:
         ffn = generate_ffn(block.spec)
         name, text = ffn.generated[-1]
         files[f"{RTL_DIR}/{name}"] = text
+    atts = attention_nodes(graph)
+    for att in atts:  # the attention buffer + softmax unit of each decode attention
+        name, text = generate_attn(att.spec).generated[0]
+        files[f"{RTL_DIR}/{name}"] = text
     files[LAYERS_JSON] = json.dumps({
         "top": design.top, "style": STYLE,
         "sources": [*(f"{b}.v" for b in design.blocks), *(n for n, _ in design.generated)],
         "cycles": step_cycles(layers, STYLE),
         "ffn_blocks": [b.spec.name for b in blocks],
+        "attention": [a.spec.name for a in atts],
+        "attention_cycles": {a.spec.name: a.spec.cycles() for a in atts},
         "ffn_cycles": {b.spec.name: b.spec.cycles() for b in blocks},
         "layers": [{"node": node.name, "name": layer.name, "n": layer.n, "k": layer.k,
                     "group": layer.group, "module": layer.top(STYLE),

@@ -21,6 +21,7 @@ import numpy as np
 
 from llmc.backends.artifact import Artifact
 from llmc.backends.generate import Shapes, generate
+from llmc.backends.hnlpu.attn import attention_nodes
 from llmc.backends.hnlpu.backend import LAYERS_JSON, RTL_DIR, STYLE
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import capture, layer_of, linear_nodes, too_large
@@ -29,6 +30,7 @@ from llmc.backends.reference.backend import ReferenceBackend
 from llmc.errors import UsageError
 from llmc.ir import Graph, Node, interpret
 from llmc.rtl.hn import generate_step
+from llmc.rtl.hn_attn import run_attn
 from llmc.rtl.hn_sim import HnRun, build_ffn, run_ffn, run_hn
 from llmc.rtl.runner import build_design
 from llmc.rtl.tools import find_simulator
@@ -78,6 +80,61 @@ def _run_block(artifact: Artifact, meta: dict, prompt: list[int], simulator: str
                    what=f"SwiGLU block {name} (3 hardwired layers + vector unit)")
 
 
+def _run_attention(artifact: Artifact, prompt: list[int], simulator: str, waves: bool,
+                   work_dir: str | Path | None, name: str) -> StepRun:
+    """A decode attention (the attention buffer + softmax vector unit) on the
+    prompt's first decode token, checked against the interpreter's."""
+    tool = find_simulator(simulator)
+    ref = ReferenceBackend()
+    prefill, decode = ref.load(artifact, "prefill"), ref.load(artifact, "decode")
+    att = next(a for a in attention_nodes(decode) if a.spec.name == name)
+    wanted = [att.q, att.k_cache, att.k_new, att.v_cache, att.v_new, att.node]
+    vals: dict[str, np.ndarray] = {}
+    names = {n.name for n in wanted}
+
+    def hook(node: Node, outs: tuple) -> None:
+        if node.name in names and node.name not in vals:
+            vals[node.name] = np.asarray(outs[0])
+
+    caches = [np.zeros(n.type.shape, n.type.dtype.np) for n in decode.inputs[2:]]
+    batch, prompt_tokens = prefill.inputs[0].type.shape
+    shapes = Shapes(batch, prompt_tokens, caches[0].shape[2], prefill.outputs[0].type.shape[-1])
+    generate(lambda xs: interpret(prefill, xs), lambda xs: interpret(decode, xs, hook),
+             caches, shapes, prompt, 2)
+    pos = len(prompt)  # the first decode token's position
+    case = {"kc": vals[att.k_cache.name][0], "vc": vals[att.v_cache.name][0],
+            "q": vals[att.q.name][0, :, 0, :], "k_new": vals[att.k_new.name][0, :, 0, :],
+            "v_new": vals[att.v_new.name][0, :, 0, :], "pos": pos,
+            "expected": vals[att.node.name][0, :, 0, :]}
+    keep = waves or work_dir is not None
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="llmc-hnlpu-"))
+    t0 = time.perf_counter()
+    ok, rows, log = run_attn(att.spec, tool.name, work, [case], waves=waves)
+    t1 = time.perf_counter()
+    if not keep and ok:
+        shutil.rmtree(work, ignore_errors=True)
+    mism = tuple(r["mismatches"] for r in rows)
+    cyc = tuple(r["cycles"] for r in rows)
+    sim = SimRunLike(Path(log))
+    run = HnRun(tool.name, "attention", att.spec.cycles(), cyc, mism, (), sim, t1 - t0,
+                None if ok else f"see {log}")
+    return StepRun(tool.name, 0, 0, run, 0.0, t1 - t0, work, None,
+                   what=f"attention {name} ({att.spec.heads} heads x {att.spec.slots} "
+                        f"positions: attention buffer + softmax unit)")
+
+
+@dataclass(frozen=True)
+class SimRunLike:
+    """What a StepRun's caller reads of a simulator run: its log."""
+
+    log: Path
+    waves: Path | None = None
+
+    @property
+    def passed(self) -> bool:
+        return True
+
+
 @dataclass(frozen=True)
 class StepRun:
     """One decode step simulated in RTL."""
@@ -100,8 +157,9 @@ class StepRun:
         r = self.run
         verdict = "bit-exact" if not any(r.mismatches) else f"{sum(r.mismatches)} mismatches"
         what = self.what or f"{self.layers} hardwired layers"
-        return (f"RTL decode step ({self.simulator}): {what}, "
-                f"{self.weights:,} weights; {verdict} vs the interpreter; {r.cycles[0]} cycles "
+        size = f", {self.weights:,} weights" if self.weights else ""
+        return (f"RTL decode step ({self.simulator}): {what}{size}; "
+                f"{verdict} vs the interpreter; {r.cycles[0]} cycles "
                 f"(cycle model {r.expected_cycles}); build {self.build_s:.1f} s, "
                 f"simulation {self.sim_s:.1f} s")
 
@@ -118,6 +176,8 @@ def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
     meta = json.loads(artifact.read_text(LAYERS_JSON))
     if only is not None and only in meta.get("ffn_blocks", []):
         return _run_block(artifact, meta, prompt, simulator, waves, work_dir, only)
+    if only is not None and only in meta.get("attention", []):
+        return _run_attention(artifact, prompt, simulator, waves, work_dir, only)
     chosen = [la for la in meta["layers"] if only is None or la["name"].startswith(only)]
     skipped = [la for la in meta["analytic_only"] if only is None or la["name"].startswith(only)]
     if not chosen and not skipped:

@@ -126,3 +126,16 @@ def test_compile_gpt_oss_120b_reports_beside_the_paper(tmp_path: Path,
     for key, ratio in rep["vs_paper"].items():
         assert abs(ratio - 1) <= 0.2, (key, ratio)
     assert not (out / "rtl").exists()  # shape-only: the analytic report only
+
+
+@pytest.mark.rtl
+def test_llmc_run_simulates_an_attention_unit(tiny_artifact,  # noqa: ANN001
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    meta = json.loads((tiny_artifact.out_dir / "rtl" / "layers.json").read_text())
+    assert meta["attention"] == ["layers.0.attn", "layers.1.attn"]
+    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hey", "--gen-tokens", "2",
+                 "--simulator", FIRST, "--rtl-layers", "layers.1.attn"]) == 0
+    err = capsys.readouterr().err
+    want = meta["attention_cycles"]["layers.1.attn"]
+    assert f"attention layers.1.attn (4 heads x 16 positions: attention buffer + softmax " \
+           f"unit); bit-exact vs the interpreter; {want} cycles (cycle model {want})" in err, err
