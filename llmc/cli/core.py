@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rtl-layers", metavar="PREFIX", default=None,
                    help="with --simulator: only the hardwired layers whose module path "
                         "starts with PREFIX (e.g. layers.0.attn.); exactly layers.N.ffn "
-                        "runs that SwiGLU block, layers.N.attn that attention unit")
+                        "runs that SwiGLU block, layers.N.attn that attention unit, "
+                        "layers.N.attn_norm / layers.N.ffn_norm that RMSNorm unit")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list the model zoo")

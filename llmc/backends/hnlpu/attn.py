@@ -1,4 +1,5 @@
-"""Decode attention nodes of an integer graph, as `AttnSpec`s for llmc.rtl.hn_attn.
+"""Decode attention and RMSNorm nodes of an integer graph, as `AttnSpec`s for
+llmc.rtl.hn_attn and `NormSpec`s for llmc.rtl.hn_norm.
 
 The pattern of a decode step (batch 1, one query): k = index_copy(k_cache,
 pos, k_new), v = index_copy(v_cache, pos, v_new), int_attention(q, k, v,
@@ -9,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from llmc.ir import Graph, Node
+from llmc.ir import dtypes as dt
 from llmc.rtl.hn_attn import AttnSpec
+from llmc.rtl.hn_norm import NormSpec
 
 
 @dataclass(frozen=True)
@@ -45,4 +50,18 @@ def attention_nodes(graph: Graph) -> list[AttnNode]:
                         int(a["o_shift"]))
         out.append(AttnNode(spec, n, n.inputs[0].node, k.inputs[0].node, k.inputs[2].node,
                             v.inputs[0].node, v.inputs[2].node))
+    return out
+
+
+def norm_nodes(graph: Graph) -> list[tuple[NormSpec, Node]]:
+    """Every int_rms_norm with int8 output over a power-of-two width, as NormSpecs."""
+    out = []
+    for n in graph.nodes:
+        c = n.type.shape[-1] if n.op == "int_rms_norm" else 0
+        if not c or c & (c - 1) or n.attrs["dtype"] != dt.i8 or n.type.numel != c:
+            continue
+        a = n.attrs
+        gains = tuple(int(v) for v in np.asarray(graph.params[n.inputs[1].node.attrs["name"]]))
+        out.append((NormSpec(n.loc or n.name, int(n.inputs[0].type.dtype.bits), gains,
+                             int(a["eps"]), int(a["rbits"]), int(a["shift"])), n))
     return out

@@ -8,7 +8,8 @@ its calibration model), and, for a model quantized to 4-bit integer weights
 one Metal-Embedding module per int_linear layer (within the RTL limit), the
 step module putting them side by side, each SwiGLU block's module (its
 three arrays + the vector unit, llmc.rtl.hn_ffn), each decode attention's
-module (the attention buffer + softmax unit, llmc.rtl.hn_attn), the popcount block, the
+module (the attention buffer + softmax unit, llmc.rtl.hn_attn), each
+RMSNorm's module (llmc.rtl.hn_norm), the popcount block, the
 cocotb testbench and rtl/layers.json (which node each module is, the cycle
 counts).
 
@@ -25,7 +26,7 @@ from typing import Any, ClassVar
 
 from llmc.backends.artifact import Artifact
 from llmc.backends.base import Backend, CompileOptions, Files, MemoryPlanLike, RunResult
-from llmc.backends.hnlpu.attn import attention_nodes
+from llmc.backends.hnlpu.attn import attention_nodes, norm_nodes
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import (
     RTL_MAX_STEP_WEIGHTS,
@@ -40,6 +41,7 @@ from llmc.rtl.blocks import block_path
 from llmc.rtl.hn import generate_step
 from llmc.rtl.hn_attn import generate_attn
 from llmc.rtl.hn_ffn import generate_ffn
+from llmc.rtl.hn_norm import generate_norm
 from llmc.rtl.hn_sim import step_cycles
 
 RTL_DIR = "rtl"
@@ -80,6 +82,10 @@ def rtl_files(graph: Graph) -> Files:
     for att in atts:  # the attention buffer + softmax unit of each decode attention
         name, text = generate_attn(att.spec).generated[0]
         files[f"{RTL_DIR}/{name}"] = text
+    norms = norm_nodes(graph)
+    for spec, _ in norms:  # the vector unit's RMSNorm, one module per norm
+        name, text = generate_norm(spec).generated[0]
+        files[f"{RTL_DIR}/{name}"] = text
     files[LAYERS_JSON] = json.dumps({
         "top": design.top, "style": STYLE,
         "sources": [*(f"{b}.v" for b in design.blocks), *(n for n, _ in design.generated)],
@@ -87,6 +93,8 @@ def rtl_files(graph: Graph) -> Files:
         "ffn_blocks": [b.spec.name for b in blocks],
         "attention": [a.spec.name for a in atts],
         "attention_cycles": {a.spec.name: a.spec.cycles() for a in atts},
+        "norms": [spec.name for spec, _ in norms],
+        "norm_cycles": {spec.name: spec.cycles() for spec, _ in norms},
         "ffn_cycles": {b.spec.name: b.spec.cycles() for b in blocks},
         "layers": [{"node": node.name, "name": layer.name, "n": layer.n, "k": layer.k,
                     "group": layer.group, "module": layer.top(STYLE),

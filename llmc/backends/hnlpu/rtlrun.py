@@ -21,7 +21,7 @@ import numpy as np
 
 from llmc.backends.artifact import Artifact
 from llmc.backends.generate import Shapes, generate
-from llmc.backends.hnlpu.attn import attention_nodes
+from llmc.backends.hnlpu.attn import attention_nodes, norm_nodes
 from llmc.backends.hnlpu.backend import LAYERS_JSON, RTL_DIR, STYLE
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import capture, layer_of, linear_nodes, too_large
@@ -31,6 +31,7 @@ from llmc.errors import UsageError
 from llmc.ir import Graph, Node, interpret
 from llmc.rtl.hn import generate_step
 from llmc.rtl.hn_attn import run_attn
+from llmc.rtl.hn_norm import run_norm
 from llmc.rtl.hn_sim import HnRun, build_ffn, run_ffn, run_hn
 from llmc.rtl.runner import build_design
 from llmc.rtl.tools import find_simulator
@@ -123,6 +124,30 @@ def _run_attention(artifact: Artifact, prompt: list[int], simulator: str, waves:
                         f"positions: attention buffer + softmax unit)")
 
 
+def _run_norm(artifact: Artifact, prompt: list[int], simulator: str, waves: bool,
+              work_dir: str | Path | None, name: str) -> StepRun:
+    """An RMSNorm unit on the prompt's first decode token, checked against the
+    interpreter's."""
+    tool = find_simulator(simulator)
+    ref = ReferenceBackend()
+    prefill, decode = ref.load(artifact, "prefill"), ref.load(artifact, "decode")
+    spec, node = next((s, n) for s, n in norm_nodes(decode) if s.name == name)
+    got = _decode_values(prefill, decode, [node], prompt)[node.name]
+    keep = waves or work_dir is not None
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="llmc-hnlpu-"))
+    t0 = time.perf_counter()
+    ok, rows, log = run_norm(spec, tool.name, work, got[0].reshape(1, -1),
+                             got[1].reshape(1, -1), waves=waves)
+    t1 = time.perf_counter()
+    if not keep and ok:
+        shutil.rmtree(work, ignore_errors=True)
+    run = HnRun(tool.name, "norm", spec.cycles(), tuple(r["cycles"] for r in rows),
+                tuple(r["mismatches"] for r in rows), (), SimRunLike(Path(log)), t1 - t0,
+                None if ok else f"see {log}")
+    return StepRun(tool.name, 0, 0, run, 0.0, t1 - t0, work, None,
+                   what=f"RMSNorm {name} ({spec.channels} channels)")
+
+
 @dataclass(frozen=True)
 class SimRunLike:
     """What a StepRun's caller reads of a simulator run: its log."""
@@ -178,6 +203,8 @@ def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
         return _run_block(artifact, meta, prompt, simulator, waves, work_dir, only)
     if only is not None and only in meta.get("attention", []):
         return _run_attention(artifact, prompt, simulator, waves, work_dir, only)
+    if only is not None and only in meta.get("norms", []):
+        return _run_norm(artifact, prompt, simulator, waves, work_dir, only)
     chosen = [la for la in meta["layers"] if only is None or la["name"].startswith(only)]
     skipped = [la for la in meta["analytic_only"] if only is None or la["name"].startswith(only)]
     if not chosen and not skipped:

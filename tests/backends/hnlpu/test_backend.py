@@ -139,3 +139,17 @@ def test_llmc_run_simulates_an_attention_unit(tiny_artifact,  # noqa: ANN001
     want = meta["attention_cycles"]["layers.1.attn"]
     assert f"attention layers.1.attn (4 heads x 16 positions: attention buffer + softmax " \
            f"unit); bit-exact vs the interpreter; {want} cycles (cycle model {want})" in err, err
+
+
+@pytest.mark.rtl
+def test_llmc_run_simulates_an_rmsnorm_unit(tiny_artifact,  # noqa: ANN001
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    meta = json.loads((tiny_artifact.out_dir / "rtl" / "layers.json").read_text())
+    assert meta["norms"] == ["layers.0.attn_norm", "layers.0.ffn_norm", "layers.1.attn_norm",
+                             "layers.1.ffn_norm", "norm"]
+    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hey", "--gen-tokens", "2",
+                 "--simulator", FIRST, "--rtl-layers", "layers.1.ffn_norm"]) == 0
+    err = capsys.readouterr().err
+    want = meta["norm_cycles"]["layers.1.ffn_norm"]
+    assert f"RMSNorm layers.1.ffn_norm (64 channels); bit-exact vs the interpreter; " \
+           f"{want} cycles (cycle model {want})" in err, err
