@@ -117,7 +117,7 @@ def _compile(a: argparse.Namespace) -> int:
     system = result.out_dir / "hnlpu" / "system.md"
     if system.is_file():  # the hnlpu backend's system model, beside the paper's figures
         print(f"  system   {system} (the HNLPU system model):")
-        rows = [ln for ln in system.read_text().splitlines() if ln.startswith("| ")][2:]
+        rows = [ln for ln in system.read_text().splitlines() if ln.startswith("| ")][1:]
         for ln in rows:
             print("    " + "  ".join(c.strip() for c in ln.strip("|").split("|")))
     for line in phase_times(result.timings):
