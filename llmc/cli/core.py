@@ -44,6 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_gen_tokens(p, 32, "--max-new-tokens")
     add_target(p, why="refuse an artifact built for another target")
     add_json(p, "the prompt, the generated text and tokens, and the timings")
+    p.add_argument("--simulator", choices=("icarus", "verilator", "auto"), default=None,
+                   help="hnlpu artifacts: first simulate the hardwired decode step in RTL "
+                        "(cocotb), bit-exact vs the interpreter and cycle-exact")
+    p.add_argument("--waves", action="store_true",
+                   help="with --simulator: record waveforms (kept in a work directory)")
+    p.add_argument("--rtl-layers", metavar="PREFIX", default=None,
+                   help="with --simulator: only the hardwired layers whose module path "
+                        "starts with PREFIX (e.g. layers.0.attn.); exactly layers.N.ffn "
+                        "runs that SwiGLU block, layers.N.attn that attention unit, "
+                        "layers.N.attn_norm / layers.N.ffn_norm that RMSNorm unit")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("models", help="list the model zoo")
@@ -104,6 +114,12 @@ def _compile(a: argparse.Namespace) -> int:
               f"{d['time_per_token_s'] * 1e3:,.2f} ms/token, {d['tokens_per_s']:,.0f} tokens/s "
               f"({d['bound']}-bound)")
         _print_saved(d)
+    system = result.out_dir / "hnlpu" / "system.md"
+    if system.is_file():  # the hnlpu backend's system model, beside the paper's figures
+        print(f"  system   {system} (the HNLPU system model):")
+        rows = [ln for ln in system.read_text().splitlines() if ln.startswith("| ")][1:]
+        for ln in rows:
+            print("    " + "  ".join(c.strip() for c in ln.strip("|").split("|")))
     for line in phase_times(result.timings):
         print(line)
     return 0
@@ -162,6 +178,8 @@ def _run(a: argparse.Namespace) -> int:
     from llmc import api
 
     positive("--gen-tokens", a.gen_tokens, MAX_LENGTH)
+    if a.simulator or a.waves or a.rtl_layers:
+        _run_rtl(a)
     start = time.perf_counter()
     if a.gen_tokens >= LONG_GENERATION and not a.json:
         with progress(a.gen_tokens) as step:
@@ -196,6 +214,27 @@ def _run(a: argparse.Namespace) -> int:
                          f"decode {t.get('npu_tokens_per_s', 0.0):,.1f} tokens/s, "
                          f"{t.get('npu_j_per_token', 0.0):.3g} J/token\n")
     return 0
+
+
+def _run_rtl(a: argparse.Namespace) -> None:
+    """`llmc run --simulator`: the hnlpu backend's decode step in RTL (one line)."""
+    from llmc import __version__, api
+    from llmc.backends.artifact import open_artifact
+
+    art = open_artifact(a.dir, __version__)
+    if art.backend != "hnlpu":
+        raise UsageError(f"{a.dir} was built by the {art.backend} backend; --simulator runs "
+                         "the hardwired RTL of an hnlpu artifact (--target hnlpu)")
+    from llmc.backends.hnlpu.rtlrun import run_rtl
+
+    step = run_rtl(art, api._tokenize(a.prompt), a.simulator or "auto", waves=a.waves,
+                   only=a.rtl_layers)
+    sys.stderr.write(f"llmc: {step.line()}\n")
+    if step.waves:
+        sys.stderr.write(f"llmc: waveforms: {step.waves}\n")
+    if not step.passed:
+        raise UsageError(f"the RTL decode step failed: {step.run.problem or 'mismatch'}; "
+                         f"see {step.run.sim.log}")
 
 
 def _models(a: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ after the module) and are linted and tested like generated code:
 | llmc_mac_os    | output-stationary PE: int MAC, operand and flag forwarding  |
 | llmc_skew      | DEPTH-stage delay line that skews operands into the array   |
 | llmc_drain     | column output drain: parallel-load the sums, shift them out |
+| llmc_popcount  | number of ones among N inputs (a Hardwired Neuron's group)  |
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Cell counts of a generated systolic array from yosys (optional; not in CI).
+"""Cell counts of generated designs from yosys: the systolic array
+(`synth_array`) and any Design (`synth_design`, used for the hardwired
+layers of llmc.rtl.hn).
 
 `synth_array(spec)` writes the array module and its blocks to a temporary
 directory, runs `synth -flatten` on the array (the buffers and controller of
@@ -10,11 +12,13 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from llmc.hw.array import ArraySpec
 from llmc.rtl.config import CoreConfig
+from llmc.rtl.design import Design
 from llmc.rtl.gemm_core import generate_core
 from llmc.rtl.runner import SimulationError
 from llmc.rtl.tools import find_yosys
@@ -35,6 +39,32 @@ class SynthReport:
         out = [f"{self.module}: {self.cells} cells ({self.flops} flip-flops), {self.yosys}"]
         out += [f"  {name:<16} {count}" for name, count in self.by_type]
         return out
+
+
+def synth_design(design: Design, *, flatten: bool = True) -> tuple[SynthReport, float]:
+    """Synthesise a generated design with yosys (`synth -noabc`: generic gates,
+    no technology mapping) and count its cells by type; (report, seconds).
+
+    Paths are relative (the yowasp wheel sees only its working directory)."""
+    tool = find_yosys()
+    with tempfile.TemporaryDirectory(prefix="llmc-synth-") as tmp:
+        names = [p.name for p in design.write(tmp)]
+        script = (f"read_verilog {' '.join(names)}; "
+                  f"synth -noabc {'-flatten ' if flatten else ''}-top {design.top}; "
+                  "tee -q -o stat.json stat -json")
+        t0 = time.perf_counter()
+        out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
+                             capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t0
+        stat = Path(tmp) / "stat.json"
+        if out.returncode != 0 or not stat.is_file():
+            raise SimulationError(f"yosys failed on {design.top}: {out.stderr.strip()[-2000:]}")
+        data = json.loads(stat.read_text())
+    by_type = sorted((k, int(v)) for k, v in data["design"]["num_cells_by_type"].items()
+                     if not k.startswith("$scopeinfo"))
+    flops = sum(n for name, n in by_type if "DFF" in name)
+    return SynthReport(design.top, sum(n for _, n in by_type), flops, tuple(by_type),
+                       tool.version), seconds
 
 
 def synth_array(spec: ArraySpec) -> SynthReport:

