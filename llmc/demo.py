@@ -15,6 +15,8 @@ import numpy as np
 _BACKEND_DEMOS: list[tuple[str, str]] = [
     ("edge NPU: llmc-tiny as an integer program on the instruction-set simulator",
      "llmc.backends.npu.demo"),
+    ("HNLPU: hardwired-weight neurons in RTL, and the Hardwired-Neurons LPU system model",
+     "llmc.backends.hnlpu.demo"),
 ]
 
 
