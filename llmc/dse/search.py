@@ -122,6 +122,6 @@ def hypervolume_ratio(grid_rows: list[dict], search_rows: list[dict]) -> dict:
     gz = normalise([g[i] for i in front(g)], lo, hi)
     hv_grid = hypervolume(gz)
     hv_search = hypervolume(normalise([s[i] for i in front(s)], lo, hi)) if s else 0.0
-    return {"grid_hv": hv_grid, "search_hv": hv_search,
-            "ratio": hv_search / hv_grid if hv_grid else 0.0,
+    return {"grid_hv": float(hv_grid), "search_hv": float(hv_search),
+            "ratio": float(hv_search / hv_grid) if hv_grid else 0.0,
             "grid_front": len(gz), "search_front": len(front(s)) if s else 0}
