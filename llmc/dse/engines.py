@@ -1,7 +1,8 @@
 """Where sweep points run: a local process pool, or tasks on a Ray cluster.
 
 An engine takes chunks (plain dicts: points and their device files' text)
-and yields each chunk's rows as soon as it finishes, in whatever order they
+and a task function (`evaluate_chunk` by default; `llmc.dse.regress` runs RTL
+suites the same way) and yields each chunk's rows as soon as it finishes, in whatever order they
 finish; the caller keys rows by point hash, so order and retries cannot
 change a table. Both engines run `llmc.dse.evaluate.evaluate_chunk`, which a
 worker imports from its own llmc: nothing is pickled but plain data and a
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
@@ -25,6 +26,7 @@ from llmc.dse.evaluate import evaluate_chunk
 from llmc.errors import UsageError
 
 RETRIES = 3
+Task = Callable[[dict], list[dict]]   # a module-level function a worker can import
 RAY_INSTALL = "pip install 'llmc[ray]' (or: pip install 'ray>=2.60')"
 CONNECT_TIMEOUT_S = 3.0
 
@@ -39,24 +41,25 @@ class LocalEngine:
             raise UsageError(f"--jobs must be positive, got {jobs}")
         self.workers = jobs or os.cpu_count() or 1
 
-    def run(self, chunks: Sequence[dict]) -> Iterator[list[dict]]:
+    def run(self, chunks: Sequence[dict], fn: Task = evaluate_chunk) -> Iterator[list[dict]]:
         if self.workers == 1:
             for c in chunks:
-                yield evaluate_chunk(c)
+                yield fn(c)
             return
         pending = dict(enumerate(chunks))
         for _ in range(RETRIES + 1):
             try:
-                yield from self._pool(pending)
+                yield from self._pool(pending, fn)
                 return
             except BrokenProcessPool:
                 continue  # a worker died: run what is not back in a fresh pool
         raise UsageError(f"local workers died {RETRIES + 1} times; {len(pending)} chunks of "
                          "points not computed (rerun to resume)")
 
-    def _pool(self, pending: dict[int, dict]) -> Iterator[list[dict]]:
+    def _pool(self, pending: dict[int, dict], fn: Task) -> Iterator[list[dict]]:
+        warm_imports()  # forked workers start with what the parent has imported
         with ProcessPoolExecutor(max_workers=self.workers) as pool:
-            futs = {pool.submit(evaluate_chunk, c): i for i, c in pending.items()}
+            futs = {pool.submit(fn, c): i for i, c in pending.items()}
             while futs:
                 done, _ = wait(futs, return_when=FIRST_COMPLETED)
                 for f in done:
@@ -66,6 +69,14 @@ class LocalEngine:
 
     def close(self) -> None:
         pass
+
+
+def warm_imports() -> None:
+    """Import what evaluating a point needs (the cost model, the zoo, the
+    simulator: about a second), once, in the process that forks workers."""
+    import llmc.costmodel.report  # noqa: F401
+    import llmc.frontend.zoo.config  # noqa: F401
+    import llmc.sim  # noqa: F401
 
 
 def import_ray():  # noqa: ANN201 - the ray module
@@ -113,10 +124,16 @@ class RayEngine:
                                  ) from None
             self._owned = True
         self.workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        self._task = ray.remote(max_retries=RETRIES, retry_exceptions=False)(evaluate_chunk)
+        self._remote: dict[Task, object] = {}
+        self._task = self._remote_of(evaluate_chunk)
 
-    def run(self, chunks: Sequence[dict]) -> Iterator[list[dict]]:
-        ray = self.ray
+    def _remote_of(self, fn: Task):  # noqa: ANN202 - a ray RemoteFunction
+        if fn not in self._remote:
+            self._remote[fn] = self.ray.remote(max_retries=RETRIES, retry_exceptions=False)(fn)
+        return self._remote[fn]
+
+    def run(self, chunks: Sequence[dict], fn: Task = evaluate_chunk) -> Iterator[list[dict]]:
+        ray, task = self.ray, self._remote_of(fn)
         todo = list(enumerate(chunks))[::-1]
         tries = dict.fromkeys(range(len(chunks)), 0)
         running: dict = {}
@@ -124,7 +141,7 @@ class RayEngine:
         while todo or running:
             while todo and len(running) < window:
                 i, c = todo.pop()
-                running[self._task.remote(c)] = i
+                running[task.remote(c)] = i
             done, _ = ray.wait(list(running), num_returns=1)
             ref = done[0]
             i = running.pop(ref)
@@ -133,9 +150,8 @@ class RayEngine:
             except ray.exceptions.RayError as exc:
                 tries[i] += 1
                 if tries[i] > RETRIES:
-                    raise UsageError(f"a chunk of {len(chunks[i]['points'])} points failed "
-                                     f"{tries[i]} times on Ray: {str(exc).splitlines()[0]}; "
-                                     "rerun to resume") from None
+                    raise UsageError(f"a task failed {tries[i]} times on Ray: "
+                                     f"{str(exc).splitlines()[0]}; rerun to resume") from None
                 todo.append((i, chunks[i]))
                 continue
             yield rows
