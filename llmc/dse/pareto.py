@@ -32,15 +32,21 @@ def _minimised(objs: Sequence[tuple[float, float, float]]) -> np.ndarray:
 
 
 def front(objs: Sequence[tuple[float, float, float]]) -> list[int]:
-    """Indices of the non-dominated objective triples."""
+    """Indices of the non-dominated objective triples.
+
+    In lexicographic order of the minimised objectives a point can only be
+    dominated by an earlier one, and if by any then by one on the front: so
+    each point is checked against the front found so far, O(points x front)."""
     m = _minimised(objs)
-    out = []
-    for i in range(len(m)):
-        le = np.all(m <= m[i], axis=1)
-        lt = np.any(m < m[i], axis=1)
-        if not np.any(le & lt):
-            out.append(i)
-    return out
+    kept: list[int] = []
+    on = np.empty((0, 3))
+    for i in np.lexsort((m[:, 2], m[:, 1], m[:, 0])):
+        p = m[i]
+        if len(on) and np.any(np.all(on <= p, axis=1) & np.any(on < p, axis=1)):
+            continue
+        kept.append(int(i))
+        on = np.vstack([on, p])
+    return sorted(kept)
 
 
 def mark(rows: Sequence[dict]) -> list[int]:

@@ -22,6 +22,16 @@ def test_front_is_three_objective() -> None:
     assert front(objs) == [0, 1, 2]
 
 
+def test_front_equals_the_definition_on_random_points() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        objs = [tuple(x) for x in rng.integers(1, 6, size=(150, 3)).astype(float)]
+        m = np.array(objs) * [-1, -1, 1]                  # minimised
+        brute = [i for i in range(len(m))
+                 if not np.any(np.all(m <= m[i], axis=1) & np.any(m < m[i], axis=1))]
+        assert front(objs) == brute
+
+
 def test_front_is_per_model_and_skips_what_does_not_fit() -> None:
     def row(model: str, tpj: float, fits: bool = True) -> dict:
         return {"model": model, "tokens_per_j": tpj, "tokens_per_s": 1.0, "area_mm2": 1.0,

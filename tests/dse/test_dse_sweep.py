@@ -132,3 +132,20 @@ def test_flags_are_a_shorthand_for_a_spec(tmp_path: Path, capsys) -> None:  # no
 ])
 def test_progress_text(done: int, total: int, secs: float, text: str) -> None:
     assert rate_text(done, total, secs) == text
+
+
+def _die_once(chunk: dict) -> list[dict]:
+    """A task whose worker process dies the first time any chunk runs."""
+    marker = Path(chunk["marker"])
+    try:
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        return [{"hash": str(chunk["i"])}]
+    os._exit(1)
+
+
+def test_a_dead_local_worker_is_replaced_and_its_chunks_rerun(tmp_path: Path) -> None:
+    chunks = [{"i": i, "marker": str(tmp_path / "died")} for i in range(6)]
+    got = [r["hash"] for rows in LocalEngine(2).run(chunks, _die_once) for r in rows]
+    assert (tmp_path / "died").exists()
+    assert sorted(got) == [str(i) for i in range(6)]       # each chunk's rows exactly once
