@@ -149,3 +149,16 @@ def test_a_dead_local_worker_is_replaced_and_its_chunks_rerun(tmp_path: Path) ->
     got = [r["hash"] for rows in LocalEngine(2).run(chunks, _die_once) for r in rows]
     assert (tmp_path / "died").exists()
     assert sorted(got) == [str(i) for i in range(6)]       # each chunk's rows exactly once
+
+
+def test_missing_ray_or_optuna_says_how_to_install(tmp_path: Path, monkeypatch, tiny) -> None:  # noqa: ANN001
+    from llmc.dse.engines import import_ray
+    from llmc.dse.search import search
+    from llmc.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "ray", None)        # as if not installed
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(UsageError, match=r"pip install 'llmc\[ray\]'"):
+        import_ray()
+    with pytest.raises(UsageError, match=r"pip install 'llmc\[search\]'"):
+        search(tiny, tmp_path / "o", LocalEngine(1), trials=2)
