@@ -126,7 +126,7 @@ def part_engines(tmp: Path) -> dict:
     res["local_1"] = _timed(spec, LocalEngine(1), tmp, "l1", repeat=REPEAT)
     res["local_2"] = _timed(spec, LocalEngine(2), tmp, "l2", repeat=REPEAT)
     ref = (tmp / "l1" / "sweep.csv").read_bytes()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         e = RayEngine()
         _warm(e, tmp)

@@ -113,8 +113,8 @@ class RayEngine:
         if not ray.is_initialized():
             if address not in (None, "auto"):
                 _reachable(address)
-            try:
-                ray.init(address=address, num_cpus=jobs if address is None else None,
+            try:  # "local": a new instance, never a cluster someone else started here
+                ray.init(address=address or "local", num_cpus=jobs if address is None else None,
                          include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -38,10 +38,9 @@ def _lines(d: Path) -> list[dict]:
 @pytest.mark.slow
 def test_ray_tables_are_the_local_tables(tmp_path: Path, tiny, worker_env) -> None:  # noqa: ANN001
     local = run_sweep(tiny, tmp_path / "local", LocalEngine(1))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    engine = RayEngine(jobs=2)            # ray.init(address="local", num_cpus=2)
     try:
-        engine = RayEngine()
-        assert engine.workers == 2
+        assert ray.is_initialized() and engine.workers == 2
         out = run_sweep(tiny, tmp_path / "ray", engine, chunk=2)
         assert (local.computed, out.computed) == (16, 16)
         for name in TABLES:
@@ -50,7 +49,8 @@ def test_ray_tables_are_the_local_tables(tmp_path: Path, tiny, worker_env) -> No
         again = run_sweep(tiny, tmp_path / "ray", engine)
         assert (again.computed, again.reused) == (0, 16)
     finally:
-        ray.shutdown()
+        engine.close()
+    assert not ray.is_initialized()
 
 
 @pytest.mark.slow
