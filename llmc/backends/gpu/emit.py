@@ -61,11 +61,11 @@ def gemm_file(kinds: set[gemm.GemmKind], uses: Mapping[str, list[str]], options:
     return "".join(parts)
 
 
-def store_weight(value: np.ndarray, ir_dtype: str) -> tuple[np.ndarray, str]:
+def store_weight(value: np.ndarray, ir_dtype: str, act: str) -> tuple[np.ndarray, str]:
     """(array written to safetensors, dtype the runtime gives it)."""
     import torch
 
-    if ir_dtype in ("f32", "bf16", "f64", "f16") and (ir_dtype != "f32" or ACT_DTYPE == "bf16"):
+    if ir_dtype == "bf16" or (ir_dtype == "f32" and act == "bf16"):
         bits = torch.from_numpy(np.ascontiguousarray(value, np.float32)).bfloat16()
         return bits.view(torch.int16).numpy(), "bf16"
     return np.ascontiguousarray(value), str(np.asarray(value).dtype)
@@ -76,7 +76,9 @@ def types_of(graph: Graph) -> dict[str, list[Any]]:
             for n in graph.nodes for i, t in enumerate(n.types)}
 
 
-def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions) -> Files:
+def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
+         act: str = ACT_DTYPE) -> Files:
+    """The files (see backend.py); `act`: the dtype float32 values are held in."""
     tiles = attention_tiles(device)
     phases, kinds, weights, wdtype, kv = {}, set(), {}, {}, {}
     uses: dict[str, list[str]] = {}
@@ -89,7 +91,7 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions) -> F
             value = g.params.get(key)
             if value is None:
                 continue
-            arr, dt = store_weight(value, n.type.dtype.name)
+            arr, dt = store_weight(value, n.type.dtype.name, act)
             if key in weights and not np.array_equal(weights[key], arr):
                 key = f"{ph}/{key}"
             weights[key], wdtype[key] = arr, dt
@@ -119,7 +121,7 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions) -> F
         files["kernels/w4a16_gemv.cu"] = GEMV_SOURCE
     configs = default_configs(phases)
     program = {"format": FORMAT, "target": options.target, "device": device.name,
-               "act_dtype": ACT_DTYPE, "kv_formats": kv, "weights": wdtype,
+               "act_dtype": act, "kv_formats": kv, "weights": wdtype,
                "configs": configs, "phases": phases,
                "kernel_steps": dict(sorted(Counter(
                    s.get("kernel", s["op"]) for p in phases.values() for s in p["steps"]

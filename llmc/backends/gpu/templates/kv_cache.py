@@ -34,8 +34,12 @@ def block_quantize(x_ptr, m_ptr, e_ptr, R, G, T, s_xb, s_xg, s_xt,
     # floor(log2 amax) read off the float's exponent field (0 -> -127, clamped)
     e = ((amax.to(tl.int32, bitcast=True) >> 23) & 0xFF) - 127
     e = tl.minimum(tl.maximum(e, -127), 127)
-    inv_step = tl.exp2((SHIFT - e).to(tl.float32))                          # 1 / 2^(E - SHIFT)
-    y = tl.reshape(x, (BLOCK_R, NB, KV_BLOCK)) * inv_step[:, :, None]
+    # y = x / 2^(E - SHIFT), the power of two applied in two halves: 2^(SHIFT + 127)
+    # overflows float32 for an all-zero (or subnormal) block
+    up = SHIFT - e
+    half = up // 2
+    y = tl.reshape(x, (BLOCK_R, NB, KV_BLOCK)) * tl.exp2(half.to(tl.float32))[:, :, None]
+    y = y * tl.exp2((up - half).to(tl.float32))[:, :, None]
     y = (y + 12582912.0) - 12582912.0                  # round half to even (|y| < 2^22)
     m = tl.minimum(tl.maximum(y, -TOP), TOP).to(tl.int8)
     tl.store(m_ptr + rows[:, None] * D + d[None, :], tl.reshape(m, (BLOCK_R, D)),
