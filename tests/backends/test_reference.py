@@ -20,6 +20,17 @@ from llmc.ir import Graph
 PROMPT = "The "
 
 
+@pytest.fixture(scope="module", autouse=True)
+def a100_on_the_reference_backend():
+    """These tests are the reference backend's: a100 compiles onto it here, as
+    it does wherever the gpu backend is not built."""
+    import llmc.backends as backends
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(backends.BACKENDS, "gpu", "llmc.backends.not_built")
+        yield
+
+
 @pytest.fixture(scope="module")
 def tiny_a100(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "a100"

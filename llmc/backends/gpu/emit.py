@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,11 +83,12 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
          act: str = ACT_DTYPE) -> Files:
     """The files (see backend.py); `act`: the dtype float32 values are held in."""
     tiles = attention_tiles(device)
-    phases, kinds, weights, wdtype, kv = {}, set(), {}, {}, {}
+    phases, kinds, weights, wdtype, kv, bad = {}, set(), {}, {}, {}, []
     uses: dict[str, list[str]] = {}
     for ph, g in graphs.items():
-        steps, gk = lower(g, tiles)
+        steps, gk, missing = lower(g, tiles)
         kinds |= gk
+        bad += missing
         params = {}
         for n in g.param_nodes:
             key = n.attrs.get("name", n.name)
@@ -98,8 +102,11 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
             params[n.name] = key
         for n in g.nodes:
             for t in n.types:
-                if t.dtype.kind == "block":
-                    kv[t.dtype.name] = kv_format(t.dtype)
+                if t.dtype.kind == "block" and t.dtype.name not in kv:
+                    try:
+                        kv[t.dtype.name] = kv_format(t.dtype)
+                    except UsageError:
+                        pass     # listed as unsupported by lower
         for s in steps:
             kname = s.get("kernel", TEMPLATES.get(s["op"]))
             if kname:
@@ -119,15 +126,19 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
     if any(k.weight == "int4" for k in kinds):
         from llmc.backends.gpu.cuda import GEMV_SOURCE
         files["kernels/w4a16_gemv.cu"] = GEMV_SOURCE
-    configs = default_configs(phases)
+    configs, tuned = default_configs(phases), False
+    from llmc.backends.gpu.device import has_cuda
+
+    if has_cuda() and weights and os.environ.get("LLMC_GPU_AUTOTUNE", "1") != "0":
+        configs, tuned = {**configs, **autotune(files, phases, weights, wdtype, act)}, True
     program = {"format": FORMAT, "target": options.target, "device": device.name,
                "act_dtype": act, "kv_formats": kv, "weights": wdtype,
-               "configs": configs, "phases": phases,
+               "configs": configs, "phases": phases, "unsupported": bad,
                "kernel_steps": dict(sorted(Counter(
                    s.get("kernel", s["op"]) for p in phases.values() for s in p["steps"]
                    if s["op"] not in ("view", "host")).items()))}
     files["program.json"] = json.dumps(program, indent=1, sort_keys=True) + "\n"
-    files["autotune.json"] = json.dumps({"tuned": False, "device": device.name,
+    files["autotune.json"] = json.dumps({"tuned": tuned, "device": device.name,
                                          "configs": configs}, indent=1, sort_keys=True) + "\n"
     if not any(g.shape_only for g in graphs.values()):
         files["weights.safetensors"] = dumps(weights, {"producer": "llmc gpu backend"})
@@ -144,3 +155,28 @@ def default_configs(phases: Mapping[str, Any]) -> dict[str, dict[str, int]]:
                 out[s["config"]] = {"BLOCK_M": 16 if s["M"] <= 16 else 64,
                                     "BLOCK_N": 64, "BLOCK_K": 64, "num_warps": 4}
     return dict(sorted(out.items()))
+
+
+def autotune(files: Files, phases: Mapping[str, Any], weights: Mapping[str, np.ndarray],
+             wdtype: Mapping[str, str], act: str) -> dict[str, dict[str, int]]:
+    """On a GPU: the sweep's tile configs for every GEMM (llmc/backends/gpu/tune.py)."""
+    import torch
+
+    from llmc.backends.gpu.device import triton_device
+    from llmc.backends.gpu.runtime import Kernels, Runtime
+    from llmc.backends.gpu.tune import tune_program
+
+    where = triton_device()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in files.items():
+            if name.startswith("kernels/") and name.endswith(".py"):
+                f = Path(tmp) / name
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_text(str(text))
+        dev = {}
+        for k, a in weights.items():
+            t = torch.from_numpy(np.ascontiguousarray(a))
+            dev[k] = (t.view(torch.bfloat16) if wdtype[k] == "bf16" else t).to(where.device)
+        program = {"act_dtype": act, "kv_formats": {}, "configs": {}, "phases": phases}
+        rt = Runtime(program, Kernels(Path(tmp) / "kernels"), dev, where)
+        return tune_program(rt, program)

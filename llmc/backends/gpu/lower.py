@@ -16,7 +16,8 @@ integers and booleans only). The rules, in the order they are tried:
   * `embedding` (+ its `cast`), `rms_norm`, `quantize` (KV block formats),
     `index_copy` (the KV cache write) -> their kernels.
 
-Anything else is reported all at once (UnsupportedOpError) at compile time.
+Anything else is listed, all at once, in program.json's "unsupported": the
+artifact compiles (with its report) and `llmc run` refuses it in one line.
 Values are named by their IR reference without the `%` ("add_2", "x#1").
 """
 
@@ -26,7 +27,7 @@ import math
 from typing import Any
 
 from llmc.backends.gpu.gemm import EPILOGUE, UNARY, GemmKind
-from llmc.errors import UnsupportedOpError, UsageError
+from llmc.errors import UsageError
 from llmc.ir import Graph
 from llmc.ir.graph import Node, Value
 
@@ -159,7 +160,10 @@ class Lowering:
     def attn_step(self, n: Node, q: Value, k: Value, v: Value, mask: Value | None,
                   bq: int, bk: int) -> dict[str, Any]:
         if k.type.dtype.kind == "block":
-            kv_format(k.type.dtype)
+            try:
+                kv_format(k.type.dtype)
+            except UsageError:
+                self.bad.setdefault(f"attention over {k.type.dtype}", f"%{n.name}")
         return {"op": "attention", "q": ref(q), "k": ref(k), "v": ref(v),
                 "mask": ref(mask) if mask is not None else None,
                 "causal": bool(n.attrs["causal"]), "scale": float(n.attrs["scale"]),
@@ -222,10 +226,11 @@ class Lowering:
                     s.setdefault("out", ref(n.out()))
                     s["loc"] = n.loc or ""
                     steps.append(s)
-        if self.bad:
-            raise UnsupportedOpError("the gpu backend cannot render: " + "; ".join(
-                f"{what} (e.g. {where} in @{self.g.name})" for what, where in sorted(self.bad.items())))
         return steps
+
+    def unsupported(self) -> list[str]:
+        return [f"{what} (e.g. {where} in @{self.g.name})"
+                for what, where in sorted(self.bad.items())]
 
     def single(self, n: Node) -> dict[str, Any] | None:
         ins = [ref(i) for i in n.inputs]
@@ -248,7 +253,11 @@ class Lowering:
             self.attention(n)
             return self.at.pop(n.name, None)
         if n.op == "quantize":
-            fmt = kv_format(n.attrs["dtype"])
+            try:
+                fmt = kv_format(n.attrs["dtype"])
+            except UsageError:
+                self.bad.setdefault(f"block format {n.attrs['dtype']}", f"%{n.name}")
+                return None
             if n.type.rank != 4:
                 self.bad.setdefault("quantize of a tensor that is not (B, G, T, D)", f"%{n.name}")
                 return None
@@ -260,8 +269,10 @@ class Lowering:
         return None
 
 
-def lower(graph: Graph, tiles: Any) -> tuple[list[dict[str, Any]], set[GemmKind]]:
-    """The steps of `graph` and the GEMM kinds they use."""
+def lower(graph: Graph, tiles: Any) -> tuple[list[dict[str, Any]], set[GemmKind], list[str]]:
+    """The steps of `graph`, the GEMM kinds they use, and what has no kernel
+    (one line each; such an artifact compiles, with its report, but
+    does not run)."""
     low = Lowering(graph, tiles)
     steps = low.run()
-    return steps, low.gemms
+    return steps, low.gemms, low.unsupported()
