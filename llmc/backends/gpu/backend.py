@@ -92,6 +92,10 @@ class Generator:
             t = torch.from_numpy(np.ascontiguousarray(tensors[name]))
             if info == "bf16":
                 t = t.view(torch.bfloat16)
+                if where.interpret:
+                    # the same values in float32: the interpreter converts bf16 in numpy
+                    # bit by bit at every load, and kernels compute in f32 either way
+                    t = t.float()
             dev[name] = t.to(where.device)
         self.rt = Runtime(program, Kernels(path / "kernels"), dev, where)
         self.program = program

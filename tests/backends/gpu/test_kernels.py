@@ -230,3 +230,33 @@ def test_decode_step_with_a_block_quantized_cache(tmp_path, fmt):  # noqa: ANN00
     got = run_graph(g, xs, tmp_path)
     assert_close(got[0], ref[0], "f32")
     assert_close(got[1], ref[1], "i8")                # the cache, bit for bit
+
+
+def test_an_op_without_a_kernel_is_listed_not_dropped() -> None:
+    from llmc.backends.gpu.emit import attention_tiles
+    from llmc.backends.gpu.lower import lower
+    from llmc.hw.database import get_device
+
+    def build(b, rng):  # noqa: ANN001, ANN202
+        x = b.input("x", TensorType((2, 8), f32))
+        return [b.op("gelu", b.op("layer_norm", x, eps=1e-5, fusion=0), fusion=1)], []
+    g, _ = graph(build)
+    steps, _, missing = lower(g, attention_tiles(get_device("a100-sxm4-80gb")))
+    assert steps == []
+    assert missing == ["op gelu (e.g. %gelu in @k)", "op layer_norm (e.g. %layer_norm in @k)"]
+
+
+def test_an_artifact_with_an_op_without_a_kernel_refuses_to_run(tmp_path) -> None:  # noqa: ANN001
+    import json
+
+    from llmc.backends.artifact import Artifact
+    from llmc.backends.gpu import BACKEND
+    from llmc.errors import UsageError
+
+    program = {"target": "a100", "device": "a100-sxm4-80gb",
+               "unsupported": ["op gelu (e.g. %gelu in @k)"]}
+    (tmp_path / "program.json").write_text(json.dumps(program))
+    art = Artifact(tmp_path, {"files": {"program.json": ""}, "target": "a100", "backend": "gpu",
+                              "device": "a100-sxm4-80gb"})
+    with pytest.raises(UsageError, match="no kernel for op gelu"):
+        BACKEND.run(art, [1], 1)

@@ -1,10 +1,12 @@
 """`llmc run` on llmc-tiny compiled for a100 with the gpu backend gives the
-reference backend's greedy tokens: bf16, w4a16 (packed int4) and a KV cache
-in MXINT8 (int8) or BFP12, batch 2, under Triton's interpreter here.
+reference backend's greedy tokens: bf16, w4a16 (packed int4; GPTQ and
+round-to-nearest) and a KV cache in MXINT8 (int8) or BFP12, batch 2, under
+Triton's interpreter here.
 
-A decode step of llmc-tiny is ~100 kernel launches, ~1-8 s in the
-interpreter on a shared 2-core machine, so the default run checks the first
-few tokens of each kind; the tests marked slow check all 32."""
+A decode step of llmc-tiny (batch 2) is ~100 kernel launches, ~1.9 s of CPU
+in the interpreter (a 32-token run ~60 s of CPU per artifact, measured), so
+the default run checks the first 6 tokens (bf16) and 3 (w4a16, int8 KV);
+the tests marked slow check all 32 of every kind."""
 
 from __future__ import annotations
 
@@ -53,13 +55,13 @@ def check_tokens(root: str, quant: str | None, n: int, capsys) -> None:  # noqa:
     assert got["tokens"] == want[:n]
 
 
-@pytest.mark.parametrize(("quant", "n"), [(None, 6), ("w4a16", 3), ("kv-mxint8", 3)])
+@pytest.mark.parametrize(("quant", "n"), [(None, 6), ("w4a16-rtn", 3), ("kv-mxint8", 3)])
 def test_first_tokens_match_the_reference_backend(root, quant, n, capsys):  # noqa: ANN001
     check_tokens(root, quant, n, capsys)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("quant", [None, "w4a16", "kv-mxint8", "kv-bfp12"])
+@pytest.mark.parametrize("quant", [None, "w4a16", "w4a16-rtn", "kv-mxint8", "kv-bfp12"])
 def test_32_tokens_match_the_reference_backend(root, quant, capsys):  # noqa: ANN001
     check_tokens(root, quant, 32, capsys)
 
@@ -67,7 +69,7 @@ def test_32_tokens_match_the_reference_backend(root, quant, capsys):  # noqa: AN
 def test_the_artifact_holds_readable_kernels_and_the_program(root):  # noqa: ANN001
     import json
 
-    art, _ = compiled(root, "w4a16")
+    art, _ = compiled(root, "w4a16-rtn")
     program = json.loads((art / "program.json").read_text())
     assert program["target"] == "a100" and program["act_dtype"] == "bf16"
     assert not program["unsupported"]
@@ -82,6 +84,10 @@ def test_the_artifact_holds_readable_kernels_and_the_program(root):  # noqa: ANN
     kinds = {s.get("kernel", s["op"]) for s in steps}
     assert {"gemm_w4", "gemm_w4_add", "gemm_w4_silu_mul", "rope", "attention", "kv_write",
             "rms_norm", "embedding"} <= kinds
-    # one kernel per fusion group: every group is at most one kernel step
-    groups = [s["group"] for s in steps if "group" in s and s["op"] not in ("view", "host")]
-    assert len(groups) == len(set(groups))
+    # one kernel per fusion group, but for projection + RoPE groups: a GEMM, then RoPE
+    by_group: dict[int, list[str]] = {}
+    for s in steps:
+        if "group" in s and s["op"] not in ("view", "host"):
+            by_group.setdefault(s["group"], []).append(s.get("kernel", s["op"]))
+    split = [k for k in by_group.values() if len(k) > 1]
+    assert all(k == ["gemm_w4", "rope"] for k in split) and len(split) == 12  # q, k x 6 layers
