@@ -65,13 +65,23 @@ class GpuBackend(Backend):
             raise UsageError(f"{artifact.path} cannot run on the gpu backend: no kernel for "
                              f"{'; '.join(bad[:3])}{f' and {len(bad) - 3} more' if len(bad) > 3 else ''}"
                              " (the report and plan in it stand)")
-        shapes = Shapes.from_json(artifact.manifest["generate"])
+        shapes = shapes_of(program)
         check_request(shapes, prompt, max_new_tokens)
         from llmc.backends.gpu.device import triton_device
 
         where = triton_device()
         gen = Generator(artifact.path, program, artifact.read_bytes(WEIGHTS), where)
         return gen.generate(shapes, prompt, max_new_tokens, on_token)
+
+
+def shapes_of(program: dict[str, Any]) -> Shapes:
+    """The sizes generation uses, from the program's own types (not the
+    manifest's figures): tokens (B, T), logits (B, T, V), caches (B, G, S, D)."""
+    pre, dec = program["phases"]["prefill"], program["phases"]["decode"]
+    batch, prompt_tokens = pre["types"][pre["inputs"][0]][1]
+    vocab = pre["types"][pre["outputs"][0]][1][-1]
+    context = dec["types"][dec["inputs"][2]][1][2]
+    return Shapes(batch, prompt_tokens, context, vocab)
 
 
 class Generator:
@@ -149,10 +159,12 @@ class Generator:
         t0 = time.perf_counter()
         out = self.rt.run_phase("prefill", [tokens])
         kv = self.caches()
-        rows = torch.arange(shapes.prompt_tokens, device=dev)
-        for cache, new in zip(kv, out[1:], strict=True):
-            self.rt.kv_write(cache, rows[:min(shapes.prompt_tokens, shapes.context_tokens)],
-                             new)
+        n = min(shapes.prompt_tokens, shapes.context_tokens)
+        rows = torch.arange(n, device=dev)
+        for cache, new in zip(kv, out[1:], strict=True):   # prefill K/V (B, G, T, D) -> cache
+            self.rt.kv_write(cache, rows, new if n == shapes.prompt_tokens else
+                             type(new)(new.m[:, :, :n], new.e[:, :, :n], new.dtype)
+                             if hasattr(new, "m") else new[:, :, :n])
         nxt = int(torch.argmax(out[0][0, L - 1].float()))
         t1 = time.perf_counter()
         chosen = [nxt]

@@ -35,13 +35,14 @@ class GemmKind:
     weight: str
     bias: bool
     epilogue: tuple[str, ...]
+    rope: bool = False   # then RoPE, the output stored as (B, H, T, D)
 
     @property
     def name(self) -> str:
         parts = ["gemm", "w4" if self.weight == "int4" else "dense"]
         if self.bias:
             parts.append("bias")
-        return "_".join(parts + list(self.epilogue))
+        return "_".join(parts + list(self.epilogue) + (["rope"] if self.rope else []))
 
     @property
     def operands(self) -> int:
@@ -68,8 +69,12 @@ def render(kind: GemmKind, where: str = "") -> str:
     """The Triton source of one GEMM kind (`where`: the layers that use it)."""
     extra = "".join(f"e{i}_ptr, " for i in range(kind.operands))
     strides = "".join(f"s_e{i}, " for i in range(kind.operands))
-    doc = (f"y = {'dequant(w4, scales)' if kind.weight == 'int4' else 'x @ w.T'}"
-           f"{' + b' if kind.bias else ''}, then {', '.join(kind.epilogue) or 'nothing'}")
+    if kind.rope:
+        extra += "cos_ptr, sin_ptr, T, "
+        strides += "s_cs, HEAD_D: tl.constexpr, "
+    then = list(kind.epilogue) + (["RoPE"] if kind.rope else [])
+    doc = (f"y = x @ {'dequant(w4, scales).T' if kind.weight == 'int4' else 'w.T'}"
+           f"{' + b' if kind.bias else ''}, then {', '.join(then) or 'nothing'}")
     lines = [
         "@triton.jit",
         f"def {kind.name}(x_ptr, w_ptr, s_ptr, b_ptr, y_ptr, {extra}M, N, K, KP, GROUP,",
@@ -105,6 +110,34 @@ def render(kind: GemmKind, where: str = "") -> str:
                      "mask=out_ok, other=0.0).to(tl.float32)")
         lines.append(f"    {EPILOGUE[op].format(e=f'e{i}')}")
         i += 1
-    lines.append("    tl.store(y_ptr + rm[:, None] * N + rn[None, :], "
-                 "acc.to(y_ptr.dtype.element_ty), mask=out_ok)")
+    if kind.rope:
+        lines.append(_ROPE)
+    else:
+        lines.append("    tl.store(y_ptr + rm[:, None] * N + rn[None, :], "
+                     "acc.to(y_ptr.dtype.element_ty), mask=out_ok)")
     return "\n".join(lines) + "\n"
+
+
+# RoPE, rotate-half (Su et al. 2021), on whole heads: BLOCK_N is a multiple of HEAD_D.
+# rotate_half moves column n of a head to its partner n -+ D/2 with a sign; that
+# shuffle is the product with a signed permutation matrix (exact in f32).
+_ROPE = """\
+    # RoPE: y = acc * cos + rotate_half(acc) * sin, rotate_half(acc) = acc @ P
+    HALF: tl.constexpr = HEAD_D // 2
+    j = tl.arange(0, BLOCK_N)
+    dj = j % HEAD_D
+    partner = tl.where(dj < HALF, j + HALF, j - HALF)
+    sign = tl.where(dj < HALF, -1.0, 1.0)
+    P = tl.where(j[:, None] == partner[None, :], sign[None, :], 0.0)   # (BLOCK_N, BLOCK_N)
+    rot = tl.dot(acc, P, input_precision="ieee")
+    t = rm % T
+    d = rn % HEAD_D
+    cos = tl.load(cos_ptr + t[:, None] * s_cs + d[None, :], mask=out_ok, other=0.0)
+    sin = tl.load(sin_ptr + t[:, None] * s_cs + d[None, :], mask=out_ok, other=0.0)
+    acc = acc * cos.to(tl.float32) + rot * sin.to(tl.float32)
+    # stored as (B, H, T, D): row m = b * T + t, column n = h * HEAD_D + d
+    H = N // HEAD_D
+    b = rm // T
+    h = rn // HEAD_D
+    tl.store(y_ptr + ((b[:, None] * H + h[None, :]) * T + t[:, None]) * HEAD_D + d[None, :],
+             acc.to(y_ptr.dtype.element_ty), mask=out_ok)"""

@@ -72,7 +72,7 @@ class Lowering:
         self.absorbed: set[str] = set()
         self.at: dict[str, dict[str, Any]] = {}   # node name -> the step emitted there
         self.bad: dict[str, str] = {}
-        self.gemms: set[GemmKind] = set()
+        self.kinds: dict[str, GemmKind] = {}   # kernel name -> its GEMM kind
 
     def only_user(self, n: Node) -> Node | None:
         us = self.users.get(n, [])
@@ -111,7 +111,7 @@ class Lowering:
         if int4 and w.type.dtype.name != "u8":
             self.bad.setdefault("wq_linear with unpacked int8 weights", f"%{n.name}")
             return
-        self.gemms.add(kind)
+        self.kinds[kind.name] = kind
         K = x.type.shape[-1]
         step = {"op": "gemm", "kernel": kind.name, "x": ref(x), "w": ref(w),
                 "scales": ref(n.inputs[2]) if int4 else None,
@@ -141,8 +141,40 @@ class Lowering:
         if not ok:
             return False
         cos, sin = m1.inputs[1], m2.inputs[1]
+        nodes = [m1, cat.inputs[0].node, cat, m2, n, hi, lo]
+        if self.rope_into_gemm(x, cos, sin, nodes):
+            return True
         step = {"op": "rope", "x": ref(x), "cos": ref(cos), "sin": ref(sin)}
-        self.emit([m1, cat.inputs[0].node, cat, m2, n, hi, lo], step)
+        self.emit(nodes, step)
+        return True
+
+    def rope_into_gemm(self, x: Value, cos: Value, sin: Value, nodes: list[Node]) -> bool:
+        """RoPE as the epilogue of the GEMM whose output x views as (B, H, T, D):
+        x = permute(reshape(gemm out, (B, T, H, D)), (0, 2, 1, 3)), nothing else
+        reading the views, whole power-of-two heads, cos/sin (T, D)."""
+        perm = x.node
+        if perm.op != "permute" or list(perm.attrs["perm"]) != [0, 2, 1, 3]:
+            return False
+        view = perm.inputs[0].node
+        if view.op != "reshape" or view.inputs[0].type.rank != 3:
+            return False
+        src = view.inputs[0]
+        B, T, H, D = view.type.shape
+        owner = next((k for k, s in self.at.items() if s.get("out") == ref(src)
+                      and s["op"] == "gemm"), None)
+        ok = (owner is not None and D >= 2 and D & (D - 1) == 0
+              and self.users.get(view, []) == [perm] and self.only_user(src.node) == view
+              and set(self.users.get(perm, [])) <= set(nodes)
+              and cos.type.shape == sin.type.shape == (T, D))
+        if not ok:
+            return False
+        step = self.at.pop(owner)
+        kind = self.kinds[step["kernel"]]
+        kind = GemmKind(kind.weight, kind.bias, kind.epilogue, rope=True)
+        self.kinds[kind.name] = kind
+        step.update({"kernel": kind.name, "cos": ref(cos), "sin": ref(sin), "T": T,
+                     "head_dim": D})
+        self.emit([*nodes, perm, view], step)
         return True
 
     def attention(self, n: Node) -> None:
@@ -275,4 +307,5 @@ def lower(graph: Graph, tiles: Any) -> tuple[list[dict[str, Any]], set[GemmKind]
     does not run)."""
     low = Lowering(graph, tiles)
     steps = low.run()
-    return steps, low.gemms, low.unsupported()
+    used = {s["kernel"] for s in steps if s["op"] == "gemm"}
+    return steps, {low.kinds[k] for k in used}, low.unsupported()

@@ -191,12 +191,20 @@ class Runtime:
                  "BLOCK_K": pow2(min(K, 256), 32)}
         else:
             c = self.cfg(s, {"BLOCK_M": 16 if M <= 16 else 64, "BLOCK_N": 64, "BLOCK_K": 64})
+        rope: list[Any] = []
+        if s.get("head_dim"):       # RoPE epilogue: whole heads per tile, cos/sin (T, D)
+            D = s["head_dim"]
+            c["BLOCK_N"] = max(c["BLOCK_N"], D)
+            cos, sin = self.rows(vals[s["cos"]], D), self.rows(vals[s["sin"]], D)
+            extra += [cos, sin, s["T"]]
+            rope = [cos.stride(0)]
         grid = (math.ceil(M / c["BLOCK_M"]), math.ceil(N / c["BLOCK_N"]))
         precision = "ieee" if x.dtype == torch.float32 else "tf32"
         self.k[s["kernel"]][grid](
             x, w, sc, bias, out, *extra, M, N, K, s["KP"], max(1, s["group_size"]),
-            x.stride(0), *[e.stride(0) for e in extra], **c, DOT_F32=self.where.dot_f32,
-            PRECISION=precision)
+            x.stride(0), *[e.stride(0) for e in extra[:len(s["extra"])]], *rope, **c,
+            DOT_F32=self.where.dot_f32, PRECISION=precision,
+            **({"HEAD_D": s["head_dim"]} if rope else {}))
         return out.reshape(types[s["out"]][1])
 
     def op_rope(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:

@@ -133,6 +133,34 @@ def _rope(b, rng):  # noqa: ANN001, ANN202
                  np.sin(ang).astype(np.float32)]
 
 
+def _projection_rope(b, rng):  # noqa: ANN001, ANN202
+    """q = RoPE(x @ w.T) viewed as (B, H, T, D): one fusion group."""
+    B, T, H, D, K = 2, 7, 3, 16, 24
+    x = b.input("x", TensorType((B, T, K), f32))
+    w = b.param("w", TensorType((H * D, K), f32), rand(rng, H * D, K, scale=0.3))
+    lin = b.op("linear", x, w, fusion=0)
+    q = b.op("permute", b.op("reshape", lin, shape=[B, T, H, D]), perm=[0, 2, 1, 3])
+    cos = b.input("cos", TensorType((T, D), f32))
+    sin = b.input("sin", TensorType((T, D), f32))
+    hi = b.op("slice", q, dim=3, start=D // 2, end=D, step=1)
+    lo = b.op("slice", q, dim=3, start=0, end=D // 2, step=1)
+    rot = b.op("concat", b.op("neg", hi, fusion=0), lo, dim=3, fusion=0)
+    y = b.op("add", b.op("mul", q, cos, fusion=0), b.op("mul", rot, sin, fusion=0), fusion=0)
+    ang = np.arange(T)[:, None] * rng.uniform(0.1, 1.0, D)[None, :]
+    return [y], [rand(rng, B, T, K), np.cos(ang).astype(np.float32),
+                 np.sin(ang).astype(np.float32)]
+
+
+@pytest.mark.parametrize("act", ["f32", "bf16"])
+def test_projection_with_rope_is_one_gemm_kernel(tmp_path, act):  # noqa: ANN001
+    import json
+
+    g, xs = graph(_projection_rope)
+    check(g, xs, tmp_path, act)
+    steps = json.loads((tmp_path / "program.json").read_text())["phases"]["prefill"]["steps"]
+    assert [s["op"] for s in steps] == ["gemm"] and steps[0]["kernel"] == "gemm_dense_rope"
+
+
 @pytest.mark.parametrize("act", ["f32", "bf16"])
 def test_rope(tmp_path, act):  # noqa: ANN001
     import json
