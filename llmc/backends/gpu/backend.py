@@ -1,6 +1,6 @@
 """The gpu backend's two halves.
 
-emit: the artifact's kernels (kernels/*.py: the GEMM kernels generated per
+emit: `<phase>.llmir` (the IR the program was lowered from), the artifact's kernels (kernels/*.py: the GEMM kernels generated per
 fusion group's epilogue, the others rendered from templates/, each with a
 header saying what calls it), kernels/w4a16_gemv.cu where int4 weights are
 used, program.json (every phase's steps, the values' types, the tiles),

@@ -18,7 +18,7 @@ from llmc.backends.gpu.lower import kv_format, lower, ref
 from llmc.backends.gpu.templates import template
 from llmc.backends.weights import dumps
 from llmc.errors import UsageError
-from llmc.ir import Graph
+from llmc.ir import Graph, print_graph
 
 ACT_DTYPE = "bf16"  # activations and float weights: the precision GPUs are costed at
 FORMAT = 1
@@ -116,7 +116,8 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
         phases[ph] = {"inputs": [ref(n.out()) for n in g.inputs], "params": params,
                       "outputs": [ref(v) for v in g.outputs], "steps": steps,
                       "types": types_of(g)}
-    files: Files = {}
+    # the IR each phase's program was lowered from: steps name its values
+    files: Files = {f"{ph}.llmir": print_graph(g) for ph, g in graphs.items()}
     if kinds:
         files["kernels/gemm.py"] = gemm_file(kinds, uses, options, device)
     for tname in sorted({TEMPLATES[s["op"]] for p in phases.values() for s in p["steps"]
