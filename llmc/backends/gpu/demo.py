@@ -16,13 +16,13 @@ def demo(root: pathlib.Path) -> None:
     from llmc.ir import interpret
 
     out = root / "llmc-tiny-gpu"
-    c = api.compile("llmc-tiny", "a100", out, seq_len=8, quant="w4a16-rtn")
+    c = api.compile("llmc-tiny", "a100", out, seq_len=8)
     program = json.loads((out / "program.json").read_text())
     kernels = sorted(p.name for p in (out / "kernels").iterdir())
     launches = sum(s["op"] not in ("view", "host") for s in program["phases"]["decode"]["steps"])
     print(f"  {out}/kernels/: {', '.join(kernels)}")
-    print(f"  decode: {launches} kernel launches per token, activations {program['act_dtype']},"
-          f" int4 weights dequantised in the GEMM's K loop")
+    print(f"  decode: {launches} kernel launches per token (one per fusion group), "
+          f"{program['act_dtype']} activations and weights, float32 accumulation")
     src = (out / "kernels" / "attention.py").read_text().splitlines()
     at = next(i for i, line in enumerate(src) if "for k0 in range(0, hi, BLOCK_K)" in line)
     print(f"  kernels/attention.py, line {at + 1} on (the online softmax over key tiles):")
