@@ -9,7 +9,8 @@ integers and booleans only). The rules, in the order they are tried:
     group (each the only user of the one before) -> one GEMM kernel with
     that epilogue (llmc/backends/gpu/gemm.py);
   * the rotate-half RoPE pattern (add(mul(x, cos), mul(concat(neg(x_hi),
-    x_lo), sin))) -> one RoPE kernel;
+    x_lo), sin))) -> the epilogue of the GEMM that x views as (B, H, T, D)
+    (a projection's fusion group is then one kernel), else one RoPE kernel;
   * `attention`, or FlashAttention's tiled chain (flash_init, slices,
     flash_step...) -> one attention kernel, with the tiles the tiling pass
     chose or the device's rule (llmc.passes.tiling);
