@@ -169,11 +169,14 @@ def pipeline_stages(target: Target, quant: str | None = None, sparsity: str | No
 def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[str],
             phase: str = "prefill", batch: int = 1, seq_len: int | None = None,
             weights: str = "auto", progress: Any = None, quant: str | None = None,
-            sparsity: str | None = None, attention: str | None = None) -> Compiled:
+            sparsity: str | None = None, attention: str | None = None,
+            backend: str | None = None) -> Compiled:
     """Trace both phases, run the target's pipeline, cost them (the report),
     plan memory at the precision the report charges, emit with the target's
     backend, write the artifact directory atomically (built aside, then
-    renamed into place) with its manifest.json."""
+    renamed into place) with its manifest.json. `backend` chooses the
+    emitter: the target's own family (the default) or "reference" (the IR
+    interpreter, which runs any target's graphs)."""
     tgt = get_target(target)
     if phase not in PHASES:
         raise UsageError(f"unknown phase {phase!r}; expected prefill or decode")
@@ -182,7 +185,10 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     stages = pipeline_stages(tgt, quant, sparsity, attention)
     for name in stages:
         get_stage(name)  # an unknown stage or a bad argument fails before any work
-    backend = get_backend(tgt.backend)
+    if backend not in (None, REFERENCE, tgt.backend):
+        raise UsageError(f"--backend {backend}: target {tgt.name} compiles with its "
+                         f"{tgt.backend} backend or the {REFERENCE} one")
+    backend = load_backend(backend) if backend else get_backend(tgt.backend)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
     _check_sizes(batch=batch, seq_len=seq_len)
     batch, seq_len = factory_shape(loaded, batch, seq_len) or (batch, seq_len)

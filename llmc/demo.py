@@ -13,6 +13,8 @@ import numpy as np
 # The backends' and the sweeps' own tour sections, in this order after the
 # core's: (title, module with `demo(root: Path) -> None`).
 _BACKEND_DEMOS: list[tuple[str, str]] = [
+    ("GPU backend: generated Triton kernels for a100, run in Triton's interpreter",
+     "llmc.backends.gpu.demo"),
     ("edge NPU: llmc-tiny as an integer program on the instruction-set simulator",
      "llmc.backends.npu.demo"),
     ("HNLPU: hardwired-weight neurons in RTL, and the Hardwired-Neurons LPU system model",
@@ -129,10 +131,11 @@ def _compile_and_run(out: Path, prompt: bytes, eager: str) -> None:
     graphs, weights), `run` generates from it with prefill + KV-cached decode."""
     from llmc import api
 
-    result = api.compile("llmc-tiny", "a100", out, seq_len=64)
+    result = api.compile("llmc-tiny", "a100", out, seq_len=64, backend="reference")
     gen = api.run(out, prompt, max_new_tokens=32)
     same = gen.text == eager
-    print(f"  artifact {out}/ (backend {gen.backend}; the GPU backend is not built yet): "
+    print(f"  artifact {out}/ (backend {gen.backend}: the IR interpreter; section 10 runs "
+          "the GPU backend's kernels): "
           f"{len(result.graphs)} phases, manifest.json with every file's sha256")
     print(f"  llmc run {out} --prompt {prompt.decode()!r} --gen-tokens 32: {gen.text!r}")
     print(f"  32 greedy tokens {'identical to' if same else 'DIFFERENT from'} PyTorch eager")

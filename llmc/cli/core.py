@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "2:4[:wanda|:sparsegpt], act:0.6")
     p.add_argument("--attention", metavar="SPEC", default=None,
                    help="attention form: stream:S+W, window:W, block:B/K, flash, flash:BRxBC")
+    p.add_argument("--backend", metavar="NAME", default=None,
+                   help="emit with the target's own backend (default) or 'reference' "
+                        "(the IR interpreter: runs anywhere, fast on small models)")
     add_trace_shape(p, WEIGHTS)
     add_json(p, "the figures the text prints (the whole report is DIR/report.json)")
     p.set_defaults(func=_compile)
@@ -83,7 +86,8 @@ def _compile(a: argparse.Namespace) -> int:
     with progress(8) as step:
         result = api.compile(a.model, a.target, a.out, phase=a.phase, batch=a.batch,
                              seq_len=a.seq_len, weights=a.weights, progress=step,
-                             quant=a.quant, sparsity=a.sparsity, attention=a.attention)
+                             quant=a.quant, sparsity=a.sparsity, attention=a.attention,
+                             backend=a.backend)
     r = result.report
     m = r["memory"]
     if not m["fits"]:
@@ -97,6 +101,7 @@ def _compile(a: argparse.Namespace) -> int:
         return 0
     print(f"compiled {r['model']} for {r['target']} -> {result.out_dir}/")
     fallback = "" if result.backend == result.manifest["target_backend"] else \
+        " (chosen with --backend)" if a.backend else \
         f" (its {result.manifest['target_backend']} backend is not built yet)"
     print(f"  backend {result.backend}{fallback}" + (
         "" if not result.manifest.get("generate") or result.manifest["model"]["shape_only"]

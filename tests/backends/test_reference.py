@@ -20,6 +20,17 @@ from llmc.ir import Graph
 PROMPT = "The "
 
 
+@pytest.fixture(scope="module", autouse=True)
+def a100_on_the_reference_backend():
+    """These tests are the reference backend's: a100 compiles onto it here, as
+    it does wherever the gpu backend is not built."""
+    import llmc.backends as backends
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(backends.BACKENDS, "gpu", "llmc.backends.not_built")
+        yield
+
+
 @pytest.fixture(scope="module")
 def tiny_a100(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "a100"
@@ -120,3 +131,18 @@ def test_quantized_artifact_runs_like_the_interpreter(tmp_path: Path) -> None:
         logits = api.interpret(prefill, [tokens])[0]
         ids.append(int(np.argmax(logits[0, len(ids) - 1])))
     assert made.tokens == ids[len(PROMPT):]
+
+
+def test_backend_option_chooses_the_emitter(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--backend reference compiles any target onto the interpreter, says so,
+    and another family's backend is refused in one line."""
+    from llmc.cli import main
+
+    assert main(["compile", "llama-tiny", "--target", "npu", "--backend", "reference",
+                 "--weights", "random", "--seq-len", "8", "-o", str(tmp_path / "a")]) == 0
+    assert "backend reference (chosen with --backend)" in capsys.readouterr().out
+    assert main(["compile", "llama-tiny", "--target", "npu", "--backend", "gpu",
+                 "--weights", "random", "--seq-len", "8", "-o", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "target npu compiles with its npu backend or the reference" in err[0]
+    assert not (tmp_path / "b").exists()

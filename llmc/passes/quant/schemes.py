@@ -106,6 +106,8 @@ _LIST = [
     Scheme("kv-bfp12", "float weights and activations; KV cache in BFP12 (the KV-only "
                        "ablation)", kv=BFP12),
     Scheme("kv-bfp12-ksort", "kv-bfp12 with k-sort channel reordering", kv=BFP12, ksort=True),
+    Scheme("kv-mxint8", "float weights and activations; KV cache in MXINT8 (int8 elements, "
+                        "a power-of-two scale per 32)", kv=mx("mxint8")),
     Scheme("mxint8", "MXINT8 weights, linear inputs and KV cache", weights=mx("mxint8"),
            acts=mx("mxint8"), kv=mx("mxint8")),
     Scheme("mxfp8", "MXFP8 E4M3 weights, linear inputs and KV cache",

@@ -1,0 +1,102 @@
+"""Attention, FlashAttention-style (Dao et al. 2022; FlashAttention-2's loop
+order, Dao 2023): one program owns BLOCK_Q query rows and streams the keys
+in tiles of BLOCK_K, keeping the running max m_i, the running sum l_i and
+the unnormalised output in registers (online softmax), so the T x Tk score
+matrix never exists. The same kernel serves prefill (causal) and decode
+(one query per head against the KV cache, masked to the written positions).
+
+Grouped-query attention (H query heads share G K/V heads): the rows of a
+tile are (query head in the group, position) pairs, r = hl * T + t, so in
+decode the H/G heads reading one K/V head share one pass over the cache.
+
+The K/V cache may be block-quantised (BFP / MXINT8): int8 mantissas m with
+one int8 exponent E per KV_BLOCK channels, value = m * 2^(E - KV_SHIFT);
+tiles are dequantised in registers after the load (KV_BLOCK = 0: float).
+
+    q (B, H, T, D)   k, v (B, G, TK, D)   mask (T or 1, TK) bool   o (B, H, T, D)
+"""
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _load_kv(ptr, e_ptr, b, g, n, d, s_b, s_g, s_n, e_b, e_g, e_n, ok,
+             KV_BLOCK: tl.constexpr, KV_SHIFT: tl.constexpr):
+    # one K or V tile, element (n, d) of head g of batch row b, as float32
+    x = tl.load(ptr + b * s_b + g * s_g + n * s_n + d, mask=ok, other=0).to(tl.float32)
+    if KV_BLOCK > 0:
+        e = tl.load(e_ptr + b * e_b + g * e_g + n * e_n + d // KV_BLOCK, mask=ok, other=0)
+        x = x * tl.exp2((e.to(tl.int32) - KV_SHIFT).to(tl.float32))
+    return x
+
+
+@triton.jit
+def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr,
+              G, T, TK, HPG, D, scale,
+              s_qb, s_qh, s_qt, s_kb, s_kg, s_kn, s_vb, s_vg, s_vn,
+              e_kb, e_kg, e_kn, e_vb, e_vg, e_vn, s_mt,
+              CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
+              KV_BLOCK: tl.constexpr, KV_SHIFT: tl.constexpr,
+              BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
+              DOT_F32: tl.constexpr):
+    bg = tl.program_id(1)
+    b = bg // G
+    g = bg % G
+    rows = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)   # (query head, position)
+    hl = rows // T
+    t = rows % T
+    h = g * HPG + hl                                              # the query head
+    row_ok = rows < HPG * T
+    d = tl.arange(0, BLOCK_D)
+    d_ok = d < D
+
+    q = tl.load(q_ptr + b * s_qb + h[:, None] * s_qh + t[:, None] * s_qt + d[None, :],
+                mask=row_ok[:, None] & d_ok[None, :], other=0.0)
+    if DOT_F32:
+        q = q.to(tl.float32)
+    m_i = tl.full((BLOCK_Q,), float("-inf"), tl.float32)       # running max
+    l_i = tl.zeros((BLOCK_Q,), tl.float32)                       # running sum of exp
+    acc = tl.zeros((BLOCK_Q, BLOCK_D), tl.float32)               # unnormalised output
+
+    # keys past the tile's last query are never visible under a causal mask
+    hi = TK
+    if CAUSAL:
+        first = tl.program_id(0) * BLOCK_Q
+        last = tl.minimum(first + BLOCK_Q, HPG * T) - 1
+        if first // T == last // T:
+            hi = tl.minimum(TK, last % T + 1 + TK - T)
+
+    for k0 in range(0, hi, BLOCK_K):
+        n = k0 + tl.arange(0, BLOCK_K)
+        n_ok = n < TK
+        k = _load_kv(k_ptr, ke_ptr, b, g, n[None, :], d[:, None], s_kb, s_kg, s_kn,
+                     e_kb, e_kg, e_kn, n_ok[None, :] & d_ok[:, None], KV_BLOCK, KV_SHIFT)
+        if not DOT_F32:
+            k = k.to(q.dtype)
+        s = tl.dot(q, k) * scale                                 # (BLOCK_Q, BLOCK_K) f32
+        visible = row_ok[:, None] & n_ok[None, :]
+        if CAUSAL:
+            visible = visible & (n[None, :] <= t[:, None] + (TK - T))
+        if HAS_MASK:
+            keep = tl.load(mask_ptr + t[:, None] * s_mt + n[None, :],
+                           mask=row_ok[:, None] & n_ok[None, :], other=0)
+            visible = visible & (keep != 0)
+        s = tl.where(visible, s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, axis=1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)     # rows with nothing seen yet
+        alpha = tl.exp(m_i - m_safe)
+        p = tl.exp(s - m_safe[:, None])
+        l_i = l_i * alpha + tl.sum(p, axis=1)
+        v = _load_kv(v_ptr, ve_ptr, b, g, n[:, None], d[None, :], s_vb, s_vg, s_vn,
+                     e_vb, e_vg, e_vn, n_ok[:, None] & d_ok[None, :], KV_BLOCK, KV_SHIFT)
+        if not DOT_F32:
+            p = p.to(q.dtype)
+            v = v.to(q.dtype)
+        acc = acc * alpha[:, None] + tl.dot(p, v)
+        m_i = m_new
+
+    o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
+    H = G * HPG
+    tl.store(o_ptr + ((b * H + h[:, None]) * T + t[:, None]) * D + d[None, :],
+             o.to(o_ptr.dtype.element_ty), mask=row_ok[:, None] & d_ok[None, :])
