@@ -28,12 +28,12 @@ def demo(root: pathlib.Path) -> None:
     from llmc.dse import LocalEngine, load_spec, run_sweep
 
     root.mkdir(parents=True, exist_ok=True)
-    (root / "sweep.toml").write_text(SPEC)
-    spec = load_spec(root / "sweep.toml")
-    out = root / "sweep"
+    (root / "dse-sweep.toml").write_text(SPEC)
+    spec = load_spec(root / "dse-sweep.toml")
+    out = root / "dse-sweep"
     first = run_sweep(spec, out, LocalEngine(2))
     again = run_sweep(spec, out, LocalEngine(2))
-    print(f"  llmc sweep {root / 'sweep.toml'} -o {out}")
+    print(f"  llmc sweep {root / 'dse-sweep.toml'} -o {out}")
     print(f"  {first.points} points: {first.computed} computed in {first.seconds:.1f} s; "
           f"rerun: {again.computed} computed, {again.reused} reused (points.jsonl)")
     rows = [json.loads(x) for x in (out / "sweep.jsonl").read_text().splitlines()]

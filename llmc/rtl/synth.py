@@ -74,13 +74,14 @@ def synth_array(spec: ArraySpec) -> SynthReport:
     design = generate_core(cfg)
     with tempfile.TemporaryDirectory(prefix="llmc-synth-") as tmp:
         paths = design.write(tmp)
-        array = [p for p in paths if p.stem != cfg.top]  # blocks + array, no core
+        array = [p.name for p in paths if p.stem != cfg.top]  # blocks + array, no core
         stat = Path(tmp) / "stat.json"
+        # relative paths and generic gates, as synth_design (the yowasp wheel)
         script = (
-            f"read_verilog {' '.join(str(p) for p in array)}; "
-            f"synth -flatten -top {cfg.array}; tee -q -o {stat} stat -json"
+            f"read_verilog {' '.join(array)}; "
+            f"synth -noabc -flatten -top {cfg.array}; tee -q -o stat.json stat -json"
         )
-        out = subprocess.run([str(tool.executable), "-q", "-p", script],
+        out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
                              capture_output=True, text=True, check=False)
         if out.returncode != 0 or not stat.is_file():
             raise SimulationError(f"yosys failed on {cfg.array}: {out.stderr.strip()[-2000:]}")

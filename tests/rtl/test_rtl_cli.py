@@ -115,6 +115,7 @@ def test_synth_reports_cells(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_synth_without_yosys(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rtl_tools.shutil, "which", lambda name: None)
+    monkeypatch.setattr(rtl_tools, "_venv_script", lambda name: None)  # nor the wheel
     assert main(["rtl", "synth", "--array", "2x2"]) == 2
     _one_line_error(capsys, "yosys", "apt-get install")
 

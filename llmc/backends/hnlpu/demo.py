@@ -17,7 +17,7 @@ from llmc.ir.pack import pack_int4
 from llmc.rtl.hn import HnLayer
 from llmc.rtl.hn_sim import build_hn, random_inputs, run_hn
 
-ROWS = 16  # neurons of llmc-tiny's layers.0.attn.k_proj hardwired here
+NEURONS = 16  # neurons of llmc-tiny's layers.0.attn.k_proj hardwired here
 
 
 def _k_proj_codes() -> np.ndarray:
@@ -27,7 +27,7 @@ def _k_proj_codes() -> np.ndarray:
     from llmc.frontend.loader import WEIGHTS_DIR
 
     w = load_file(str(WEIGHTS_DIR / "llmc-tiny.safetensors"))["layers.0.attn.k_proj.weight"]
-    w = w[:ROWS].astype(np.float64)
+    w = w[:NEURONS].astype(np.float64)
     scale = np.abs(w).max(axis=1, keepdims=True) / 7
     return np.clip(np.rint(w / scale), -8, 7).astype(np.int64)
 
@@ -45,15 +45,15 @@ def _interpreter(codes: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 def demo(root: pathlib.Path) -> None:
     codes = _k_proj_codes()
-    layer = HnLayer("llmc-tiny.layers.0.attn.k_proj", codes, np.ones((ROWS, 1), np.int64),
+    layer = HnLayer("llmc-tiny.layers.0.attn.k_proj", codes, np.ones((NEURONS, 1), np.int64),
                     codes.shape[1])
     xs = random_inputs(layer.k, 4, seed=0)
     want = _interpreter(codes, xs)
     sim = "icarus" if shutil.which("iverilog") else "verilator"
     build = build_hn([layer], "me", sim, root / "hnlpu-layer")
     run = run_hn(build, [layer], "me", [xs], [want], root / "hnlpu-layer" / "run")
-    print(f"  {layer.name}[:{ROWS}] as Metal-Embedding Hardwired Neurons "
-          f"({ROWS} x {layer.k} int4, 16 popcounts per neuron) -> {root / 'hnlpu-layer'}/")
+    print(f"  {layer.name}[:{NEURONS}] as Metal-Embedding Hardwired Neurons "
+          f"({NEURONS} x {layer.k} int4, 16 popcounts per neuron) -> {root / 'hnlpu-layer'}/")
     print(f"  {sim}: {len(xs)} vectors {'bit-exact' if run.passed else 'MISMATCH'} vs the "
           f"interpreter's int_linear, {run.cycles[0]} cycles each (cycle model "
           f"{run.expected_cycles}: 8 bit planes + 1)")

@@ -58,7 +58,7 @@ def markdown(rep: dict[str, Any], has_rtl: bool) -> str:
         f"KV cache of {rep['concurrent_sequences']} sequences in flight: "
         f"{rep['kv_bytes'] / 1e9:.2f} GB, {rep['kv_on_chip_fraction']:.0%} in the "
         f"attention buffers, the rest spilled to HBM.", "",
-        "Constants: llmc/backends/hnlpu/system.toml (sources there and in "
+        "Constants: llmc/hw/data/hnlpu_system.toml (sources there and in "
         "docs/references.md); calibrated once on the paper's gpt-oss-120b system.",
         "RTL: rtl/ (the decode step's hardwired layers; `llmc run DIR --simulator icarus`)."
         if has_rtl else "RTL: none emitted (hardwired RTL needs 4-bit integer weights: "

@@ -9,7 +9,7 @@ hardwired weights and neurons (every linear layer's matrix, every expert of
 a MoE, the LM head; the embedding is a lookup, not hardwired), the weights a
 token activates (top-k experts only), attention MACs per token at the
 compiled context, K/V bytes per token, layers. The constants
-(llmc/backends/hnlpu/system.toml) are the paper's per-chip table; four are
+(llmc/hw/data/hnlpu_system.toml) are the paper's per-chip table; four are
 calibrated once on its gpt-oss-120b operating point (Liu et al. 2025):
 
 * HN area per weight (with the Yosys-fitted neuron/weight ratio): the chips
@@ -37,7 +37,7 @@ from typing import Any
 from llmc.ir import Graph
 from llmc.ir.ops import get_op
 
-DATA = Path(__file__).resolve().parent / "system.toml"
+DATA = Path(__file__).resolve().parents[2] / "hw" / "data" / "hnlpu_system.toml"
 
 
 @dataclass(frozen=True)
