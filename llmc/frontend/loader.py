@@ -57,6 +57,11 @@ def load_model(spec: str, weights: str = "auto") -> LoadedModel:
         raise ModelError(f"weights must be auto, meta or random, got {weights!r}")
     if ".py:" in spec:
         return _load_factory(spec)
+    if spec.endswith(".nir"):  # an event network in NIR (llmc/frontend/zoo/event_nir.py)
+        from llmc.frontend.zoo.event_nir import load_nir_model
+
+        module = load_nir_model(spec)
+        return LoadedModel(module.cfg.name, module, None, spec)
     path = Path(spec)
     if path.is_dir() or spec.endswith("config.json"):
         return _load_hf_dir(path if path.is_dir() else path.parent, weights)

@@ -105,7 +105,8 @@ class NeuromorphicBackend(Backend):
             files[WEIGHTS] = pack_weights(graphs)
         files[MAPPING] = json.dumps(mapping.summary(), indent=2, sort_keys=True) + "\n"
         files[REPORT] = json.dumps(report, indent=2, sort_keys=True) + "\n"
-        files[NIR] = nir_bytes(net)
+        if not net.synthetic:  # a shape-only model has no weights to export
+            files[NIR] = nir_bytes(net)
         return files
 
     def load(self, artifact: Artifact) -> Graph:

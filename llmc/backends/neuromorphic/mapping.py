@@ -115,7 +115,7 @@ def _cuts(weights: np.ndarray, k: int) -> np.ndarray:
     inner = np.searchsorted(cum, want)
     cuts = np.concatenate([[0], inner, [len(weights)]])
     # every slice non-empty
-    for i in range(1, k + 1):
+    for i in range(1, k):
         cuts[i] = max(cuts[i], cuts[i - 1] + 1)
     for i in range(k - 1, 0, -1):
         cuts[i] = min(cuts[i], cuts[i + 1] - 1)
@@ -152,18 +152,27 @@ def _place(layer: Layer, spec: NeuroSpec, k: int, first: int) -> Placement:
                      np.diff(cuts))
 
 
-def partition(net: Network, spec: NeuroSpec, chips: int = 1, target: str = "spinnaker2"
-              ) -> tuple[list[Placement], Placement | None]:
-    """Place the layers (and the readout if it fits) on `chips` chips."""
-    budget = chips * spec.usable_pes
+def chips_needed(net: Network, spec: NeuroSpec, chips: int = 1, target: str = "spinnaker2"
+                 ) -> tuple[int, list[int]]:
+    """(the fewest of `chips` chips the recurrent layers fit on, the fewest PEs
+    of each layer); DoesNotFitError when even `chips` are too few."""
     need = []
     for layer in net.layers:
         k = fewest_slices(layer, spec)
         if k is None:
             raise DoesNotFitError(_unit_too_big(net, layer, spec))
         need.append(k)
-    if sum(need) > budget:
+    if sum(need) > chips * spec.usable_pes:
         raise DoesNotFitError(_shortfall(net, spec, need, chips, target))
+    return max(1, math.ceil(sum(need) / spec.usable_pes)), need
+
+
+def partition(net: Network, spec: NeuroSpec, chips: int = 1, target: str = "spinnaker2"
+              ) -> tuple[list[Placement], Placement | None]:
+    """Place the layers (and the readout if it fits) on as few of `chips`
+    chips as hold them, spreading the layers over all PEs of those chips."""
+    used, need = chips_needed(net, spec, chips, target)
+    budget = used * spec.usable_pes
     k_read = fewest_slices(net.readout, spec)
     on_chip = k_read is not None and sum(need) + k_read <= budget
     ks = need + ([k_read] if on_chip else [])
@@ -171,10 +180,10 @@ def partition(net: Network, spec: NeuroSpec, chips: int = 1, target: str = "spin
     loads = [_split(layer, spec, k)[1].max() for layer, k in zip(layers, ks, strict=True)]
     while sum(ks) < budget:  # spare PEs go to the busiest layer
         i = int(np.argmax(loads))
-        if ks[i] >= layers[i].h:
-            break
+        if loads[i] < 0:
+            break                                   # every layer is one unit per PE
         ks[i] += 1
-        loads[i] = _split(layers[i], spec, ks[i])[1].max()
+        loads[i] = _split(layers[i], spec, ks[i])[1].max() if ks[i] < layers[i].h else -1
     out, first = [], 0
     for layer, k in zip(layers, ks, strict=True):
         out.append(_place(layer, spec, k, first))
@@ -195,7 +204,10 @@ def _shortfall(net: Network, spec: NeuroSpec, need: list[int], chips: int, targe
     have = chips * spec.usable_pes
     syn_bytes = net.synapses() * spec.synapse_bytes
     cap = have * spec.pe_data_bytes
-    density = min(1.0, cap / max(1, syn_bytes)) * 0.9
+    dense = sum((3 if la.kind == "egru" else 1) * la.h * (la.n_in + la.h) for la in net.layers)
+    now = net.synapses() / dense
+    # 0.85: row pointers and unit state take part of each PE beside the synapses
+    density = now * min(1.0, cap / max(1, syn_bytes)) * 0.85
     more = math.ceil(sum(need) / spec.usable_pes)
     hint = (f"compile for --target spinnaker2-board (up to {spec.chips_for('spinnaker2-board')}"
             f" chips; this needs {more})" if target != "spinnaker2-board"
@@ -203,8 +215,8 @@ def _shortfall(net: Network, spec: NeuroSpec, need: list[int], chips: int, targe
     return (f"{net.name} does not fit {chips} SpiNNaker 2 chip{'s' * (chips > 1)}: it needs "
             f"{sum(need)} PEs for {net.synapses():,} synapses ({syn_bytes / 2**20:.1f} MB), "
             f"{have} are usable ({cap / 2**20:.1f} MB of PE SRAM), short by "
-            f"{sum(need) - have} PEs; {hint}, or prune to a density of about {density:.3f} "
-            f"of the weights kept")
+            f"{sum(need) - have} PEs; {hint}, or prune harder: keep about {density:.1%} of the "
+            f"weights (now {now:.1%})")
 
 
 # ---- routing -----------------------------------------------------------------
@@ -234,30 +246,39 @@ def _xy_links(grid: tuple[int, int]) -> np.ndarray:
 
 
 def _consumer_routes(place: Placement) -> Routes:
+    """For each source of the placed layer, the PEs holding its synapses."""
     layer = place.layer
     src = np.repeat(np.arange(layer.n_src), np.diff(layer.src_ptr))
-    pe = place.pe_of_row[layer.tgt].astype(np.int64)
-    key = np.unique(src * (1 << 20) + pe)
-    s, p = key >> 20, key & ((1 << 20) - 1)
-    dptr = np.concatenate([[0], np.cumsum(np.bincount(s, minlength=layer.n_src))])
-    return Routes(dptr.astype(np.int64), p.astype(np.int32))
+    first = int(place.pes[0])
+    mark = np.zeros((layer.n_src, len(place.pes)), bool)
+    mark[src, place.pe_of_row[layer.tgt] - first] = True
+    s, p = np.nonzero(mark)
+    dptr = np.concatenate([[0], np.cumsum(mark.sum(1))])
+    return Routes(dptr.astype(np.int64), (p + first).astype(np.int32))
 
 
-def _tree_cost(src_pe: int, dests: np.ndarray, spec: NeuroSpec, links: np.ndarray
-               ) -> tuple[int, int]:
-    """(mesh links, chip-to-chip packets) of one event multicast to `dests`."""
-    if dests.size == 0:
-        return 0, 0
-    usable = spec.usable_pes
-    chip = src_pe // usable if src_pe >= 0 else 0
-    src_q = (src_pe % usable) // 4 if src_pe >= 0 else 0
-    d_chip, d_q = dests // usable, (dests % usable) // 4
-    n_links, n_chip = 0, 0
-    for c in np.unique(d_chip):
-        qs = np.unique(d_q[d_chip == c])
-        start = src_q if c == chip else 0
-        n_links += int(links[start, qs].any(0).sum())
-        n_chip += int(c != chip)
+def _tree_costs(src_pes: np.ndarray, dests: list[np.ndarray], spec: NeuroSpec,
+                links: np.ndarray, chips: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per sender: (mesh links, chip-to-chip packets) of one event multicast
+    to its dest PEs (src_pes -1: the host, entering chip 0 at quad-PE 0)."""
+    usable, q = spec.usable_pes, links.shape[0]
+    n = len(dests)
+    hit = np.zeros((n, chips, q), bool)                   # dest quad-PEs per chip
+    for i, d in enumerate(dests):
+        hit[i, d // usable, (d % usable) // 4] = True
+    src_chip = np.where(src_pes >= 0, src_pes // usable, 0)
+    src_q = np.where(src_pes >= 0, (src_pes % usable) // 4, 0)
+    n_links = np.zeros(n, np.int64)
+    n_chip = np.zeros(n, np.int64)
+    flat = links.reshape(q, q, -1)
+    for c in range(chips):
+        any_dest = hit[:, c].any(1)
+        n_chip += any_dest & (src_chip != c)
+        start = np.where(src_chip == c, src_q, 0)         # other chips: enter at quad-PE 0
+        for s0 in np.unique(start[any_dest]):
+            rows = any_dest & (start == s0)
+            used = hit[rows, c].astype(np.int32) @ flat[s0].astype(np.int32) > 0
+            n_links[rows] += used.sum(1)
     return n_links, n_chip
 
 
@@ -268,26 +289,19 @@ def route(net: Network, spec: NeuroSpec, placements: list[Placement],
     rroutes = _consumer_routes(readout) if readout is not None else None
     m = Mapping(net, spec, chips, placements, readout, routes, rroutes)
     # sender groups: 0 = the host's input values, l + 1 = layer l's units
-    groups: list[tuple[np.ndarray, list[np.ndarray]]] = []
-    first = placements[0]
-    inp = [first.layer.n_in]
-    groups.append((np.full(inp[0], -1), [_dests(routes[0], j) for j in range(inp[0])]))
+    n_in = placements[0].layer.n_in
+    groups = [(np.full(n_in, -1), [_dests(routes[0], j) for j in range(n_in)])]
     for li, p in enumerate(placements):
         unit_pe = np.repeat(p.pes, p.units_per_pe)
-        dl = []
-        for n in range(p.layer.h):
-            d = [_dests(routes[li], p.layer.n_in + n)]
-            if li + 1 < len(placements):
-                d.append(_dests(routes[li + 1], n))
-            elif rroutes is not None:
-                d.append(_dests(rroutes, n))
-            dl.append(np.unique(np.concatenate(d)))
+        nxt = routes[li + 1] if li + 1 < len(placements) else rroutes
+        dl = [np.concatenate([_dests(routes[li], p.layer.n_in + n)]
+                             + ([_dests(nxt, n)] if nxt is not None else []))
+              for n in range(p.layer.h)]
         groups.append((unit_pe, dl))
     for src_pes, dests in groups:
-        cost = np.array([_tree_cost(int(s), d, spec, links) for s, d in zip(src_pes, dests,
-                                                                           strict=True)])
-        m.links.append(cost[:, 0].astype(np.int64))
-        m.chip_packets.append(cost[:, 1].astype(np.int64))
+        n_links, n_chip = _tree_costs(src_pes, dests, spec, links, chips)
+        m.links.append(n_links)
+        m.chip_packets.append(n_chip)
     return m
 
 
@@ -299,4 +313,5 @@ def map_network(net: Network, spec: NeuroSpec, chips: int = 1, target: str = "sp
                 ) -> Mapping:
     """Partition and route `net` on `chips` chips (see the module docstring)."""
     placements, readout = partition(net, spec, chips, target)
-    return route(net, spec, placements, readout, chips)
+    used = chips_needed(net, spec, chips, target)[0]
+    return route(net, spec, placements, readout, used)

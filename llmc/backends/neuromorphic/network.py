@@ -73,7 +73,9 @@ class Layer:
 
     def unit_synapses(self) -> np.ndarray:
         """Synapses held for each unit (all its rows), (h,)."""
-        return np.bincount(self.row_unit()[self.tgt], minlength=self.h)
+        if getattr(self, "_unit_syn", None) is None:
+            self._unit_syn = np.bincount(self.row_unit()[self.tgt], minlength=self.h)
+        return self._unit_syn
 
     def dense(self) -> np.ndarray:
         """The (rows, sources) weight matrix (tests and small models only)."""

@@ -1,8 +1,8 @@
 """NIR export and import of event networks (the `nir` package; Pedersen et
 al. 2024, docs/references.md).
 
-Export (`to_nir`): input -> per layer -> readout -> output, with the
-token's embedding as the graph's input (the lookup stays on the host):
+Export (`to_nir`): input (the token, one-hot) -> "embed" Linear (the
+embedding table as a (E, V) matrix) -> per layer -> readout -> output:
 
   LIF layer l   "l{l}.w" Affine(W, b) -> "l{l}.lif" LIF -> (next), and the
                 recurrent loop "l{l}.lif" -> "l{l}.r" Linear(R) -> "l{l}.lif".
@@ -18,8 +18,8 @@ token's embedding as the graph's input (the lookup stays on the host):
                 synapses and the event threshold but cannot run the gates.
   readout       "readout" Affine(W_out, b_out) -> "output".
 
-Import (`from_nir`) rebuilds the Layer list (llmc.backends.neuromorphic.
-network) from such a graph; a file that is not one raises NirError (one line).
+Import is the frontend's (llmc/frontend/zoo/event_nir.py): `llmc compile
+model.nir` reads such a graph back into an event LM.
 """
 
 from __future__ import annotations
@@ -29,14 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from llmc.backends.neuromorphic.network import Layer, Network, _egru_matrix, csr_by_source
-from llmc.errors import LlmcError
+from llmc.backends.neuromorphic.network import Layer, Network
 
 DT = 1e-4  # seconds per step, as NIR importers (snnTorch) discretise
-
-
-class NirError(LlmcError):
-    """A NIR file llmc cannot read as an event network."""
 
 
 def _dense_w(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
@@ -53,10 +48,13 @@ def _dense_w(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
 def to_nir(net: Network):  # noqa: ANN201 - nir is imported lazily
     import nir
 
-    nodes: dict[str, object] = {"input": nir.Input(input_type={"input": np.array(
-        [net.layers[0].n_in])})}
-    edges: list[tuple[str, str]] = []
-    prev = "input"
+    vocab, width = net.embed.shape
+    nodes: dict[str, object] = {
+        "input": nir.Input(input_type={"input": np.array([vocab])}),   # one-hot token
+        "embed": nir.Linear(weight=net.embed.T.astype(np.float32)),   # (E, V): the lookup
+    }
+    edges: list[tuple[str, str]] = [("input", "embed")]
+    prev = "embed"
     for i, layer in enumerate(net.layers):
         w, r = _dense_w(layer)
         h = layer.h
@@ -95,67 +93,3 @@ def nir_bytes(net: Network) -> bytes:
     buf = io.BytesIO()
     nir.write(buf, to_nir(net))
     return buf.getvalue()
-
-
-def read_nir(path: str | Path):  # noqa: ANN201
-    """nir.read, with any failure as one NirError line."""
-    import nir
-
-    try:
-        return nir.read(str(path))
-    except Exception as exc:  # h5py and nir raise many kinds on a bad file
-        raise NirError(f"{path}: not a NIR file llmc can read ({type(exc).__name__}: "
-                       f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
-
-
-def _meta(node) -> dict:  # noqa: ANN001
-    return dict(getattr(node, "metadata", {}) or {})
-
-
-def from_nir(graph, name: str = "nir") -> Network:  # noqa: ANN001
-    """The event network of a graph written by to_nir (NirError otherwise)."""
-    nodes = graph.nodes
-    layers: list[Layer] = []
-    i = 0
-    try:
-        while f"l{i}.w" in nodes:
-            w, r = np.asarray(nodes[f"l{i}.w"].weight, np.float64), \
-                np.asarray(nodes[f"l{i}.r"].weight, np.float64)
-            b = np.asarray(nodes[f"l{i}.w"].bias, np.float64)
-            if f"l{i}.lif" in nodes:
-                lif = nodes[f"l{i}.lif"]
-                beta = float(1 - DT / np.asarray(lif.tau).ravel()[0])
-                th = float(np.asarray(lif.v_threshold).ravel()[0])
-                ptr, tgt, wts = csr_by_source(np.concatenate([w, r], axis=1))
-                layers.append(Layer(f"layer{i}", "lif", w.shape[1], w.shape[0], ptr, tgt, wts,
-                                    b, th, round(beta, 12)))
-            else:
-                cell = nodes[f"l{i}.cell"]
-                meta = _meta(cell)
-                if meta.get("llmc_op") != "egru_layer":
-                    raise NirError(f"l{i}.cell is a Threshold without llmc's egru_layer metadata")
-                h = r.shape[1]
-                bias = np.concatenate([b, np.asarray(meta["b_hz"], np.float64)])
-                ptr, tgt, wts = csr_by_source(_egru_matrix(w, r))
-                layers.append(Layer(f"layer{i}", "egru", w.shape[1], h, ptr, tgt, wts, bias,
-                                    float(np.asarray(cell.threshold).ravel()[0])))
-            i += 1
-        ro = nodes["readout"]
-        wo = np.asarray(ro.weight, np.float64)
-        ptr, tgt, wts = csr_by_source(wo)
-        readout = Layer("readout", "readout", wo.shape[1], wo.shape[0], ptr, tgt, wts,
-                        np.asarray(ro.bias, np.float64))
-    except NirError:
-        raise
-    except (KeyError, AttributeError, ValueError, IndexError) as exc:
-        raise NirError(f"{name}: not an event network llmc wrote ({type(exc).__name__}: "
-                       f"{exc})") from None
-    if not layers:
-        raise NirError(f"{name}: no layers (nodes l0.w, l0.lif or l0.cell) in the NIR graph")
-    meta = _meta(graph)
-    return Network(str(meta.get("llmc_model", name)), np.eye(layers[0].n_in), layers, readout)
-
-
-def load_nir(path: str | Path) -> Network:
-    """`path` (a model.nir) as an event network; one NirError line on failure."""
-    return from_nir(read_nir(path), Path(path).name)
