@@ -25,7 +25,6 @@ model.nir` reads such a graph back into an event LM.
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 
