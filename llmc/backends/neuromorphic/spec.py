@@ -37,9 +37,9 @@ class NeuroSpec:
     step_overhead_cycles: float
     pj_per_active_cycle: float
     chips_per_target: dict[str, int]
-    clock_hz: float = 300e6
-    idle_w: float = 0.24
-    sram_pj_per_byte: float = 2.0
+    clock_hz: float        # the device's clock_hz
+    idle_w: float          # the device's power.idle_w
+    sram_pj_per_byte: float  # the device's sram level
 
     def neuron_bytes(self, kind: str) -> int:
         return getattr(self, f"neuron_bytes_{kind}")
@@ -67,7 +67,7 @@ def load_spec(device: Any = "spinnaker2") -> NeuroSpec:
     names = {f.name for f in fields(NeuroSpec)}
     vals = {k: v["value"] for k, v in raw.items() if k in names}
     vals["qpe_grid"] = tuple(vals["qpe_grid"])
-    sram = next((m for m in dev.memory if m.name == "sram"), None)
-    return NeuroSpec(**vals, clock_hz=float(dev.clock_hz.value) if dev.clock_hz else 300e6,
-                     idle_w=float(dev.idle_w.value),
-                     sram_pj_per_byte=float(sram.energy_pj_per_byte) if sram else 2.0)
+    if dev.clock_hz is None:
+        raise UsageError(f"device {dev.name} has no clock_hz; the event cost model needs it")
+    return NeuroSpec(**vals, clock_hz=float(dev.clock_hz.value), idle_w=float(dev.idle_w.value),
+                     sram_pj_per_byte=float(dev.level("sram").energy_pj_per_byte))
