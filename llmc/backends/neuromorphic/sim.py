@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from llmc.backends.neuromorphic.mapping import Mapping, Placement, Routes
+from llmc.backends.neuromorphic import fixed
+from llmc.backends.neuromorphic.mapping import Mapping, Placement
 
 
 @numba.njit(cache=True)
@@ -93,11 +94,22 @@ def _layer_cycles(counts_pe: np.ndarray, place: Placement) -> float:
 class Simulator:
     """Runs a Mapping; keeps the recurrent state between calls (generation)."""
 
-    def __init__(self, mapping: Mapping) -> None:
+    def __init__(self, mapping: Mapping, numeric: str = "float", trace: int = 0) -> None:
+        """numeric: "float" (float64, the reference) or "fixed" (fixed.py's
+        Q.F integers, what the RTL neuron cores compute); trace: record the
+        operands of the first `trace` unit updates of layer 0 (fixed only)."""
         self.m = mapping
         net = mapping.network
         self.n_pe = max(int(p.pes[-1]) + 1 for p in mapping.all_placements())
         self.state = [(np.zeros(layer.h), np.zeros(layer.h)) for layer in net.layers]
+        self.numeric = numeric
+        self.trace_left = trace
+        self.traced: list[dict[str, int]] = []
+        if numeric == "fixed":  # integer-valued float64: the products and sums stay exact
+            self.wq = [fixed.to_fixed(la.wts).astype(np.float64)
+                       for la in [*net.layers, net.readout]]
+        elif numeric != "float":
+            raise ValueError(f"numeric must be float or fixed, got {numeric!r}")
 
     def reset(self) -> None:
         self.state = [(np.zeros_like(a), np.zeros_like(b)) for a, b in self.state]
@@ -117,6 +129,8 @@ class Simulator:
             step_syn = np.zeros(self.n_pe, np.int64)
             step_pk = np.zeros(self.n_pe, np.int64)
             x = net.embed[int(tok) % net.embed.shape[0]]
+            if self.numeric == "fixed":
+                x = fixed.to_fixed(x).astype(np.float64)
             in_src = np.nonzero(x)[0].astype(np.int64)
             in_val = x[in_src]
             c.events[0] += in_src.size
@@ -130,10 +144,14 @@ class Simulator:
                 src = np.concatenate([in_src, layer.n_in + rec])
                 val = np.concatenate([in_val, y_prev[rec]])
                 acc = np.zeros(layer.rows)
-                _propagate(src, val, layer.src_ptr, layer.tgt, layer.wts, acc, place.pe_of_row,
+                wts = self.wq[li] if self.numeric == "fixed" else layer.wts
+                _propagate(src, val, layer.src_ptr, layer.tgt, wts, acc, place.pe_of_row,
                            step_syn)
                 _packets(src, routes.dptr, routes.dpes, step_pk)
-                y, s = self._update(layer, acc, s_prev, y_prev)
+                if self.numeric == "fixed":
+                    y, s = self._update_fixed(li, layer, acc, s_prev)
+                else:
+                    y, s = self._update(layer, acc, s_prev, y_prev)
                 self.state[li] = (s, y)
                 fired = np.nonzero(y)[0]
                 ev_hist[li][t, fired] = True
@@ -167,14 +185,43 @@ class Simulator:
         r = self.m.network.readout
         acc = np.zeros(r.rows)
         place = self.m.readout
+        fixed_point = self.numeric == "fixed"
+        wts = self.wq[-1] if fixed_point else r.wts
         if place is not None:
-            _propagate(src, val, r.src_ptr, r.tgt, r.wts, acc, place.pe_of_row, syn)
+            _propagate(src, val, r.src_ptr, r.tgt, wts, acc, place.pe_of_row, syn)
             _packets(src, self.m.readout_routes.dptr, self.m.readout_routes.dpes, pk)
         else:  # the host's product: counted nowhere on the chip
             dummy_pe = np.zeros(r.rows, np.int32)
-            _propagate(src, val, r.src_ptr, r.tgt, r.wts, acc, dummy_pe,
+            _propagate(src, val, r.src_ptr, r.tgt, wts, acc, dummy_pe,
                        np.zeros(1, np.int64))
+        if fixed_point:
+            return fixed.from_fixed(_shift(acc) + fixed.to_fixed(r.bias))
         return acc + r.bias
+
+    def _update_fixed(self, li: int, layer, acc: np.ndarray, s_prev: np.ndarray  # noqa: ANN001
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """fixed.py's unit update; events carry Q.F values (a LIF spike is ONE)."""
+        h, b = layer.h, fixed.to_fixed(layer.bias)
+        a = _shift(acc)
+        c = s_prev.astype(np.int64)
+        th = int(fixed.to_fixed(layer.threshold))
+        if layer.kind == "egru":
+            ops = dict(c_in=c, a_u=fixed.wrap32(a[:h] + b[:h]),
+                       a_r=fixed.wrap32(a[h:2 * h] + b[h:2 * h]),
+                       a_zin=fixed.wrap32(a[2 * h:3 * h] + b[2 * h:3 * h]),
+                       a_zrec=fixed.wrap32(a[3 * h:] + b[3 * h:]))
+            e, y, c = fixed.egru_update(*ops.values(), th)
+            ops["theta"] = np.full(h, th)
+        else:
+            ops = dict(v_in=c, i_syn=fixed.wrap32(a + b),
+                       beta=np.full(h, int(fixed.to_fixed(layer.beta))), threshold=np.full(h, th))
+            e, c = fixed.lif_update(c, ops["i_syn"], int(ops["beta"][0]), th)
+            y = e * fixed.ONE
+        if li == 0 and self.trace_left > 0:
+            k = min(self.trace_left, h)
+            self.traced += [{n: int(v[i]) for n, v in ops.items()} for i in range(k)]
+            self.trace_left -= k
+        return y.astype(np.float64), c.astype(np.float64)
 
     @staticmethod
     def _update(layer, acc: np.ndarray, s_prev: np.ndarray, y_prev: np.ndarray  # noqa: ANN001
@@ -193,5 +240,6 @@ class Simulator:
         return e, v * (1 - e)
 
 
-def routes_of(r: Routes) -> tuple[np.ndarray, np.ndarray]:
-    return r.dptr, r.dpes
+def _shift(acc: np.ndarray) -> np.ndarray:
+    """A Q2F accumulator (integer-valued float64) >>> F, wrapped to 32 bits."""
+    return fixed.wrap32(np.floor(acc / fixed.ONE).astype(np.int64))
