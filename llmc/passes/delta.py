@@ -49,15 +49,16 @@ def measure_event_rates(graph: Graph, windows: np.ndarray
 
     batch = next(n for n in graph.inputs if n.name == "tokens").type.shape[0]
     inputs_of = {n: n.inputs[0] for n in deltas}
+    values: dict[Node, np.ndarray] = {}
+
+    def keep(node: Node, outs: tuple[np.ndarray, ...]) -> None:
+        for d, v in inputs_of.items():
+            if v.node is node:
+                values[d] = outs[v.index]
+
     for i in range(0, len(windows), batch):
         rows = windows[np.arange(i, i + batch) % len(windows)]
-        values: dict[Node, np.ndarray] = {}
-
-        def keep(node: Node, outs: tuple[np.ndarray, ...]) -> None:
-            for d, v in inputs_of.items():
-                if v.node is node:
-                    values[d] = outs[v.index]
-
+        values.clear()
         interpret(graph, {"tokens": rows}, on_value=keep)
         for d, x in values.items():
             _, ev = delta_events(x, d.attrs["threshold"])
