@@ -22,7 +22,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("analysis", ("llmc.costmodel", "llmc.sim", "llmc.rtl")),
     ("backends", ("llmc.backends",)),
     ("api", ("llmc.api", "llmc")),     # "llmc" is llmc/__init__.py alone
-    ("cli", ("llmc.cli", "llmc.demo")),
+    ("cli", ("llmc.cli", "llmc.demo",
+             "llmc.backends.neuromorphic.demo")),  # a backend's `llmc demo` section
 )
 
 # Prefixes of one layer that are peers: a module under one never imports
