@@ -4,8 +4,10 @@
     python -m llmc.frontend.zoo.train_event --model spikegpt-tiny
 
 Same corpus, tokenizer and split as llmc-tiny (llmc.frontend.zoo.data:
-byte-level pydoc_data.topics). Recipe (every field a flag; the defaults are
-what the shipped weights were trained with):
+byte-level pydoc_data.topics). The exact command behind each shipped model
+is its card's recipe.reproduce (egru-tiny: --steps 800 --lr 0.004, about an
+hour on a contended 2-core machine; spikegpt-tiny: --steps 800, six minutes;
+the default 300 steps take a few minutes). Recipe (every field a flag):
   * random windows of seq_len + 1 bytes, each run from the zero state
     (the recurrent state is not carried between windows);
   * AdamW (betas 0.9/0.95), weight decay on 2-D weights, linear warmup then
