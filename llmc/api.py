@@ -76,6 +76,12 @@ def trace(model: str | LoadedModel, phase: str = "prefill", batch: int = 1,
     _check_sizes(batch=batch, seq_len=seq_len, cache_len=cache_len)
     loaded = model if isinstance(model, LoadedModel) else load_model(model, weights)
     t0 = time.perf_counter()
+    if loaded.is_event:  # recurrent event LMs write their IR directly (event_lm.to_graph)
+        seq_len = seq_len or 64
+        graph = loaded.module.to_graph(phase, batch, seq_len)
+        verify(graph)
+        return Traced(loaded, phase, graph, loaded.module.example_inputs(phase, batch, seq_len),
+                      {"export_s": 0.0, "convert_s": time.perf_counter() - t0})
     if loaded.config is None:
         module, args, names = loaded.module, loaded.example_args or (), None
         if factory_shape(loaded, batch, seq_len) is not None:
@@ -261,7 +267,7 @@ def _run_phases(loaded: LoadedModel, stages: list[str], ctx: PassContext, batch:
         if family(name) in ("sparsity", "attention"):
             marks.setdefault(ctx.phase, [before])[1:] = [after]
 
-    for ph in PHASES if loaded.config is not None else ("prefill",):
+    for ph in PHASES if loaded.config is not None or loaded.is_event else ("prefill",):
         step(f"trace {ph}")
         traced = trace(loaded, ph, batch, seq_len)
         timings.update({f"{ph}.{k}": v for k, v in traced.timings.items()})
@@ -283,7 +289,12 @@ def _manifest_fields(loaded: LoadedModel, tgt: Target, backend: str, options: Co
     """manifest.json's fields besides the format, the version and the files."""
     shape_only = any(g.shape_only for g in graphs.values())
     generate = None
-    if loaded.config is not None and "decode" in graphs:
+    if loaded.is_event:  # recurrent: the context is bounded by nothing but the state
+        cfg = loaded.module.cfg
+        generate = {"batch": options.batch, "prompt_tokens": options.seq_len,
+                    "context_tokens": cfg.max_seq_len, "vocab_size": cfg.vocab_size,
+                    "tokenizer": "utf-8 bytes"}
+    elif loaded.config is not None and "decode" in graphs:
         generate = {"batch": options.batch, "prompt_tokens": options.seq_len,
                     "context_tokens": options.seq_len, "vocab_size": loaded.config.vocab_size,
                     "tokenizer": "utf-8 bytes"}
@@ -299,8 +310,9 @@ def model_sha256(loaded: LoadedModel) -> str:
     """sha256 of a model: its config and, unless it is shape-only, every
     weight (name, dtype, shape, bytes) in name order."""
     h = hashlib.sha256()
-    if loaded.config is not None:
-        h.update(json.dumps(loaded.config.to_dict(), sort_keys=True).encode())
+    if loaded.config is not None or loaded.is_event:
+        cfg = loaded.config if loaded.config is not None else loaded.module.cfg
+        h.update(json.dumps(cfg.to_dict(), sort_keys=True).encode())
     else:
         h.update(f"{type(loaded.module).__module__}.{type(loaded.module).__qualname__}".encode())
     if loaded.is_meta:

@@ -19,6 +19,8 @@ _BACKEND_DEMOS: list[tuple[str, str]] = [
      "llmc.backends.npu.demo"),
     ("HNLPU: hardwired-weight neurons in RTL, and the Hardwired-Neurons LPU system model",
      "llmc.backends.hnlpu.demo"),
+    ("neuromorphic: an event-based LM mapped onto SpiNNaker 2, simulated event by event",
+     "llmc.backends.neuromorphic.demo"),
     ("design-space sweep: resumable, with its Pareto front", "llmc.dse.demo"),
 ]
 

@@ -22,8 +22,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("analysis", ("llmc.costmodel", "llmc.sim", "llmc.rtl")),
     ("backends", ("llmc.backends",)),
     ("api", ("llmc.api", "llmc", "llmc.dse")),  # "llmc" is llmc/__init__.py alone
-    ("cli", ("llmc.cli", "llmc.demo",
-             "llmc.backends.gpu.demo")),      # a backend's section of the tour
+    ("cli", ("llmc.cli", "llmc.demo",            # backends' sections of the tour:
+             "llmc.backends.gpu.demo", "llmc.backends.neuromorphic.demo")),
 )
 
 # Prefixes of one layer that are peers: a module under one never imports

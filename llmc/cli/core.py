@@ -251,6 +251,13 @@ def _models(a: argparse.Namespace) -> int:
              "top_k": c.top_k if c.n_experts else None, "context": c.max_seq_len,
              "weights": "shipped" if (WEIGHTS_DIR / f"{c.name}.safetensors").exists()
              else "shape-only"} for c in CONFIGS.values()]
+    from llmc.frontend.zoo.event_lm import EVENT_CONFIGS  # recurrent event LMs
+
+    rows += [{"name": c.name, "family": c.kind, "layers": c.n_layers, "hidden": max(c.hidden),
+              "heads": 0, "kv_heads": 0, "experts": 0, "top_k": None,
+              "context": c.max_seq_len,
+              "weights": "shipped" if (WEIGHTS_DIR / f"{c.name}.safetensors").exists()
+              else "shape-only"} for c in EVENT_CONFIGS.values()]
     if a.json:
         print_json(rows)
         return 0

@@ -21,6 +21,7 @@ from llmc.errors import ModelError
 from llmc.frontend.hf_config import NORM_OFFSET, config_from_hf
 from llmc.frontend.zoo.config import ModelConfig, get_config
 from llmc.frontend.zoo.decoder import Decoder, build_model
+from llmc.frontend.zoo.event_lm import EVENT_CONFIGS, EventLM, load_event_model
 
 WEIGHTS_DIR = Path(__file__).parent / "zoo" / "weights"
 
@@ -37,6 +38,11 @@ class LoadedModel:
     example_args: tuple[torch.Tensor, ...] | None = None
 
     @property
+    def is_event(self) -> bool:
+        """An event-based LM (llmc.frontend.zoo.event_lm): it writes its own IR."""
+        return isinstance(self.module, EventLM)
+
+    @property
     def is_meta(self) -> bool:
         return any(p.device.type == "meta" for p in self.module.parameters())
 
@@ -51,9 +57,17 @@ def load_model(spec: str, weights: str = "auto") -> LoadedModel:
         raise ModelError(f"weights must be auto, meta or random, got {weights!r}")
     if ".py:" in spec:
         return _load_factory(spec)
+    if spec.endswith(".nir"):  # an event network in NIR (llmc/frontend/zoo/event_nir.py)
+        from llmc.frontend.zoo.event_nir import load_nir_model
+
+        module = load_nir_model(spec)
+        return LoadedModel(module.cfg.name, module, None, spec)
     path = Path(spec)
     if path.is_dir() or spec.endswith("config.json"):
         return _load_hf_dir(path if path.is_dir() else path.parent, weights)
+    if spec in EVENT_CONFIGS:  # event-based LMs (EGRU, LIF): their own modules
+        module, source = load_event_model(spec, weights)
+        return LoadedModel(spec, module, None, source)
     cfg = get_config(spec)
     shipped = WEIGHTS_DIR / f"{cfg.name}.safetensors"
     if weights == "auto" and shipped.exists():

@@ -33,6 +33,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("hnlpu", "hnlpu", "Hardwired-Neuron LPU (hardwired-weight RTL)", _COMMON, "hnlpu"),
     Target("spinnaker2", "spinnaker2", "SpiNNaker 2 neuromorphic chip (event-driven mapping)",
            _COMMON, "neuromorphic"),
+    Target("spinnaker2-board", "spinnaker2", "a board of SpiNNaker 2 chips (event-driven "
+           "mapping over several chips)", _COMMON, "neuromorphic"),
 ]}
 
 

@@ -77,6 +77,18 @@ def _outs(node) -> tuple[Value, ...]:  # noqa: ANN001
 
 # op -> (a one-op graph, the (m, n, k, count, label) of its GEMM steps)
 CASES: dict[str, tuple[Callable, list[tuple[int, int, int, int, str]]]] = {
+    # event ops (llmc/ir/ops/events.py): one (B, out, in) product per step, T = 4 steps
+    "egru_layer": (lambda b, p: _outs(b.add("egru_layer", [
+        b.input("x", T(1, 4, 8)), b.input("c", T(1, 6)), b.input("y", T(1, 6)),
+        p("w", T(18, 8)), p("r", T(18, 6)), p("b", T(24))], {"threshold": 0.1}))[0],
+        [(1, 18, 8, 4, ".in"), (1, 18, 6, 4, ".rec")]),
+    "lif_layer": (lambda b, p: _outs(b.add("lif_layer", [
+        b.input("x", T(1, 4, 8)), b.input("v", T(1, 6)), b.input("s", T(1, 6)),
+        p("w", T(6, 8)), p("r", T(6, 6)), p("b", T(6))], {"threshold": 1.0, "beta": 0.9}))[0],
+        [(1, 6, 8, 4, ".in"), (1, 6, 6, 4, ".rec")]),
+    "delta_linear": (lambda b, p: b.op("delta_linear", b.input("x", T(2, 3, 32)),
+                                       p("w", T(16, 32)), threshold=0.1),
+                     [(2, 16, 32, 3, "")]),
     "linear": (lambda b, p: b.op("linear", b.input("x", T(2, 3, 32)), p("w", T(16, 32))),
                [(6, 16, 32, 1, "")]),
     "matmul": (lambda b, p: b.op("matmul", b.input("a", T(2, 4, 8, 32)),
