@@ -44,9 +44,8 @@ from typing import Any
 from llmc.errors import LlmcError
 from llmc.passes.memplan import _items
 from llmc.passes.memplan._items import Item
-from llmc.passes.memplan.check import check_plan
-from llmc.passes.memplan.heuristics import best_heuristic, items_of
-from llmc.passes.memplan.mip import SolverTimeoutWarning, _scale, _unit
+from llmc.passes.memplan.heuristics import items_of
+from llmc.passes.memplan.mip import SolverTimeoutWarning, _scale, _unit, warm_offsets
 from llmc.passes.memplan.problem import Plan, Problem, arena_of, lower_bound
 
 log = logging.getLogger("llmc.memplan")
@@ -252,16 +251,7 @@ def solve_cpsat(problem: Problem, time_limit_s: float = 30.0,
     t0 = time.perf_counter()
     lb = lower_bound(problem)
     items = items_of(problem)
-    greedy = best_heuristic(problem)
-    warm = [greedy.offsets[b.name] for b in problem.buffers]
-    if warm_start is not None:
-        try:
-            check_plan(problem, warm_start)
-        except LlmcError as e:
-            warnings.warn(f"ignoring invalid warm start: {e}", stacklevel=2)
-        else:
-            if warm_start.arena_bytes < greedy.arena_bytes:
-                warm = [warm_start.offsets[b.name] for b in problem.buffers]
+    warm = warm_offsets(problem, warm_start)
     offs, status, info = solve_items_cpsat(items, warm, lb, time_limit_s)
     bound = int(info.get("bound_bytes", lb))  # type: ignore[call-overload]
     if status == "warm":

@@ -249,6 +249,23 @@ def _quiet() -> dict[str, object]:
     return {"_skip_v4_deprecation": True} if "_skip_v4_deprecation" in params else {}
 
 
+def warm_offsets(problem: Problem, warm_start: Plan | None) -> list[int]:
+    """The solvers' starting offsets, in buffer order: the best greedy plan's,
+    or ``warm_start``'s when it is valid and lower (an invalid one is ignored
+    with a warning)."""
+    greedy = best_heuristic(problem)
+    best = greedy
+    if warm_start is not None:
+        try:
+            check_plan(problem, warm_start)
+        except LlmcError as e:
+            warnings.warn(f"ignoring invalid warm start: {e}", stacklevel=3)
+        else:
+            if warm_start.arena_bytes < greedy.arena_bytes:
+                best = warm_start
+    return [best.offsets[b.name] for b in problem.buffers]
+
+
 def solve_mip(
     problem: Problem, time_limit_s: float = 30.0, warm_start: Plan | None = None
 ) -> Plan:
@@ -262,16 +279,7 @@ def solve_mip(
     t0 = time.perf_counter()
     lb = lower_bound(problem)
     items = items_of(problem)
-    greedy = best_heuristic(problem)
-    warm = [greedy.offsets[b.name] for b in problem.buffers]
-    if warm_start is not None:
-        try:
-            check_plan(problem, warm_start)
-        except LlmcError as e:
-            warnings.warn(f"ignoring invalid warm start: {e}", stacklevel=2)
-        else:
-            if warm_start.arena_bytes < greedy.arena_bytes:
-                warm = [warm_start.offsets[b.name] for b in problem.buffers]
+    warm = warm_offsets(problem, warm_start)
     offs, status, info = solve_items(items, warm, lb, time_limit_s)
     if status == "warm":
         status = "optimal" if _items.height(items, offs) <= lb else "feasible"

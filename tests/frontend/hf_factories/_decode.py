@@ -1,4 +1,5 @@
-"""One decode step of a transformers causal LM with its StaticCache, as a
+"""What the factories share: `Logits`, the prefill wrapper, and one decode
+step of a transformers causal LM with its StaticCache, as a
 function of its inputs: the factories' `decode()` (`llmc show
 tests/frontend/hf_factories/llama.py:decode`).
 
@@ -14,6 +15,17 @@ so an exported step would hold for one fill state only.
 
 import torch
 from transformers import StaticCache
+
+
+class Logits(torch.nn.Module):
+    """token ids (B, T) -> logits (B, T, vocab), no cache."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, use_cache=False).logits
 
 
 class StaticDecode(torch.nn.Module):

@@ -4,19 +4,8 @@ a tiny, seeded transformers GemmaForCausalLM, for
 `...gemma.py:decode` (one step with a StaticCache)."""
 
 import torch
-from _decode import decode_step
+from _decode import Logits, decode_step
 from transformers import GemmaConfig, GemmaForCausalLM
-
-
-class Logits(torch.nn.Module):
-    """token ids (B, T) -> logits (B, T, vocab), no cache."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=ids, use_cache=False).logits
 
 
 def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:

@@ -3,18 +3,8 @@ a tiny, seeded transformers MistralForCausalLM, for
 `llmc show tests/frontend/hf_factories/mistral.py:factory`."""
 
 import torch
+from _decode import Logits
 from transformers import MistralConfig, MistralForCausalLM
-
-
-class Logits(torch.nn.Module):
-    """token ids (B, T) -> logits (B, T, vocab), no cache."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=ids, use_cache=False).logits
 
 
 def factory() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:

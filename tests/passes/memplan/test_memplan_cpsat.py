@@ -20,6 +20,7 @@ from llmc.passes.memplan import (
     solve_cpsat,
 )
 from llmc.passes.memplan import cpsat as cpsat_mod
+from llmc.passes.memplan.heuristics import best_heuristic
 
 TRAP = Problem([Buffer("b0", 384, 5, 8), Buffer("b1", 320, 3, 5), Buffer("b2", 256, 1, 2),
                 Buffer("b3", 64, 4, 6), Buffer("b4", 192, 1, 2), Buffer("b5", 192, 2, 4)])
@@ -91,7 +92,7 @@ def test_time_out_keeps_the_best_plan_and_reports_the_gap(monkeypatch):
     """With no time for the search the greedy hint comes back, marked
     feasible, with its gap to the proved bound."""
     prob = random_problem(2, 200)
-    greedy = cpsat_mod.best_heuristic(prob)
+    greedy = best_heuristic(prob)
     assert greedy.arena_bytes > lower_bound(prob)
     monkeypatch.setattr(cpsat_mod, "DET_PER_S", 0.0)  # no deterministic time at all
     with pytest.warns(SolverTimeoutWarning, match="proved bound"):
@@ -113,7 +114,7 @@ def test_solver_failure_falls_back_to_the_greedy_plan(monkeypatch):
         p = solve_cpsat(prob)
     check_plan(prob, p)
     assert p.info["error"] == "solver failed: cp-sat exploded" and not p.optimal
-    assert p.arena_bytes == cpsat_mod.best_heuristic(prob).arena_bytes
+    assert p.arena_bytes == best_heuristic(prob).arena_bytes
 
 
 def test_warm_start_is_never_lost():
