@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from llmc.errors import UsageError
-from llmc.ir.ops.intops import EXP_CLAMP, SOFTMAX_K, exp_consts
+from llmc.ir.ops.intops import SOFTMAX_K, exp_consts
 from llmc.rtl.design import Design
+from llmc.rtl.hn_iexp import iexp_lines, slit
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,6 @@ class AttnSpec:
         return np.asarray(y, np.int64)[0, :, 0, :]
 
 
-def _s(v: int, w: int = 64) -> str:
-    return f"-{w}'sd{-v}" if v < 0 else f"{w}'sd{v}"
 
 
 def _zext(name: str, width: int, to: int) -> str:
@@ -97,8 +96,7 @@ def _zext(name: str, width: int, to: int) -> str:
 def generate_attn(spec: AttnSpec) -> Design:
     """The module (see the module docstring)."""
     H, G, S, D = spec.heads, spec.kv_heads, spec.slots, spec.dim
-    x0, b_q, c_q = exp_consts(spec.frac)
-    ax0, qb, pb = -x0, spec.quotient_bits, spec.prob_bits
+    qb, pb = spec.quotient_bits, spec.prob_bits
     hb, sb = max(1, (H - 1).bit_length()), max(1, (S - 1).bit_length())
     rows = G * S
     group = H // G
@@ -152,19 +150,14 @@ def generate_attn(spec: AttnSpec) -> Design:
          "            dot = dot + $signed(qh[8*d +: 8]) * $signed(kr[8*d +: 8]);",
          "    end",
          "    wire signed [63:0] dot64 = {{32{dot[31]}}, dot};",
-         f"    wire signed [63:0] xfj = ((dot64 * {_s(spec.s_mult)}) + (64'sd1 <<< "
+         f"    wire signed [63:0] xfj = ((dot64 * {slit(spec.s_mult)}) + (64'sd1 <<< "
          f"{spec.s_shift - 1})) >>> {spec.s_shift};",
          "    // i-exp of xf_j - max (<= 0), I-BERT",
-         "    wire signed [63:0] ax = mx - xf[j];",
-         f"    wire signed [63:0] axc = ax > {_s(EXP_CLAMP * ax0)} ? {_s(EXP_CLAMP * ax0)} : ax;"]
-    terms = " + ".join(f"{{4'd0, axc >= {_s(k * ax0)}}}" for k in range(1, EXP_CLAMP + 1))
-    L += [f"    wire [4:0] qe = {terms};",
-          f"    wire signed [63:0] re = $signed({{59'd0, qe}}) * {_s(ax0)} - axc;",
-          f"    wire signed [63:0] te = re + {_s(b_q)};",
-          f"    wire signed [63:0] ej = (te * te + {_s(c_q)}) >>> qe;",
-          f"    wire [127:0] trial = {{64'd0, sum}} << (7'd{qb - 1} - step);",
+         "    wire signed [63:0] ax = mx - xf[j];"]
+    L += iexp_lines("ax", spec.frac, q="qe", r="re", t="te", out="ej")
+    L += [f"    wire [127:0] trial = {{64'd0, sum}} << (7'd{qb - 1} - step);",
           f"    wire signed [63:0] pr = (ex[j] * factor) >>> {SOFTMAX_K - pb};",
-          f"    wire signed [31:0] pj32 = pr > {_s((1 << pb) - 1)} ? 32'sd{(1 << pb) - 1} "
+          f"    wire signed [31:0] pj32 = pr > {slit((1 << pb) - 1)} ? 32'sd{(1 << pb) - 1} "
           f": pr[31:0];",
           "",
           "    always @(posedge clk) begin",
@@ -235,7 +228,7 @@ def generate_attn(spec: AttnSpec) -> Design:
           "        input signed [31:0] acc;",
           "        reg signed [63:0] t;",
           "        begin",
-          f"            t = (($signed({{{{32{{acc[31]}}}}, acc}}) * {_s(spec.o_mult)}) + "
+          f"            t = (($signed({{{{32{{acc[31]}}}}, acc}}) * {slit(spec.o_mult)}) + "
           f"(64'sd1 <<< {spec.o_shift - 1})) >>> {spec.o_shift};",
           "            sat8 = t > 64'sd127 ? 8'd127 : (t < -64'sd127 ? 8'h81 : t[7:0]);",
           "        end",
