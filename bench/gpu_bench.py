@@ -1,9 +1,14 @@
 """The gpu backend on an NVIDIA GPU, side by side with PyTorch and the cost model.
 
-    python bench/gpu_bench.py [--quick] [--out DIR]   # one unattended run, < 10 min on an H100
+    python bench/gpu_bench.py [--quick] [--budget-s S] [--out DIR]   # one unattended run
     python bench/gpu_bench.py --dry-run                # no GPU: the cases and the predictions
 
 Without a CUDA GPU (and without --dry-run) it refuses: one line, exit 2.
+The run stays inside a wall-time budget (--budget-s, default 540 s): cases
+run cheapest first (single ops, then the cost model's validation, then the
+1.1B model), the tables are rewritten after every case, and cases not
+started when the budget is spent are marked skipped, so a run cut off
+still leaves every finished measurement on disk.
 Writes bench/results/gpu.{json,md} (with the device, torch and triton
 versions), and, in the same run, bench/costmodel_gpu_validate.py's tables
 (bench/results/costmodel_gpu.{json,md}: the cost model's per-op error).
@@ -269,11 +274,37 @@ def torch_llama(torch: Any, compile_mode: str) -> dict[str, Any]:
 
 # ---- the run, the tables ------------------------------------------------------------
 
-def run(dev_key: str, quick: bool, dry_run: bool, compile_mode: str, out_dir: Path) -> dict:
+def measure_rows(rows: list[dict[str, Any]], measure: Any, budget_s: float,
+                 flush: Any, clock: Any = time.perf_counter) -> None:
+    """Measure `rows` in order with `measure(row) -> dict`, calling `flush()` after
+    each one so a run cut off loses only the case in flight. Once `budget_s` of
+    wall time is spent, the rows left are marked skipped (not measured); a case
+    that raises keeps its error and the run goes on."""
+    start = clock()
+    for r in rows:
+        if clock() - start > budget_s:
+            r["skipped"] = f"time budget of {budget_s:.0f} s spent"
+            continue
+        t0 = clock()
+        try:
+            r.update(measure(r))
+        except Exception as exc:  # noqa: BLE001 - one failed case must not lose the run
+            r["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        r["wall_s"] = clock() - t0
+        print(f"{r['name']}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else
+                                          f"{k} {v}" for k, v in r.items()
+                                          if k not in ("group", "name")), flush=True)
+        flush()
+
+
+def run(dev_key: str, quick: bool, dry_run: bool, compile_mode: str, out_dir: Path,
+        budget_s: float = 540.0, flush: Any = None) -> dict:
+    """The cases in order of cost: the single ops, the cost model's validation,
+    then the 1.1B model (torch.compile's autotuning is the slowest part)."""
     dev = get_device(dev_key)
     rows = [{**c, "predicted_s": predict(dev, c)} for c in cases(quick)]
     res: dict[str, Any] = {"device": dev_key, "dry_run": dry_run, "rows": rows,
-                           "python": platform.python_version()}
+                           "python": platform.python_version(), "budget_s": budget_s}
     if dry_run:
         return res
     import torch
@@ -281,27 +312,23 @@ def run(dev_key: str, quick: bool, dry_run: bool, compile_mode: str, out_dir: Pa
 
     res.update({"gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
                 "triton": triton.__version__})
+    save = (lambda: flush(res)) if flush else (lambda: None)
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         llmc = Llmc(Path(tmp))
+        ops = [r for r in rows if r["group"] != "llama-1.1b"]
+        measure_rows(ops, lambda r: measure_ops(r, llmc, dev, torch), budget_s, save)
+        copy = next((r for r in rows if r["group"] == "copy" and "torch_tb_s" in r), None)
         for r in rows:
-            t0 = time.perf_counter()
-            try:
-                if r["group"] == "llama-1.1b":
-                    r.update(measure_llama(r, Path(tmp), torch, compile_mode, not quick))
-                else:
-                    r.update(measure_ops(r, llmc, dev, torch))
-            except Exception as exc:  # noqa: BLE001 - one failed case must not lose the run
-                r["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            r["wall_s"] = time.perf_counter() - t0
-            print(f"{r['name']}: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else
-                                              f"{k} {v}" for k, v in r.items()
-                                              if k not in ("group", "name")), flush=True)
-    copy = next((r for r in rows if r["group"] == "copy" and "torch_tb_s" in r), None)
-    for r in rows:
-        if r["group"] == "gemv" and copy and "w4a16_bytes_tb_s" in r:
-            r["goal_met"] = (r["w4a16_bytes_tb_s"] >= 0.8 * copy["torch_tb_s"]
-                             and r["w4a16_vs_torch_bf16"] >= 3)
-    res["costmodel_validation"] = validate(dev, quick, out_dir)
+            if r["group"] == "gemv" and copy and "w4a16_bytes_tb_s" in r:
+                r["goal_met"] = (r["w4a16_bytes_tb_s"] >= 0.8 * copy["torch_tb_s"]
+                                 and r["w4a16_vs_torch_bf16"] >= 3)
+        res["costmodel_validation"] = validate(dev, quick, out_dir)
+        save()
+        left = budget_s - (time.perf_counter() - start)
+        measure_rows([r for r in rows if r["group"] == "llama-1.1b"],
+                     lambda r: measure_llama(r, Path(tmp), torch, compile_mode, not quick),
+                     left, save)
     return res
 
 
@@ -335,6 +362,15 @@ def markdown(res: dict[str, Any]) -> str:
     return head + "\n".join(lines) + tail
 
 
+def write_tables(res: dict[str, Any], out: Path, stem: str) -> None:
+    """gpu.json and gpu.md, each written whole (temporary file, then rename)."""
+    for name, text in ((f"{stem}.json", json.dumps(res, indent=2, sort_keys=True, default=str)
+                        + "\n"), (f"{stem}.md", markdown(res))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out / name)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", help="device key (default: detected from the GPU's name)")
@@ -342,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="no GPU: list cases and predictions")
     ap.add_argument("--torch-compile-mode", default="max-autotune",
                     help="torch.compile mode for the 1.1B baseline (default max-autotune)")
+    ap.add_argument("--budget-s", type=float, default=540.0,
+                    help="wall seconds after which cases not started are skipped (default "
+                         "540: the run, with start-up, stays under 10 minutes)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     a = ap.parse_args(argv)
     if not a.dry_run:
@@ -354,11 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     key = a.device or ("h100-sxm5" if a.dry_run else cmv.detect_device(__import__("torch")))
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    res = run(key, a.quick, a.dry_run, a.torch_compile_mode, out)
     stem = "gpu_dryrun" if a.dry_run else "gpu"
-    (out / f"{stem}.json").write_text(json.dumps(res, indent=2, sort_keys=True, default=str)
-                                      + "\n")
-    (out / f"{stem}.md").write_text(markdown(res))
+    res = run(key, a.quick, a.dry_run, a.torch_compile_mode, out, a.budget_s,
+              lambda r: write_tables(r, out, stem))
+    write_tables(res, out, stem)
     if a.dry_run:
         for r in res["rows"]:
             p = f"{r['predicted_s'] * 1e3:.3f} ms predicted" if r["predicted_s"] else \

@@ -35,3 +35,24 @@ def test_without_a_gpu_it_refuses_in_one_line(tmp_path: Path, capsys) -> None:  
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "no CUDA GPU" in err
     assert not any(tmp_path.iterdir())
+
+
+def test_cases_past_the_budget_are_skipped_and_every_case_is_flushed() -> None:
+    now = [0.0]
+    flushed: list[int] = []
+
+    def measure(row: dict) -> dict:
+        now[0] += 100.0                       # each case takes 100 s of the clock
+        if row["name"] == "b":
+            raise RuntimeError("out of memory\nmore")
+        return {"x_s": 1.0}
+
+    rows = [{"group": "g", "name": n} for n in "abcde"]
+    gpu_bench.measure_rows(rows, measure, 250.0, lambda: flushed.append(1), lambda: now[0])
+    assert [("x_s" in r, "error" in r, "skipped" in r) for r in rows] == [
+        (True, False, False), (False, True, False), (True, False, False),
+        (False, False, True), (False, False, True)]
+    assert rows[1]["error"] == "RuntimeError: out of memory"
+    assert rows[0]["wall_s"] == 100.0 and len(flushed) == 3
+    assert "skipped time budget of 250 s spent" in gpu_bench.markdown(
+        {"device": "h100-sxm5", "rows": [{**r, "predicted_s": None} for r in rows]})
