@@ -107,6 +107,9 @@ class Generator:
                     # bit by bit at every load, and kernels compute in f32 either way
                     t = t.float()
             dev[name] = t.to(where.device)
+        from llmc.backends.gpu.blockfmt import blocked_weights
+
+        dev.update(blocked_weights(program, dev))   # block-format weights: (codes, exponents)
         self.rt = Runtime(program, Kernels(path / "kernels"), dev, where)
         self.program = program
         self.graph: Any = None

@@ -184,6 +184,8 @@ class Runtime:
         out = self.empty((M, N), types[s["out"]][0])
         extra = [self.rows(vals[e], N) for e in s["extra"]]
         sc = vals[s["scales"]] if s["scales"] else x
+        if isinstance(w, Blocked):          # block-format weight: codes, exponents
+            w, sc = w.m, w.e
         bias = vals[s["bias"]] if s["bias"] else x
         if self.where.interpret:
             # few, large programs: the interpreter's cost is per operation, not per element
@@ -206,6 +208,15 @@ class Runtime:
             DOT_F32=self.where.dot_f32, PRECISION=precision,
             **({"HEAD_D": s["head_dim"]} if rope else {}))
         return out.reshape(types[s["out"]][1])
+
+    def op_block_embedding(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        table, idx = vals[s["table"]], vals[s["idx"]]
+        flat = idx.reshape(-1).contiguous()
+        R, C = flat.numel(), types[s["out"]][1][-1]      # (MXFP4 codes: two per byte)
+        out = self.empty((R, C), s["dtype"])
+        c = self.cfg(s, {"BLOCK_R": pow2(min(R, 64)), "BLOCK_C": pow2(min(C, 1024), 32)})
+        self.k[s["kernel"]][(math.ceil(R / c["BLOCK_R"]),)](table.m, table.e, flat, out, R, C, **c)
+        return out.reshape(*idx.shape, C)
 
     def op_rope(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
         x, cos, sin = vals[s["x"]], vals[s["cos"]], vals[s["sin"]]
