@@ -24,7 +24,9 @@ ACT_DTYPE = "bf16"  # activations and float weights: the precision GPUs are cost
 FORMAT = 1
 # which template file holds which step kind's kernel
 TEMPLATES = {"embedding": "embedding", "rms_norm": "rms_norm", "rope": "rope",
-             "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache"}
+             "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache",
+             "int_gemm": "int_ops", "int_rms_norm": "int_ops", "int_attention": "int_ops",
+             "int_elementwise": "int_ops"}
 
 
 def attention_tiles(device: Any) -> Any:
@@ -136,6 +138,12 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
                          if s["op"] in TEMPLATES}):
         users = sorted({u for k, v in uses.items() for u in v if TEMPLATES.get(k) == tname})
         files[f"kernels/{tname}.py"] = header(tname, options, device, users) + template(tname)
+    int_steps = [s for p in phases.values() for s in p["steps"] if s["op"] == "int_elementwise"]
+    if int_steps:     # the generated integer kernels, after the template's (intk.py)
+        from llmc.backends.gpu.intk import kernels_file
+        files["kernels/int_ops.py"] = kernels_file(str(files["kernels/int_ops.py"]), int_steps)
+        for s in int_steps:
+            del s["source"]
     tables = sorted({s["kernel"] for p in phases.values() for s in p["steps"]
                      if s["op"] == "block_embedding"})
     if tables:

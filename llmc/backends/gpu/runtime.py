@@ -48,12 +48,12 @@ def torch_dtype(name: str, act: str) -> Any:
     import torch
 
     table = {"f32": act, "bf16": "bf16", "f16": "f16", "i64": "i64", "i32": "i32",
-             "i8": "i8", "u8": "u8", "bool": "bool"}
+             "i8": "i8", "u8": "u8", "bool": "bool", "i16": "i16"}
     if name not in table:
         raise UsageError(f"the gpu runtime holds no values of dtype {name}")
     return {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16,
             "i64": torch.int64, "i32": torch.int32, "i8": torch.int8, "u8": torch.uint8,
-            "bool": torch.bool}[table[name]]
+            "bool": torch.bool, "i16": torch.int16}[table[name]]
 
 
 def load_module(path: Path, name: str) -> Any:
@@ -217,6 +217,23 @@ class Runtime:
         c = self.cfg(s, {"BLOCK_R": pow2(min(R, 64)), "BLOCK_C": pow2(min(C, 1024), 32)})
         self.k[s["kernel"]][(math.ceil(R / c["BLOCK_R"]),)](table.m, table.e, flat, out, R, C, **c)
         return out.reshape(*idx.shape, C)
+
+    # integer-only graphs: llmc/backends/gpu/intk.py
+    def op_int_gemm(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_gemm(self, s, vals, types)
+
+    def op_int_rms_norm(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_rms_norm(self, s, vals, types)
+
+    def op_int_attention(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_attention(self, s, vals, types)
+
+    def op_int_elementwise(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_elementwise(self, s, vals, types)
 
     def op_rope(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
         x, cos, sin = vals[s["x"]], vals[s["cos"]], vals[s["sin"]]
