@@ -1,8 +1,8 @@
 """`llmc run` on llmc-tiny compiled with block-format weights (`--quant
-bfp16`: BFP16 weights, linear inputs and KV cache; bfp12; mxint8) gives the
-reference backend's greedy tokens on the gpu backend, under Triton's
-interpreter here: the first 3 by default (~15 s of CPU), all 32 with
-LLMC_LONG_TESTS=1."""
+bfp16`: BFP16 weights, linear inputs and KV cache; bfp12; mxint8) or
+integer-only (`--quant w8a8-int`) gives the reference backend's greedy
+tokens on the gpu backend, under Triton's interpreter here: the first few
+by default, all 32 with LLMC_LONG_TESTS=1."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> str:
 def check_tokens(root: str, quant: str, n: int, capsys) -> None:  # noqa: ANN001
     art, want = compiled(root, quant)
     program = json.loads((art / "program.json").read_text())
-    assert not program["unsupported"] and program["block_weights"]
+    assert not program["unsupported"]
     assert main(["run", str(art), "--prompt", PROMPT, "--max-new-tokens", str(n),
                  "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
@@ -63,9 +63,17 @@ def test_bfp16_first_tokens_match_the_reference_backend(root, capsys):  # noqa: 
     assert not any(s["op"] == "quantize" and s["x"].startswith("rms_norm") for s in steps)
 
 
+def test_w8a8_int_first_tokens_match_the_reference_backend(root, capsys):  # noqa: ANN001
+    check_tokens(root, "w8a8-int", 2, capsys)
+    art, _ = compiled(root, "w8a8-int")
+    program = json.loads((art / "program.json").read_text())
+    ops = {s["op"] for p in program["phases"].values() for s in p["steps"]}
+    assert {"int_gemm", "int_rms_norm", "int_attention", "int_elementwise"} <= ops
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("LLMC_LONG_TESTS"),
                     reason="~70 s of CPU per artifact in the interpreter; LLMC_LONG_TESTS=1 runs it")
-@pytest.mark.parametrize("quant", ["bfp16", "bfp12", "mxint8"])
+@pytest.mark.parametrize("quant", ["bfp16", "bfp12", "mxint8", "w8a8-int"])
 def test_32_tokens_match_the_reference_backend(root, quant, capsys):  # noqa: ANN001
     check_tokens(root, quant, 32, capsys)
