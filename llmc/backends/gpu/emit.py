@@ -26,7 +26,7 @@ FORMAT = 1
 TEMPLATES = {"embedding": "embedding", "rms_norm": "rms_norm", "rope": "rope",
              "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache",
              "int_gemm": "int_ops", "int_rms_norm": "int_ops", "int_attention": "int_ops",
-             "int_elementwise": "int_ops"}
+             "int_elementwise": "int_ops", "moe": "moe"}
 
 
 def attention_tiles(device: Any) -> Any:

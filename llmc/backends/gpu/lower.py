@@ -17,6 +17,8 @@ integers and booleans only). The rules, in the order they are tried:
   * `qlinear` (block-format weights and/or inputs) -> a GEMM kernel that
     dequantises the weight and rounds x in registers, `embedding` of a
     block table + `dequantize` -> one gather (llmc/backends/gpu/blockfmt.py);
+  * `moe_ffn` (+ the residual add after it) -> routing, grouped expert
+    GEMMs and a combine (llmc/backends/gpu/moe.py);
   * the integer-only ops (int_linear + requant, int_rms_norm, int_attention,
     elementwise integer groups) -> llmc/backends/gpu/intk.py's kernels;
   * `embedding` (+ its `cast`), `rms_norm`, `quantize` (KV block formats),
@@ -257,6 +259,9 @@ class Lowering:
             elif n.op == "embedding" and n.inputs[0].type.dtype.kind == "block":
                 from llmc.backends.gpu.blockfmt import embedding_step
                 embedding_step(self, n)
+            elif n.op == "moe_ffn":
+                from llmc.backends.gpu.moe import moe_step
+                moe_step(self, n)
         from llmc.backends.gpu.intk import lower_int
         lower_int(self)             # integer-only graphs (w8a8-int)
         for n in self.g.nodes:

@@ -235,6 +235,10 @@ class Runtime:
         from llmc.backends.gpu import intk
         return intk.run_elementwise(self, s, vals, types)
 
+    def op_moe(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu.moe import run_moe
+        return run_moe(self, s, vals, types)
+
     def op_rope(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
         x, cos, sin = vals[s["x"]], vals[s["cos"]], vals[s["sin"]]
         B, H, T, D = x.shape
