@@ -306,8 +306,18 @@ def pow2(n: int, lo: int = 16) -> int:
     return max(lo, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
 
 
-def run_gemm(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> Any:
+def table(rt: Any, s: dict[str, Any], values: list[int]) -> Any:
+    """A step's integers as an int64 device tensor, made on its first run only:
+    a decode step captured as a CUDA graph replays the same tensor."""
     import torch
+
+    tables = rt.__dict__.setdefault("_int_tables", {})
+    if id(s) not in tables:
+        tables[id(s)] = torch.tensor(values, dtype=torch.int64, device=rt.where.device)
+    return tables[id(s)]
+
+
+def run_gemm(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> Any:
 
     M, N, K = s["M"], s["N"], s["K"]
     x = rt.rows(vals[s["x"]], K)
@@ -315,7 +325,7 @@ def run_gemm(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> An
     if s["requant"] and s["mult"]:
         m = vals[s["mult"]].reshape(-1)
     else:
-        m = torch.tensor([s.get("mult_value", 1)], dtype=torch.int64, device=rt.where.device)
+        m = table(rt, s, [s.get("mult_value", 1)])
     c = {"BLOCK_M": pow2(min(M, 128)), "BLOCK_N": pow2(min(N, 256)), "BLOCK_K": pow2(min(K, 256), 32)}
     if not rt.where.interpret:
         c = rt.cfg(s, {"BLOCK_M": 16 if M <= 16 else 64, "BLOCK_N": 64, "BLOCK_K": 64})
@@ -359,24 +369,20 @@ def run_attention(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) 
         q, k, v, out, mask, G, T, TK, hpg, D, q.stride(0), q.stride(1), q.stride(2),
         k.stride(0), k.stride(1), k.stride(2), v.stride(0), v.stride(1), v.stride(2), s_mt,
         **s["consts"], CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None,
-        BLOCK_Q=bq, BLOCK_K=16, BLOCK_D=pow2(D, 16))
+        BLOCK_Q=bq, BLOCK_K=16, BLOCK_D=pow2(D, 32))   # int8 tl.dot: K >= 32
     return out
 
 
 def run_elementwise(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> Any:
-    import torch
 
     dtype, shape = types[s["out"]]
     out = rt.empty(shape, dtype)
-    key = id(s)
-    consts = rt.__dict__.setdefault("_int_consts", {})
-    if key not in consts:     # made once: a CUDA graph replays the same table
-        consts[key] = torch.tensor(s["consts"] or [0], dtype=torch.int64, device=rt.where.device)
+    consts = table(rt, s, s["consts"] or [0])
     args: list[Any] = []
     for r in s["leaves"]:
         t = vals[r]
         args += [t, *([0] * (4 - t.dim())), *t.stride()]
     numel = max(1, out.numel())
     block = pow2(min(numel, 4096 if rt.where.interpret else 1024), 1)
-    rt.k[s["kernel"]][(math.ceil(numel / block),)](out, consts[key], *args, BLOCK=block)
+    rt.k[s["kernel"]][(math.ceil(numel / block),)](out, consts, *args, BLOCK=block)
     return out
