@@ -313,9 +313,11 @@ def gemm_step(low: Any, n: Any, chain: list[Any], ops: tuple[str, ...], extra: l
             xin = x.node.inputs[0]
     except UsageError:
         low.bad.setdefault(f"qlinear on {x.type.dtype} x {w.type.dtype}", f"%{n.name}")
+        low.absorbed.add(n.name)
         return
     if w.node.op != "param" and w.type.dtype.kind == "block":
         low.bad.setdefault("qlinear with a computed block-format weight", f"%{n.name}")
+        low.absorbed.add(n.name)
         return
     wfmt = w.type.dtype.name if w.type.dtype.kind == "block" else "dense"
     kind = GemmKind(wfmt, len(n.inputs) > 2, ops, act=act)

@@ -3,9 +3,10 @@ the generated elementwise kernels and the launches.
 
 Rules (`lower_int`, after the float rules of llmc/backends/gpu/lower.py):
 
-  * `int_linear` of int8 x and int8 weights, with the `requant` that is its
-    only user -> `int_gemm` (templates/int_ops.py: tl.dot int8 -> int32, the
-    requantisation in the epilogue);
+  * `int_linear` of int8 x and int8 weights (or packed int4 with u8 group
+    scales, w4a8), with the `requant` that is its only user -> `int_gemm`
+    (templates/int_ops.py: tl.dot int8 -> int32, the requantisation in the
+    epilogue);
   * `int_rms_norm` -> `int_rms_norm`; `int_attention` (causal or masked, GQA)
     -> `int_attention`;
   * the integer elementwise ops of a fusion group (requant, cast, add, sub,
@@ -19,9 +20,8 @@ Rules (`lower_int`, after the float rules of llmc/backends/gpu/lower.py):
     int64 table the step carries, so groups that differ only in them share
     a kernel.
 
-Integer ops not listed (int_layer_norm, int_gelu, int_linear with group
-scales or int16 x, windowed int_attention) are left to program.json's
-"unsupported".
+Integer ops not listed (int_layer_norm, int_gelu, int_linear of int16 x,
+windowed int_attention) are left to program.json's "unsupported".
 """
 
 from __future__ import annotations
@@ -99,10 +99,15 @@ def _inlines(low: Any, n: Node, user: Node) -> bool:
 
 
 def _gemm(low: Any, n: Node) -> None:
+    from llmc.ir.ops.quant import weight_k
+
     x, w = n.inputs[0], n.inputs[1]
-    if len(n.inputs) > 2 or x.type.dtype.name != "i8" or w.type.dtype.name != "i8":
-        low.bad.setdefault(f"int_linear of {x.type.dtype} x {w.type.dtype}"
-                           + (" with group scales" if len(n.inputs) > 2 else ""), f"%{n.name}")
+    int4 = w.type.dtype.name == "u8"
+    group = int(n.attrs.get("group", 0)) if len(n.inputs) > 2 else 0
+    if x.type.dtype.name != "i8" or (int4 and not group) or (group and group not in (32, 64, 128)):
+        low.bad.setdefault(f"int_linear of {x.type.dtype} x {w.type}"
+                           + (f" with group {group}" if group else ""), f"%{n.name}")
+        low.absorbed.add(n.name)
         return
     u = low.only_user(n)
     chain, rq = [n], None
@@ -110,7 +115,9 @@ def _gemm(low: Any, n: Node) -> None:
         chain.append(u)
         rq = u
     step = {"op": "int_gemm", "x": _ref(x), "w": _ref(w), "M": math.prod(x.type.shape[:-1]),
-            "N": n.type.shape[-1], "K": x.type.shape[-1], "requant": rq is not None}
+            "N": n.type.shape[-1], "K": x.type.shape[-1], "KP": weight_k(w.type),
+            "int4": int4, "wgroup": group, "gs": _ref(n.inputs[2]) if group else None,
+            "requant": rq is not None}
     if rq is not None:
         lo, hi = qrange(rq.type.dtype.name)
         step.update({"shift": int(rq.attrs["shift"]), "lo": lo, "hi": hi,
@@ -329,10 +336,15 @@ def run_gemm(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> An
     c = {"BLOCK_M": pow2(min(M, 128)), "BLOCK_N": pow2(min(N, 256)), "BLOCK_K": pow2(min(K, 256), 32)}
     if not rt.where.interpret:
         c = rt.cfg(s, {"BLOCK_M": 16 if M <= 16 else 64, "BLOCK_N": 64, "BLOCK_K": 64})
+    group = s.get("wgroup", 0)
+    if group:
+        c["BLOCK_K"] = group                      # one group scale per K tile
+    gs = vals[s["gs"]] if group else m
     grid = (math.ceil(M / c["BLOCK_M"]), math.ceil(N / c["BLOCK_N"]))
-    rt.k["int_gemm"][grid](x, vals[s["w"]], m, out, M, N, K, x.stride(0),
-                           1 if m.numel() > 1 else 0, REQUANT=s["requant"],
-                           SHIFT=s.get("shift", 0), LO=s.get("lo", 0), HI=s.get("hi", 0), **c)
+    rt.k["int_gemm"][grid](x, vals[s["w"]], gs, m, out, M, N, K, s.get("KP", K), x.stride(0),
+                           1 if m.numel() > 1 else 0, INT4=s.get("int4", False), GROUP=group,
+                           REQUANT=s["requant"], SHIFT=s.get("shift", 0), LO=s.get("lo", 0),
+                           HI=s.get("hi", 0), **c)
     return out.reshape(types[s["out"]][1])
 
 

@@ -154,3 +154,40 @@ def test_int_silu_times_up_then_requant_and_dequantize_int(tmp_path):  # noqa: A
                              ints(rng, -32767, 32767, R, C).astype(np.int16)]
     steps = check_exact(*graph(build), tmp_path)
     assert [s["op"] for s in steps] == ["int_elementwise"] * 2
+
+
+@pytest.mark.parametrize("group", [32, 64])
+def test_int_gemm_packed_int4_with_group_scales(tmp_path, group):  # noqa: ANN001
+    """w4a8: int4 weights two per byte (int4x2_lane32), K zero-padded, u8 group scales."""
+    from llmc.ir.pack import pack_int4
+
+    def build(b, rng):  # noqa: ANN001, ANN202
+        M, K, KP, N = 3, 100, 128, 21
+        q = ints(rng, -8, 7, N, KP)
+        q[:, K:] = 0
+        w = b.param("w", TensorType((N, KP // 2), dtypes.u8, "int4x2_lane32"), pack_int4(q))
+        gs = b.param("gs", TensorType((N, KP // group), dtypes.u8),
+                     ints(rng, 1, 255, N, KP // group).astype(np.uint8))
+        x = b.input("x", TensorType((M, K), i8))
+        acc = b.op("int_linear", x, w, gs, group=group, fusion=0)
+        m = b.param("m", TensorType((N,), i32), ints(rng, 2**29, 2**31 - 1, N).astype(np.int32))
+        return [b.op("requant", acc, m, shift=40, dtype=i8, fusion=0)], \
+            [ints(rng, -127, 127, M, K).astype(np.int8)]
+    steps = check_exact(*graph(build), tmp_path)
+    assert [(s["op"], s["int4"], s["wgroup"]) for s in steps] == [("int_gemm", True, group)]
+
+
+def test_an_integer_op_without_a_kernel_is_listed_once(tmp_path):  # noqa: ANN001
+    from llmc.backends.gpu.emit import attention_tiles
+    from llmc.backends.gpu.lower import lower
+    from llmc.hw.database import get_device
+    from llmc.hw.targets import get_target
+
+    def build(b, rng):  # noqa: ANN001, ANN202
+        x = b.input("x", TensorType((3, 32), i16))
+        w = b.param("w", TensorType((8, 32), i8), ints(rng, -127, 127, 8, 32).astype(np.int8))
+        return [b.op("int_linear", x, w, fusion=0)], []
+    g, _ = graph(build)
+    tiles = attention_tiles(get_device(get_target("a100").device))
+    _, _, bad = lower(g, tiles)
+    assert bad == ["int_linear of i16 x i8[8,32] (e.g. %int_linear in @k)"]

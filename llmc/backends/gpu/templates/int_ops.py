@@ -5,9 +5,10 @@ divisions of signed numbers are floor divisions written out (Triton's `//`
 truncates), and every result saturates to its dtype's symmetric range.
 
 int_gemm: int8 x (M, K) @ int8 w (N, K).T -> int32 on the tensor cores
-(tl.dot, int32 accumulator), then the `requant` that follows `int_linear`
-as the epilogue: clamp(rshift(acc * mult, SHIFT)), mult per output channel
-or one for all.
+(tl.dot, int32 accumulator), or packed int4 w with u8 group scales (w4a8:
+each group's int32 partial product times its scale), then the `requant`
+that follows `int_linear` as the epilogue: clamp(rshift(acc * mult, SHIFT)),
+mult per output channel or one for all.
 
 int_rms_norm: ms = sum(x^2) // C + eps, r = isqrt(ms << 2 RBITS) (Newton from
 above, started at the float64 root + 1), y = round(x * g * 2^RBITS / (r * 2^SHIFT)).
@@ -51,21 +52,36 @@ def _i_exp(x, x0, b_q, c_q):
 
 
 @triton.jit
-def int_gemm(x_ptr, w_ptr, m_ptr, y_ptr, M, N, K, s_xm, s_m,
-             REQUANT: tl.constexpr, SHIFT: tl.constexpr, LO: tl.constexpr, HI: tl.constexpr,
+def int_gemm(x_ptr, w_ptr, gs_ptr, m_ptr, y_ptr, M, N, K, KP, s_xm, s_m,
+             INT4: tl.constexpr, GROUP: tl.constexpr, REQUANT: tl.constexpr,
+             SHIFT: tl.constexpr, LO: tl.constexpr, HI: tl.constexpr,
              BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    # x (M, K) int8 row stride s_xm; w (N, K) int8; m (N,) or (1,) int32 (stride s_m 1 or 0)
+    # x (M, K) int8 row stride s_xm; w (N, KP) int8, or INT4: u8 (N, KP / 2) int4x2_lane32
+    # with u8 group scales gs (N, KP / GROUP) (GROUP == BLOCK_K: one scale per K tile);
+    # m (N,) or (1,) int32 multipliers (stride s_m 1 or 0)
     rm = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
-    acc = tl.zeros((BLOCK_M, BLOCK_N), tl.int32)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), tl.int64 if GROUP > 0 else tl.int32)
     for k0 in range(0, K, BLOCK_K):
         rk = k0 + tl.arange(0, BLOCK_K)
         k_ok = rk < K
         x = tl.load(x_ptr + rm[:, None] * s_xm + rk[None, :],
                     mask=(rm[:, None] < M) & k_ok[None, :], other=0)        # (BLOCK_M, BLOCK_K)
-        w = tl.load(w_ptr + rn[None, :] * K + rk[:, None],
-                    mask=(rn[None, :] < N) & k_ok[:, None], other=0)        # (BLOCK_K, BLOCK_N)
-        acc += tl.dot(x, w, out_dtype=tl.int32)
+        w_ok = (rn[None, :] < N) & k_ok[:, None]
+        if INT4:
+            # element k of a row: byte 16 * (k // 32) + k % 16, low nibble for k % 32 < 16
+            byte = tl.load(w_ptr + rn[None, :] * (KP // 2) + (rk[:, None] // 32) * 16
+                           + rk[:, None] % 16, mask=w_ok, other=0).to(tl.int32)
+            nib = tl.where(rk[:, None] % 32 < 16, byte & 0xF, (byte >> 4) & 0xF)
+            w = (nib - ((nib & 8) << 1)).to(tl.int8)                     # sign-extend -8..7
+        else:
+            w = tl.load(w_ptr + rn[None, :] * KP + rk[:, None], mask=w_ok, other=0)
+        part = tl.dot(x, w, out_dtype=tl.int32)                          # (BLOCK_M, BLOCK_N)
+        if GROUP > 0:
+            gs = tl.load(gs_ptr + rn * (KP // GROUP) + k0 // GROUP, mask=rn < N, other=0)
+            acc += part.to(tl.int64) * gs.to(tl.int64)[None, :]
+        else:
+            acc += part
     out_ok = (rm[:, None] < M) & (rn[None, :] < N)
     y = acc.to(tl.int64)
     if REQUANT:
