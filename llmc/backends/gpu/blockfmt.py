@@ -235,7 +235,9 @@ def act_quantize(fmt: BlockFormat) -> str:
                 f"E{fmt.eb}M{fmt.mb} (saturating at {fmt.maxn:g})")
     lines = [f"# x rounded to {fmt.name} in registers (the graph's `quantize`), per block of "
              f"{B} along K:",
-             f"# {what}; round half to even, 2^n applied in two halves (|n| may pass 127)",
+             f"# {what};",
+             "# round half to even" + (", 2^n applied in two halves (|n| may pass 127)"
+                                      if fmt.is_int else ""),
              f"xb = tl.reshape(x.to(tl.float32), (BLOCK_M, BLOCK_K // {B}, {B}))",
              "amax = tl.max(tl.abs(xb), axis=2)",
              f"X = ((amax.to(tl.int32, bitcast=True) >> 23) & 0xFF) - {127 + fmt.emax}",
