@@ -7,10 +7,10 @@ Rules (`lower_int`, after the float rules of llmc/backends/gpu/lower.py):
     scales, w4a8), with the `requant` that is its only user -> `int_gemm`
     (templates/int_ops.py: tl.dot int8 -> int32, the requantisation in the
     epilogue);
-  * `int_rms_norm` -> `int_rms_norm`; `int_attention` (causal or masked, GQA)
-    -> `int_attention`;
+  * `int_rms_norm` and `int_layer_norm` -> `int_rms_norm` (CENTRED: minus the
+    row mean, + bias); `int_attention` (causal or masked, GQA) -> `int_attention`;
   * the integer elementwise ops of a fusion group (requant, cast, add, sub,
-    mul, neg, concat, int_silu, dequantize_int) -> one generated kernel per
+    mul, neg, concat, int_silu, int_gelu, dequantize_int) -> one generated kernel per
     value the group hands on (`render_elementwise`): the group's expression
     evaluated per output element in int64 from its leaves (values computed
     elsewhere, read through their strides, broadcast where the IR
@@ -20,8 +20,8 @@ Rules (`lower_int`, after the float rules of llmc/backends/gpu/lower.py):
     int64 table the step carries, so groups that differ only in them share
     a kernel.
 
-Integer ops not listed (int_layer_norm, int_gelu, int_linear of int16 x,
-windowed int_attention) are left to program.json's "unsupported".
+Integer ops not listed (int_linear of int16 x, windowed int_attention) are
+left to program.json's "unsupported".
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from llmc.ir.graph import Node, Value
 
 INTS = ("i8", "i16", "i32")
 ELEMENTWISE = frozenset({"requant", "cast", "add", "sub", "mul", "neg", "concat", "int_silu",
-                         "dequantize_int"})
+                         "int_gelu", "dequantize_int"})
 TEMPLATE = "int_ops"
 
 
@@ -75,11 +75,14 @@ def lower_int(low: Any) -> None:
             continue
         if n.op == "int_linear":
             _gemm(low, n)
-        elif n.op == "int_rms_norm" and n.inputs[0].type.dtype.name in INTS:
+        elif n.op in ("int_rms_norm", "int_layer_norm") and n.inputs[0].type.dtype.name in INTS:
             lo, hi = qrange(n.type.dtype.name)
+            centred = n.op == "int_layer_norm"
             low.emit([n], {"op": "int_rms_norm", "x": _ref(n.inputs[0]), "g": _ref(n.inputs[1]),
-                           "eps": int(n.attrs["eps"]), "rbits": int(n.attrs["rbits"]),
-                           "shift": int(n.attrs["shift"]), "lo": lo, "hi": hi})
+                           "b": _ref(n.inputs[2]) if len(n.inputs) > 2 else None,
+                           "centred": centred, "eps": int(n.attrs["eps"]),
+                           "rbits": int(n.attrs["rbits"]), "shift": int(n.attrs["shift"]),
+                           "lo": lo, "hi": hi})
         elif n.op == "int_attention":
             _attention(low, n)
     outs = {v.node for v in g.outputs}
@@ -256,8 +259,60 @@ class _Expr:
                 f"  # sigmoid, {SIGMOID_FRAC} bits",
                 f"{t} = tl.minimum(tl.maximum(_rshift({xs[0]} * {sg} * {c[6]}, {c[7]}), {lo}), "
                 f"{hi})  # int_silu to {out}"]
+        elif n.op == "int_gelu":
+            t = self.gelu(n, xs[0], t)
         else:  # pragma: no cover - is_int_elementwise lists the ops above
             raise AssertionError(n.op)
+        return t
+
+
+    def gelu(self, n: Node, x: str, t: str) -> str:
+        """int_gelu (llmc/ir/ops/intops.py int_phi): x * phi(x), phi with 15 bits."""
+        from llmc.ir.ops import intops as io
+
+        a = n.attrs
+        frac = int(a["frac"])
+        xf, phi = self.tmp(), self.tmp()
+        c_in = [self.const(a["in_mult"], "int_gelu in_mult"),
+                self.const(a["in_shift"], "int_gelu in_shift")]
+        self.lines.append(f"{xf} = _rshift({x} * {c_in[0]}, {c_in[1]})  # x in fixed point "
+                          f"({frac} bits)")
+        if a.get("approximate", "none") == "tanh":
+            x0, b_q, c_q = io.exp_consts(frac)
+            c = [self.const(x0, "i-exp x0"), self.const(b_q, "i-exp b"),
+                 self.const(c_q, "i-exp c"), self.const(io.exp_one(frac), "i-exp 1.0")]
+            cl, cube, z2, e = self.tmp(), self.tmp(), self.tmp(), self.tmp()
+            k1, k3 = round(io.TANH_K1 * 2 ** io.TANH_BITS), round(io.TANH_K3 * 2 ** io.TANH_BITS)
+            top = io.TANH_CLIP << frac
+            self.lines += [
+                f"{cl} = tl.minimum(tl.maximum({xf}, -{top}), {top})",
+                f"{cube} = _rshift(_rshift({cl} * {cl}, {frac} + {cl} * 0) * {cl}, "
+                f"{frac} + {cl} * 0)",
+                f"{z2} = _rshift({cl} * {k1} + {cube} * {k3}, {io.TANH_BITS} + {cl} * 0)"
+                "  # 2 sqrt(2/pi) (x + 0.044715 x^3)",
+                f"{e} = _i_exp(-tl.abs({z2}), {c[0]}, {c[1]}, {c[2]})",
+                f"{phi} = tl.where({z2} >= 0, {c[3]}, {e})",
+                f"{phi} = (2 * ({phi} << {io.SIGMOID_FRAC}) + {c[3]} + {e}) // "
+                f"(2 * ({c[3]} + {e}))  # sigmoid(2 z), {io.SIGMOID_FRAC} bits"]
+        else:
+            tt, p = self.tmp(), self.tmp()
+            r2 = round(2 ** io.ERF_A_BITS / math.sqrt(2))
+            ea = round(-io.ERF_A * 2 ** io.ERF_A_BITS)
+            top = math.floor(-io.ERF_B * 2 ** frac)
+            one = 1 << (2 * frac)
+            self.lines += [
+                f"{tt} = _rshift({xf} * {r2}, {io.ERF_A_BITS} + {xf} * 0)  # x / sqrt 2",
+                f"{p} = tl.minimum(tl.abs({tt}), {top}) - {top}",
+                f"{p} = {one} - _rshift({p} * {p} * {ea}, {io.ERF_A_BITS} + {p} * 0)"
+                "  # |i-erf|",
+                f"{p} = tl.where({tt} >= 0, {p}, -{p})",
+                f"{phi} = _rshift({one} + {p}, {2 * frac + 1 - io.SIGMOID_FRAC} + {p} * 0)"
+                "  # (1 + erf) / 2"]
+        c_out = [self.const(a["out_mult"], "int_gelu out_mult"),
+                 self.const(a["out_shift"], "int_gelu out_shift")]
+        lo, hi = qrange(n.type.dtype.name)
+        self.lines.append(f"{t} = tl.minimum(tl.maximum(_rshift({x} * {phi} * {c_out[0]}, "
+                          f"{c_out[1]}), {lo}), {hi})  # int_gelu to {n.type.dtype.name}")
         return t
 
 
@@ -355,9 +410,11 @@ def run_rms_norm(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -
     R = x2.shape[0]
     out = rt.empty((R, D), types[s["out"]][0])
     br = pow2(min(R, 64 if rt.where.interpret else 4), 1)
+    b = vals[s["b"]] if s.get("b") else vals[s["g"]]
     rt.k["int_rms_norm"][(math.ceil(R / br),)](
-        x2, vals[s["g"]], out, R, D, x2.stride(0), s["eps"], RBITS=s["rbits"],
-        SHIFT=s["shift"], LO=s["lo"], HI=s["hi"], BLOCK_R=br, BLOCK_D=pow2(D, 1))
+        x2, vals[s["g"]], b, out, R, D, x2.stride(0), s["eps"], RBITS=s["rbits"],
+        SHIFT=s["shift"], LO=s["lo"], HI=s["hi"], CENTRED=s.get("centred", False),
+        HAS_B=bool(s.get("b")), BLOCK_R=br, BLOCK_D=pow2(D, 1))
     return out.reshape(x.shape)
 
 

@@ -191,3 +191,28 @@ def test_an_integer_op_without_a_kernel_is_listed_once(tmp_path):  # noqa: ANN00
     tiles = attention_tiles(get_device(get_target("a100").device))
     _, _, bad = lower(g, tiles)
     assert bad == ["int_linear of i16 x i8[8,32] (e.g. %int_linear in @k)"]
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_int_gelu(tmp_path, approximate):  # noqa: ANN001
+    def build(b, rng):  # noqa: ANN001, ANN202
+        x = b.input("x", TensorType((5, 37), i16))
+        y = b.op("int_gelu", x, dtype=i16, frac=14, in_mult=1973296188, in_shift=29,
+                 out_mult=1178590790, out_shift=45, approximate=approximate, fusion=0)
+        return [y], [ints(rng, -32767, 32767, 5, 37).astype(np.int16)]
+    steps = check_exact(*graph(build), tmp_path)
+    assert [s["op"] for s in steps] == ["int_elementwise"]
+
+
+def test_int_layer_norm_with_bias(tmp_path):  # noqa: ANN001
+    def build(b, rng):  # noqa: ANN001, ANN202
+        R, D = 9, 40
+        x = b.input("x", TensorType((R, D), i32))
+        vals = ints(rng, -2**20, 2**20, R, D)
+        vals[0] = 5                                        # a constant row: d = 0
+        gain = b.param("g", TensorType((D,), i32), ints(rng, 20000, 60000, D).astype(np.int32))
+        bias = b.param("b", TensorType((D,), i32), ints(rng, -40, 40, D).astype(np.int32))
+        return [b.op("int_layer_norm", x, gain, bias, eps=171799, rbits=7, shift=15, dtype=i8,
+                     fusion=0)], [vals.astype(np.int32)]
+    steps = check_exact(*graph(build), tmp_path)
+    assert [(s["op"], s["centred"]) for s in steps] == [("int_rms_norm", True)]

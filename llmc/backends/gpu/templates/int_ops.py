@@ -11,7 +11,8 @@ that follows `int_linear` as the epilogue: clamp(rshift(acc * mult, SHIFT)),
 mult per output channel or one for all.
 
 int_rms_norm: ms = sum(x^2) // C + eps, r = isqrt(ms << 2 RBITS) (Newton from
-above, started at the float64 root + 1), y = round(x * g * 2^RBITS / (r * 2^SHIFT)).
+above, started at the float64 root + 1), y = round(x * g * 2^RBITS / (r * 2^SHIFT));
+with CENTRED it is int_layer_norm: x minus round(sum(x) / C) first, + b after.
 
 int_attention: I-BERT integer attention (Kim et al. 2021): scores q k^T
 (int8 tl.dot, int32) to fixed point xf = rshift(acc * S_MULT, S_SHIFT);
@@ -92,14 +93,21 @@ def int_gemm(x_ptr, w_ptr, gs_ptr, m_ptr, y_ptr, M, N, K, KP, s_xm, s_m,
 
 
 @triton.jit
-def int_rms_norm(x_ptr, g_ptr, y_ptr, R, D, s_x, eps,
+def int_rms_norm(x_ptr, g_ptr, b_ptr, y_ptr, R, D, s_x, eps,
                  RBITS: tl.constexpr, SHIFT: tl.constexpr, LO: tl.constexpr, HI: tl.constexpr,
+                 CENTRED: tl.constexpr, HAS_B: tl.constexpr,
                  BLOCK_R: tl.constexpr, BLOCK_D: tl.constexpr):
+    # x (R, D) row stride s_x; g, b (D,) int32; CENTRED: int_layer_norm (x minus its
+    # rounded mean, + b), else int_rms_norm
     rows = tl.program_id(0) * BLOCK_R + tl.arange(0, BLOCK_R)
     cols = tl.arange(0, BLOCK_D)
     ok = (rows[:, None] < R) & (cols[None, :] < D)
     d = tl.load(x_ptr + rows[:, None] * s_x + cols[None, :], mask=ok, other=0).to(tl.int64)
     g = tl.load(g_ptr + cols, mask=cols < D, other=0).to(tl.int64)
+    if CENTRED:
+        total = tl.sum(d, axis=1)
+        mean = _floordiv(2 * total + D, 2 * D + total * 0)               # round half up
+        d = tl.where(ok, d - mean[:, None], 0)
     ms = tl.sum(d * d, axis=1) // D + eps                            # (BLOCK_R,), >= 0
     n = tl.maximum(ms << (2 * RBITS), 1)
     r = tl.sqrt(n.to(tl.float64)).to(tl.int64) + 1                   # above isqrt(n)
@@ -110,6 +118,8 @@ def int_rms_norm(x_ptr, g_ptr, y_ptr, R, D, s_x, eps,
     num = (d * g[None, :]) << RBITS
     den = (r << SHIFT)[:, None]
     y = _floordiv(2 * num + den, 2 * den)                             # round half up
+    if HAS_B:
+        y = y + tl.load(b_ptr + cols, mask=cols < D, other=0).to(tl.int64)[None, :]
     y = tl.minimum(tl.maximum(y, LO), HI)
     tl.store(y_ptr + rows[:, None] * D + cols[None, :], y.to(y_ptr.dtype.element_ty), mask=ok)
 
