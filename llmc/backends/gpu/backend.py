@@ -40,7 +40,8 @@ KERNEL_OPS = frozenset({"linear", "wq_linear", "embedding", "cast", "rms_norm", 
                  "flash_init", "flash_step", "quantize", "index_copy", "add", "sub", "mul",
                  "silu", "relu", "neg", "concat", "le", "lt", "ge", "gt", "eq", "arange",
                  "logical_not", "qlinear", "dequantize", "moe_ffn", "int_linear", "requant",
-                 "int_rms_norm", "int_attention", "int_silu", "dequantize_int"} | VIEWS)
+                 "int_rms_norm", "int_layer_norm", "int_attention", "int_silu", "int_gelu",
+                 "dequantize_int"} | VIEWS)
 GPU_TARGETS = ("a100", "a100-40gb", "h100", "h200")
 
 
