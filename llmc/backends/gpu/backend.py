@@ -3,7 +3,10 @@
 emit: `<phase>.llmir` (the IR the program was lowered from), the artifact's kernels (kernels/*.py: the GEMM kernels generated per
 fusion group's epilogue, the others rendered from templates/, each with a
 header saying what calls it), kernels/w4a16_gemv.cu where int4 weights are
-used, program.json (every phase's steps, the values' types, the tiles),
+used, kernels/block_weights.py where a block-format (BFP / MX) embedding
+table is (llmc/backends/gpu/blockfmt.py; block weights are stored as codes
++ shared exponents), kernels/int_ops.py for integer-only graphs
+(llmc/backends/gpu/intk.py), program.json (every phase's steps, the values' types, the tiles),
 autotune.json (the tile configs per GEMM: defaults, or a sweep's choice
 when compiled on a machine with a GPU) and weights.safetensors (floats at
 the activation dtype, bf16 stored as its bits).
@@ -36,7 +39,9 @@ PROGRAM, WEIGHTS, AUTOTUNE = "program.json", "weights.safetensors", "autotune.js
 KERNEL_OPS = frozenset({"linear", "wq_linear", "embedding", "cast", "rms_norm", "attention",
                  "flash_init", "flash_step", "quantize", "index_copy", "add", "sub", "mul",
                  "silu", "relu", "neg", "concat", "le", "lt", "ge", "gt", "eq", "arange",
-                 "logical_not"} | VIEWS)
+                 "logical_not", "qlinear", "dequantize", "moe_ffn", "int_linear", "requant",
+                 "int_rms_norm", "int_layer_norm", "int_attention", "int_silu", "int_gelu",
+                 "dequantize_int"} | VIEWS)
 GPU_TARGETS = ("a100", "a100-40gb", "h100", "h200")
 
 
@@ -107,6 +112,9 @@ class Generator:
                     # bit by bit at every load, and kernels compute in f32 either way
                     t = t.float()
             dev[name] = t.to(where.device)
+        from llmc.backends.gpu.blockfmt import blocked_weights
+
+        dev.update(blocked_weights(program, dev))   # block-format weights: (codes, exponents)
         self.rt = Runtime(program, Kernels(path / "kernels"), dev, where)
         self.program = program
         self.graph: Any = None

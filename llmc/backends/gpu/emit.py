@@ -24,7 +24,9 @@ ACT_DTYPE = "bf16"  # activations and float weights: the precision GPUs are cost
 FORMAT = 1
 # which template file holds which step kind's kernel
 TEMPLATES = {"embedding": "embedding", "rms_norm": "rms_norm", "rope": "rope",
-             "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache"}
+             "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache",
+             "int_gemm": "int_ops", "int_rms_norm": "int_ops", "int_attention": "int_ops",
+             "int_elementwise": "int_ops", "moe": "moe"}
 
 
 def attention_tiles(device: Any) -> Any:
@@ -84,6 +86,7 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
     """The files (see backend.py); `act`: the dtype float32 values are held in."""
     tiles = attention_tiles(device)
     phases, kinds, weights, wdtype, kv, bad = {}, set(), {}, {}, {}, []
+    blocked: dict[str, dict[str, str]] = {}    # block-format weights (blockfmt.pack_weight)
     uses: dict[str, list[str]] = {}
     for ph, g in graphs.items():
         steps, gk, missing = lower(g, tiles)
@@ -94,6 +97,17 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
             key = n.attrs.get("name", n.name)
             value = g.params.get(key)
             if value is None:
+                continue
+            if n.type.dtype.kind == "block":     # packed: codes + exponents
+                from llmc.backends.gpu.blockfmt import pack_weight
+                try:
+                    packed = pack_weight(key, value, n.type.dtype)
+                except UsageError:
+                    continue                     # listed as unsupported by lower
+                weights.update(packed["arrays"])
+                wdtype.update({k: str(a.dtype) for k, a in packed["arrays"].items()})
+                blocked[key] = packed["record"]
+                params[n.name] = key
                 continue
             arr, dt = store_weight(value, n.type.dtype.name, act)
             if key in weights and not np.array_equal(weights[key], arr):
@@ -124,6 +138,23 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
                          if s["op"] in TEMPLATES}):
         users = sorted({u for k, v in uses.items() for u in v if TEMPLATES.get(k) == tname})
         files[f"kernels/{tname}.py"] = header(tname, options, device, users) + template(tname)
+    int_steps = [s for p in phases.values() for s in p["steps"] if s["op"] == "int_elementwise"]
+    if int_steps:     # the generated integer kernels, after the template's (intk.py)
+        from llmc.backends.gpu.intk import kernels_file
+        files["kernels/int_ops.py"] = kernels_file(str(files["kernels/int_ops.py"]), int_steps)
+        for s in int_steps:
+            del s["source"]
+    tables = sorted({s["kernel"] for p in phases.values() for s in p["steps"]
+                     if s["op"] == "block_embedding"})
+    if tables:
+        from llmc.backends.gpu import blockfmt
+        from llmc.ir.dtypes import parse_dtype
+
+        head = header("block_weights", options, device,
+                      sorted({u for k in tables for u in uses[k]}))
+        files["kernels/block_weights.py"] = blockfmt.embedding_file(
+            [blockfmt.block_format(parse_dtype(k.removeprefix("embedding_"))) for k in tables],
+            head)
     if any(k.weight == "int4" for k in kinds):
         from llmc.backends.gpu.cuda import GEMV_SOURCE
         files["kernels/w4a16_gemv.cu"] = GEMV_SOURCE
@@ -131,10 +162,12 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
     from llmc.backends.gpu.device import has_cuda
 
     if has_cuda() and weights and os.environ.get("LLMC_GPU_AUTOTUNE", "1") != "0":
-        configs, tuned = {**configs, **autotune(files, phases, weights, wdtype, act)}, True
+        configs, tuned = {**configs, **autotune(files, phases, weights, wdtype, act,
+                                                blocked)}, True
     program = {"format": FORMAT, "target": options.target, "device": device.name,
                "act_dtype": act, "kv_formats": kv, "weights": wdtype,
                "configs": configs, "phases": phases, "unsupported": bad,
+               "block_weights": blocked,
                "kernel_steps": dict(sorted(Counter(
                    s.get("kernel", s["op"]) for p in phases.values() for s in p["steps"]
                    if s["op"] not in ("view", "host")).items()))}
@@ -159,7 +192,8 @@ def default_configs(phases: Mapping[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def autotune(files: Files, phases: Mapping[str, Any], weights: Mapping[str, np.ndarray],
-             wdtype: Mapping[str, str], act: str) -> dict[str, dict[str, int]]:
+             wdtype: Mapping[str, str], act: str,
+             blocked: Mapping[str, Any] | None = None) -> dict[str, dict[str, int]]:
     """On a GPU: the sweep's tile configs for every GEMM (llmc/backends/gpu/tune.py)."""
     import torch
 
@@ -179,5 +213,7 @@ def autotune(files: Files, phases: Mapping[str, Any], weights: Mapping[str, np.n
             t = torch.from_numpy(np.ascontiguousarray(a))
             dev[k] = (t.view(torch.bfloat16) if wdtype[k] == "bf16" else t).to(where.device)
         program = {"act_dtype": act, "kv_formats": {}, "configs": {}, "phases": phases}
+        from llmc.backends.gpu.blockfmt import blocked_weights
+        dev.update(blocked_weights({"block_weights": blocked or {}}, dev))
         rt = Runtime(program, Kernels(Path(tmp) / "kernels"), dev, where)
         return tune_program(rt, program)

@@ -29,17 +29,22 @@ UNARY = frozenset({"silu", "relu"})
 @dataclass(frozen=True)
 class GemmKind:
     """weight: "dense" (float w (N, K)) or "int4" (u8 (N, K/2) int4x2_lane32 and
-    scales (N, K/group)); bias: linear's third input; epilogue: the ops after
-    the product, in order (binary ones read the next external operand)."""
+    scales (N, K/group)), or a block dtype's name (codes and exponents,
+    llmc/backends/gpu/blockfmt.py); bias: linear's third input; epilogue: the
+    ops after the product, in order (binary ones read the next external
+    operand); act: a block dtype x is rounded to in the prologue ("" none)."""
 
     weight: str
     bias: bool
     epilogue: tuple[str, ...]
     rope: bool = False   # then RoPE, the output stored as (B, H, T, D)
+    act: str = ""
 
     @property
     def name(self) -> str:
-        parts = ["gemm", "w4" if self.weight == "int4" else "dense"]
+        parts = ["gemm", {"int4": "w4"}.get(self.weight, self.weight)]
+        if self.act:
+            parts.append("x" + self.act)
         if self.bias:
             parts.append("bias")
         return "_".join(parts + list(self.epilogue) + (["rope"] if self.rope else []))
@@ -73,7 +78,9 @@ def render(kind: GemmKind, where: str = "") -> str:
         extra += "cos_ptr, sin_ptr, T, "
         strides += "s_cs, HEAD_D: tl.constexpr, "
     then = list(kind.epilogue) + (["RoPE"] if kind.rope else [])
-    doc = (f"y = x @ {'dequant(w4, scales).T' if kind.weight == 'int4' else 'w.T'}"
+    wdoc = {"int4": "dequant(w4, scales).T", "dense": "w.T"}.get(kind.weight,
+                                                                f"dequant(w {kind.weight}).T")
+    doc = (f"y = {f'quant_{kind.act}(x)' if kind.act else 'x'} @ {wdoc}"
            f"{' + b' if kind.bias else ''}, then {', '.join(then) or 'nothing'}")
     lines = [
         "@triton.jit",
@@ -90,7 +97,7 @@ def render(kind: GemmKind, where: str = "") -> str:
         "        k_ok = rk < K",
         "        x = tl.load(x_ptr + rm[:, None] * s_xm + rk[None, :],",
         "                    mask=(rm[:, None] < M) & k_ok[None, :], other=0.0)  # (BLOCK_M, BLOCK_K)",
-        _INT4_LOAD if kind.weight == "int4" else _DENSE_LOAD,
+        *_block_lines(kind),
         "        if DOT_F32:",
         "            x = x.to(tl.float32)",
         "            w = w.to(tl.float32)",
@@ -116,6 +123,20 @@ def render(kind: GemmKind, where: str = "") -> str:
         lines.append("    tl.store(y_ptr + rm[:, None] * N + rn[None, :], "
                      "acc.to(y_ptr.dtype.element_ty), mask=out_ok)")
     return "\n".join(lines) + "\n"
+
+
+def _block_lines(kind: GemmKind) -> list[str]:
+    """The weight load, after the x prologue of a block-format activation
+    (llmc/backends/gpu/blockfmt.py)."""
+    if kind.weight in ("int4", "dense") and not kind.act:
+        return [_INT4_LOAD if kind.weight == "int4" else _DENSE_LOAD]
+    from llmc.backends.gpu import blockfmt
+    from llmc.ir.dtypes import parse_dtype
+
+    out = [blockfmt.act_quantize(blockfmt.block_format(parse_dtype(kind.act)))] if kind.act else []
+    if kind.weight in ("int4", "dense"):
+        return [*out, _INT4_LOAD if kind.weight == "int4" else _DENSE_LOAD]
+    return [*out, blockfmt.weight_load(blockfmt.block_format(parse_dtype(kind.weight)))]
 
 
 # RoPE, rotate-half (Su et al. 2021), on whole heads: BLOCK_N is a multiple of HEAD_D.

@@ -14,6 +14,13 @@ integers and booleans only). The rules, in the order they are tried:
   * `attention`, or FlashAttention's tiled chain (flash_init, slices,
     flash_step...) -> one attention kernel, with the tiles the tiling pass
     chose or the device's rule (llmc.passes.tiling);
+  * `qlinear` (block-format weights and/or inputs) -> a GEMM kernel that
+    dequantises the weight and rounds x in registers, `embedding` of a
+    block table + `dequantize` -> one gather (llmc/backends/gpu/blockfmt.py);
+  * `moe_ffn` (+ the residual add after it) -> routing, grouped expert
+    GEMMs and a combine (llmc/backends/gpu/moe.py);
+  * the integer-only ops (int_linear + requant, int_rms_norm, int_attention,
+    elementwise integer groups) -> llmc/backends/gpu/intk.py's kernels;
   * `embedding` (+ its `cast`), `rms_norm`, `quantize` (KV block formats),
     `index_copy` (the KV cache write) -> their kernels.
 
@@ -103,6 +110,9 @@ class Lowering:
                 extra.append(ref(other))
             chain.append(u)
             cur = u
+        if n.op == "qlinear":       # block-format weights / activations
+            from llmc.backends.gpu.blockfmt import gemm_step
+            return gemm_step(self, n, chain, tuple(ops), extra)
         x, w = n.inputs[0], n.inputs[1]
         int4 = n.op == "wq_linear"
         kind = GemmKind("int4" if int4 else "dense", not int4 and len(n.inputs) > 2, tuple(ops))
@@ -171,7 +181,7 @@ class Lowering:
             return False
         step = self.at.pop(owner)
         kind = self.kinds[step["kernel"]]
-        kind = GemmKind(kind.weight, kind.bias, kind.epilogue, rope=True)
+        kind = GemmKind(kind.weight, kind.bias, kind.epilogue, rope=True, act=kind.act)
         self.kinds[kind.name] = kind
         step.update({"kernel": kind.name, "cos": ref(cos), "sin": ref(sin), "T": T,
                      "head_dim": D})
@@ -242,10 +252,18 @@ class Lowering:
         for n in self.g.nodes:
             if n.name in self.absorbed or n.op in ("input", "param"):
                 continue
-            if n.op in ("linear", "wq_linear"):
+            if n.op in ("linear", "wq_linear", "qlinear"):
                 self.gemm(n)
             elif n.op == "flash_init":
                 self.flash(n)
+            elif n.op == "embedding" and n.inputs[0].type.dtype.kind == "block":
+                from llmc.backends.gpu.blockfmt import embedding_step
+                embedding_step(self, n)
+            elif n.op == "moe_ffn":
+                from llmc.backends.gpu.moe import moe_step
+                moe_step(self, n)
+        from llmc.backends.gpu.intk import lower_int
+        lower_int(self)             # integer-only graphs (w8a8-int)
         for n in self.g.nodes:
             if n.name not in self.absorbed and n.op == "add":
                 self.rope(n)

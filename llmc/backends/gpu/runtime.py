@@ -48,12 +48,12 @@ def torch_dtype(name: str, act: str) -> Any:
     import torch
 
     table = {"f32": act, "bf16": "bf16", "f16": "f16", "i64": "i64", "i32": "i32",
-             "i8": "i8", "u8": "u8", "bool": "bool"}
+             "i8": "i8", "u8": "u8", "bool": "bool", "i16": "i16"}
     if name not in table:
         raise UsageError(f"the gpu runtime holds no values of dtype {name}")
     return {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16,
             "i64": torch.int64, "i32": torch.int32, "i8": torch.int8, "u8": torch.uint8,
-            "bool": torch.bool}[table[name]]
+            "bool": torch.bool, "i16": torch.int16}[table[name]]
 
 
 def load_module(path: Path, name: str) -> Any:
@@ -184,6 +184,8 @@ class Runtime:
         out = self.empty((M, N), types[s["out"]][0])
         extra = [self.rows(vals[e], N) for e in s["extra"]]
         sc = vals[s["scales"]] if s["scales"] else x
+        if isinstance(w, Blocked):          # block-format weight: codes, exponents
+            w, sc = w.m, w.e
         bias = vals[s["bias"]] if s["bias"] else x
         if self.where.interpret:
             # few, large programs: the interpreter's cost is per operation, not per element
@@ -206,6 +208,36 @@ class Runtime:
             DOT_F32=self.where.dot_f32, PRECISION=precision,
             **({"HEAD_D": s["head_dim"]} if rope else {}))
         return out.reshape(types[s["out"]][1])
+
+    def op_block_embedding(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        table, idx = vals[s["table"]], vals[s["idx"]]
+        flat = idx.reshape(-1).contiguous()
+        R, C = flat.numel(), types[s["out"]][1][-1]      # (MXFP4 codes: two per byte)
+        out = self.empty((R, C), s["dtype"])
+        c = self.cfg(s, {"BLOCK_R": pow2(min(R, 64)), "BLOCK_C": pow2(min(C, 1024), 32)})
+        self.k[s["kernel"]][(math.ceil(R / c["BLOCK_R"]),)](table.m, table.e, flat, out, R, C, **c)
+        return out.reshape(*idx.shape, C)
+
+    # integer-only graphs: llmc/backends/gpu/intk.py
+    def op_int_gemm(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_gemm(self, s, vals, types)
+
+    def op_int_rms_norm(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_rms_norm(self, s, vals, types)
+
+    def op_int_attention(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_attention(self, s, vals, types)
+
+    def op_int_elementwise(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu import intk
+        return intk.run_elementwise(self, s, vals, types)
+
+    def op_moe(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu.moe import run_moe
+        return run_moe(self, s, vals, types)
 
     def op_rope(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
         x, cos, sin = vals[s["x"]], vals[s["cos"]], vals[s["sin"]]
