@@ -70,6 +70,8 @@ class CaseResult:
     n_errors: int               # every error (outputs and cycles)
     output_errors: int          # wrong, missing, duplicate or stray elements of C
     errors: tuple[str, ...]     # the first few, earliest first
+    load_cycles: int | None = None  # edges to load A and B through the ports
+    read_cycles: int | None = None  # edges to read C back through the port
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ def write_tb_config(
         "ma_bits": cfg.ma_bits,
         "na_bits": cfg.na_bits,
         "ka_bits": cfg.ka_bits,
+        "dataflow": s.dataflow.value,
+        "fold_k": s.rows if cfg.ws else None,  # ws: C accumulates once per fold of K
         "monitor": monitor,
         "report": os.path.relpath(report, path.parent),
         "cases": [
@@ -153,6 +157,9 @@ def write_tb_config(
                 "seed": c.seed,
                 "inject": list(c.inject) if c.inject else None,
                 "expected_cycles": compute_cycles(c.m, c.n, c.k, s),
+                "expected_load_cycles": cfg.load_cycles(c.m, c.n, c.k),
+                "expected_start_to_done": cfg.start_to_done(compute_cycles(c.m, c.n, c.k, s)),
+                "expected_read_cycles": cfg.read_cycles(c.m, c.n),
             }
             for c in cases
         ],
@@ -206,6 +213,8 @@ def _read_report(report: Path, cases: Sequence[GemmCase], cfg: CoreConfig) -> li
             n_errors=r["n_errors"],
             output_errors=r["output_errors"],
             errors=tuple(r["errors"]),
+            load_cycles=r.get("load_cycles"),
+            read_cycles=r.get("read_cycles"),
         )
         for case, r in zip(cases, rows, strict=False)
     ]
