@@ -1,7 +1,8 @@
 """`llmc rtl`: generate a systolic GEMM core, simulate it, synthesise it.
 
     llmc rtl gemm --array 4x4 --m 10 --n 9 --k 7 [--simulator verilator] [--waves] -o out/
-    llmc rtl synth --array 8x8
+    llmc rtl gemm --array 4x4 --dataflow ws --m 10 --n 9 --k 7 -o out/
+    llmc rtl synth --array 8x8 [--dataflow ws] [--core 16x16x16]
 
 The array is the target's (`--target`, default npu: its device's [array]);
 `--array`, `--dataflow`, `--in-bits` and `--acc-bits` override its figures,
@@ -64,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = rsub.add_parser("synth", help="yosys cell counts of the generated array (needs yosys)")
     _array_args(s)
+    s.add_argument("--core", default=None, metavar="MxNxK",
+                   help="synthesise the whole standalone core (array, controller and buffers "
+                        "sized for this GEMM) instead of the array alone")
     s.set_defaults(func=cmd_synth)
 
     from llmc.cli.regress import register_regress  # `llmc rtl regress` (llmc.dse engines)
@@ -76,7 +80,8 @@ def _array_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--array", default=None, metavar="RxC",
                    help="array size, e.g. 4x4 (overrides the target's)")
     p.add_argument("--dataflow", default=None,
-                   help="os (output-stationary; the only one in RTL; overrides the target's)")
+                   help="os (output-stationary) or ws (weight-stationary); overrides the "
+                        "target's")
     p.add_argument("--in-bits", type=int, default=None, help="operand width (overrides the target's)")
     p.add_argument("--acc-bits", type=int, default=None,
                    help="accumulator width (overrides the target's)")
@@ -188,16 +193,28 @@ def _print(s: dict, out: Path) -> None:
     print(f"  {verdict}  build {s['build_s']:.1f} s, run {s['run_s']:.1f} s, files in {out}/")
 
 
+def _core_shape(text: str) -> tuple[int, int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise UsageError(f"--core must look like MxNxK (e.g. 16x16x16), got {text!r}")
+    m, n, k = (int(p) for p in parts)
+    return m, n, k
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
-    """Handler of `llmc rtl synth`: print yosys cell counts of the array."""
+    """Handler of `llmc rtl synth`: print yosys cell counts of the array (or the core)."""
     from llmc.rtl.config import CoreConfig
-    from llmc.rtl.synth import synth_array
+    from llmc.rtl.synth import synth_array, synth_core
 
     spec, device, overrides = _spec(args)
-    CoreConfig(spec, 1, 1, 1)  # range checks
-    for line in synth_array(spec).lines():
+    if args.core is None:
+        CoreConfig(spec, 1, 1, 1)  # range checks
+        report, what = synth_array(spec), "array"
+    else:
+        report, what = synth_core(CoreConfig(spec, *_core_shape(args.core))), "core"
+    for line in report.lines():
         print(line)
     over = f" (overrides: {', '.join(overrides)})" if overrides else ""
-    print(f"array of {device}{over}")
+    print(f"{what} of {device}{over}")
     return 0
 
