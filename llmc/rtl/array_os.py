@@ -13,7 +13,8 @@ entered the edge:
 
 Hop registers exist only where a neighbour reads them (none to the right of
 the last column or below the last row), so every net has a reader and a
-driver. The beat flags {v, first} ride with the row operand; the `last` flag
+driver; they are plain registers in the array (the operands' without a reset,
+the flags' with one). The beat flags {v, first} ride with the row operand; the `last` flag
 is needed only by the drains, so it rides along the bottom row alone. One
 cycle after the `last` flag passes the bottom PE of column j, that column's
 drain copies its R sums and shifts them out, one per cycle (row R−1 first),
@@ -27,14 +28,17 @@ from __future__ import annotations
 
 from llmc.rtl.config import CoreConfig
 from llmc.rtl.emit import (
+    Always,
     Assign,
     Comment,
     GenerateFor,
+    If,
     Instance,
     Item,
     Localparam,
     Module,
     Net,
+    NonBlocking,
     Port,
 )
 
@@ -55,11 +59,15 @@ def link(i: str, j: str) -> str:
     return f"{i_t}*COLS + {j_t}"
 
 
-def hop(width: str, d: str, q: str, comment: str = "") -> Instance:
-    """A one-stage register (llmc_skew, DEPTH 1) from `d` to `q`."""
-    return Instance("llmc_skew", "u_hop", params=(("WIDTH", width), ("DEPTH", 1)),
-                    connections=(("clk", "clk"), ("rst", "rst"), ("d", d), ("q", q)),
-                    comment=comment)
+def hop(name: str, width: str | None, d: str, q: str, *, reset: bool = False) -> tuple[Item, ...]:
+    """A one-cycle register `name` from `d` to the net `q` (`reset`: cleared by rst).
+
+    Written inline rather than as an instance, so a simulator evaluates it with
+    the array (Verilator builds the PEs as separate calls, -fno-inline)."""
+    zero = "1'b0" if width is None else f"{{{width}{{1'b0}}}}"
+    body = (If("rst", (NonBlocking(name, zero),), (NonBlocking(name, d),)),) if reset else (
+        NonBlocking(name, d),)
+    return Net("reg", name, width), Always("posedge clk", body), Assign(q, name)
 
 
 def array_module(cfg: CoreConfig) -> Module:
@@ -113,8 +121,9 @@ def array_module(cfg: CoreConfig) -> Module:
     doc = (
         f"{cfg.array}: {r}x{c} output-stationary systolic array, "
         f"int{ib} x int{ib} -> int{ab}.\n"
-        "Operands enter unskewed at the edges; skew lines, hop registers, PEs and\n"
-        "column drains are the hand-written llmc_skew, llmc_mac_os and llmc_drain blocks."
+        "Operands enter unskewed at the edges; skew lines, PEs and column drains are\n"
+        "the hand-written llmc_skew, llmc_mac_os and llmc_drain blocks; hop registers\n"
+        "between PEs are written inline."
     )
     return Module(cfg.array, ports=ports, items=tuple(items), doc=doc)
 
@@ -155,11 +164,9 @@ def _col_skews() -> GenerateFor:
 def _row_hops() -> GenerateFor:
     here, right = link("i", "j"), link("i", "j+1")
     items: tuple[Item, ...] = (
-        Net("wire", "q", "IN_BITS+2", comment="{v, first, a}"),
-        hop("IN_BITS + 2", f"{{v_l[{here}], f_l[{here}], a_l[{here}]}}", "q"),
-        Assign(f"a_l[{right}]", "q[IN_BITS-1:0]"),
-        Assign(f"f_l[{right}]", "q[IN_BITS]"),
-        Assign(f"v_l[{right}]", "q[IN_BITS+1]"),
+        *hop("a_q", "IN_BITS", f"a_l[{here}]", f"a_l[{right}]"),
+        *hop("v_q", None, f"v_l[{here}]", f"v_l[{right}]", reset=True),
+        *hop("f_q", None, f"f_l[{here}]", f"f_l[{right}]", reset=True),
     )
     inner = GenerateFor("j", "COLS-1", "g_hop", items)
     return GenerateFor("i", "ROWS", "g_row_hop", (inner,),
@@ -167,8 +174,8 @@ def _row_hops() -> GenerateFor:
 
 
 def _col_hops() -> GenerateFor:
-    inst = hop("IN_BITS", f"b_l[{link('i', 'j')}]", f"b_l[{link('i+1', 'j')}]")
-    inner = GenerateFor("j", "COLS", "g_hop", (inst,))
+    inner = GenerateFor("j", "COLS", "g_hop",
+                        hop("b_q", "IN_BITS", f"b_l[{link('i', 'j')}]", f"b_l[{link('i+1', 'j')}]"))
     return GenerateFor("i", "ROWS-1", "g_col_hop", (inner,),
                        "Column hops: PE (i, j) to PE (i+1, j), i < ROWS-1.")
 
@@ -181,7 +188,7 @@ def _last_flag() -> tuple[Item, ...]:
         connections=(("clk", "clk"), ("rst", "rst"), ("d", "last_edge"), ("q", "l_in[0]")),
         comment="The `last` flag (for the drains) reaches PE (R-1, 0) with row R-1's operands,",
     )
-    chain = GenerateFor("j", "COLS", "g_last", (hop("1", "l_in[j]", "l_out[j]"),),
+    chain = GenerateFor("j", "COLS", "g_last", hop("l_q", None, "l_in[j]", "l_out[j]", reset=True),
                         "It passes PE (R-1, j) one cycle later ...")
     step = GenerateFor("j", "COLS-1", "g_last_next", (Assign("l_in[j+1]", "l_out[j]"),),
                        "... and reaches PE (R-1, j+1).")

@@ -114,8 +114,8 @@ def array_module(cfg: CoreConfig) -> Module:
         f"{cfg.array}: {r}x{c} weight-stationary systolic array, "
         f"int{ib} x int{ib} -> int{ab}.\n"
         "Weights are preloaded a row per cycle; activations enter unskewed at the left\n"
-        "edge and partial sums leave the bottom; skew lines, hop registers and PEs are\n"
-        "the hand-written llmc_skew and llmc_mac_ws blocks."
+        "edge and partial sums leave the bottom; skew lines and PEs are the hand-written\n"
+        "llmc_skew and llmc_mac_ws blocks; hop registers between PEs are written inline."
     )
     return Module(cfg.array, ports=ports, items=tuple(items), doc=doc)
 
@@ -133,8 +133,8 @@ def _row_skews() -> GenerateFor:
 
 
 def _row_hops() -> GenerateFor:
-    inst = hop("IN_BITS", f"a_l[{link('i', 'j')}]", f"a_l[{link('i', 'j+1')}]")
-    inner = GenerateFor("j", "COLS-1", "g_hop", (inst,))
+    inner = GenerateFor("j", "COLS-1", "g_hop",
+                        hop("a_q", "IN_BITS", f"a_l[{link('i', 'j')}]", f"a_l[{link('i', 'j+1')}]"))
     return GenerateFor("i", "ROWS", "g_row_hop", (inner,),
                        "Row hops: PE (i, j) to PE (i, j+1), j < COLS-1.")
 
@@ -150,7 +150,7 @@ def _beat_flag() -> tuple[Item, ...]:
         connections=(("clk", "clk"), ("rst", "rst"), ("d", "v_edge"), ("q", "v_in[0]")),
         comment="... and PE (R-1, 0) with row R-1's,",
     )
-    chain = GenerateFor("j", "COLS", "g_beat", (hop("1", "v_in[j]", "v_out[j]"),),
+    chain = GenerateFor("j", "COLS", "g_beat", hop("v_q", None, "v_in[j]", "v_out[j]", reset=True),
                         "passes PE (R-1, j) with the sum it makes, into column j's output ...")
     step = GenerateFor("j", "COLS-1", "g_beat_next", (Assign("v_in[j+1]", "v_out[j]"),),
                        "... and reaches PE (R-1, j+1).")

@@ -7,7 +7,7 @@ after the module) and are linted and tested like generated code:
 |----------------|-------------------------------------------------------------|
 | llmc_mac_os    | output-stationary PE: int MAC into the sum it keeps         |
 | llmc_mac_ws    | weight-stationary PE: stationary weight, partial sum down   |
-| llmc_skew      | DEPTH-stage delay line (skews; DEPTH 1: hops between PEs)   |
+| llmc_skew      | DEPTH-stage delay line that skews operands into the array   |
 | llmc_drain     | column output drain: parallel-load the sums, shift them out |
 | llmc_popcount  | number of ones among N inputs (a Hardwired Neuron's group)  |
 """

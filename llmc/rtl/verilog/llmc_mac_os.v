@@ -5,8 +5,8 @@
 //   first beat of a fold:  acc <= a*b          (starts a new output element)
 //   other beats:           acc <= acc + a*b
 // The operands and beat flags reach the next PE through the array's hop
-// registers (llmc_skew, DEPTH 1), which exist only where a neighbour reads
-// them, so the PE itself has no outputs but its sum.
+// registers, which exist only where a neighbour reads them, so the PE itself
+// has no outputs but its sum.
 // Operands are two's-complement IN_BITS wide; the product is exact
 // (2*IN_BITS bits) and sign-extended to ACC_BITS, and the sum wraps modulo
 // 2**ACC_BITS like an int32 accumulator. Requires ACC_BITS >= 2*IN_BITS.
