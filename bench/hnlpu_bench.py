@@ -180,7 +180,11 @@ def _gemm_core_lines(g: dict) -> list[str]:
             f"{r['synth_s']:.1f} | {r['core_cells']:,} ({r['core_flops']:,}) | "
             f"{r['array_cells']:,} ({r['array_flops']:,}) | {r['compute_cycles']} | "
             f"{r['load_cycles']} / {r['start_to_done']} / {r['read_cycles']} | {sims[0]} | {sims[1]} |")
-    return lines + ["", "Cells by type of each core are in hnlpu.json (`gemm_cores`).", ""]
+    return lines + ["", "Cells by type of each core are in hnlpu.json (`gemm_cores`). Array cells "
+                    "are the array module alone (`llmc rtl synth`), core cells the whole design "
+                    "with its register-file buffers (`llmc rtl synth --core 16x16x16`). Verilator "
+                    "runs these GEMMs in about 10 ms, so its cycles/s vary by up to 2x between "
+                    "runs; bench/results/rtl.md times longer runs.", ""]
 
 
 def gemm_cores() -> dict:
