@@ -144,6 +144,8 @@ def write_md(data: dict, path: Path) -> None:
         "`bench/rtl_bench.py`: one GEMM per (array, simulator) on the generated",
         "output-stationary int8 core, testbench monitor off (the simulator runs free from",
         "`start` to `done`); outputs checked against numpy, cycles against `compute_cycles`.",
+        "A and B are loaded and C read back through the testbench's backdoor (the hierarchy),",
+        "not the core's ports, which would add max(M·K, K·N) + M·N cycles to each run.",
         "Build = generate + compile from scratch (Verilator: runtime-object cache off);",
         "warm = Verilator with llmc's runtime-object cache filled (only the design compiles).",
         "",

@@ -27,9 +27,9 @@ from llmc.errors import UsageError
 MARKER = "llmc-rtl.json"  # summary file that marks a directory as `llmc rtl gemm` output
 DEFAULT_TARGET = "npu"
 SIMULATORS = ("icarus", "verilator")  # llmc.rtl.tools.SIMULATORS, without importing it
-# Simulated clock cycles x PEs: Icarus runs ~58,000-78,000 PE-cycles/s and
-# Verilator ~11 million (bench/results/rtl.md), so the limit is about an hour
-# in Icarus and half a minute in Verilator.
+# Simulated clock cycles x PEs: Icarus runs ~54,000-78,000 PE-cycles/s and
+# Verilator ~6-11 million (bench/results/rtl.md, two shared machines), so the
+# limit is about an hour in Icarus and half a minute in Verilator.
 MAX_PE_CYCLES = 250_000_000
 
 
