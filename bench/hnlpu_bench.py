@@ -16,6 +16,9 @@ Then the area model's fit over the ME layers: cells = a * weights + c * inputs
 (see `fit`); the system model charges HN area per weight.
 
     .venv/bin/python bench/hnlpu_bench.py    # writes bench/results/hnlpu.{json,md}
+
+Beside them, the systolic GEMM cores (output- vs weight-stationary, one shape;
+`bench.rtl_bench.bench_cores`): `--gemm-cores` reruns only that part.
 """
 
 from __future__ import annotations
@@ -148,12 +151,66 @@ def write_md(data: dict, path: Path) -> None:
               "", "Cycles per second are those of the cocotb testbench run (it drives and "
               "reads the K x 8-bit and N x 32-bit buses every vector), measured on a shared "
               "2-core machine under heavy load (load average 12-20).", ""]
+    if "gemm_cores" in data:
+        lines += _gemm_core_lines(data["gemm_cores"])
     path.write_text("\n".join(lines))
+
+
+def _gemm_core_lines(g: dict) -> list[str]:
+    """The OS vs WS GEMM core table (bench.rtl_bench.bench_cores)."""
+    lines = ["## Systolic GEMM cores: output- vs weight-stationary", "",
+             "Standalone cores of llmc.rtl (`llmc rtl gemm|synth --dataflow os|ws`), buffers "
+             "included (register files on ports, sized for the GEMM); A and B loaded and C read "
+             f"back through the ports; {g['repeats']} GEMMs (seeds) per simulator run, every "
+             "output checked bit-exactly against numpy and the cycles against "
+             "llmc.hw.array.compute_cycles and the cycle contract. Cycles/s = start-to-done "
+             "cycles per wall second of the simulator. Machine: "
+             f"{g['machine']}, 1-minute load average {g['load_avg_1m_start']} at start, "
+             f"{g['load_avg_1m_end']} at end (shared machine).", "",
+             "| dataflow | array | GEMM (M,N,K) | Verilog lines | lint | lint s | yosys s "
+             "| core cells (flip-flops) | array cells (flip-flops) | compute cycles "
+             "| load / start-to-done / read-back cycles | Icarus cycles/s | Verilator cycles/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in g["rows"]:
+        sims = [f"{r['sim'][s]['cycles_per_s']:,}" + ("" if r["sim"][s]["passed"] else " FAIL")
+                for s in SIMULATORS]
+        lines.append(
+            f"| {r['dataflow']} | {r['array']} | ({r['m']},{r['n']},{r['k']}) | "
+            f"{r['verilog_lines']} | {'clean' if r['lint_clean'] else 'WARN'} | {r['lint_s']:.1f} | "
+            f"{r['synth_s']:.1f} | {r['core_cells']:,} ({r['core_flops']:,}) | "
+            f"{r['array_cells']:,} ({r['array_flops']:,}) | {r['compute_cycles']} | "
+            f"{r['load_cycles']} / {r['start_to_done']} / {r['read_cycles']} | {sims[0]} | {sims[1]} |")
+    return lines + ["", "Cells by type of each core are in hnlpu.json (`gemm_cores`). Array cells "
+                    "are the array module alone (`llmc rtl synth`), core cells the whole design "
+                    "with its register-file buffers (`llmc rtl synth --core 16x16x16`). Verilator "
+                    "runs these GEMMs in about 10 ms, so its cycles/s vary by up to 2x between "
+                    "runs; bench/results/rtl.md times longer runs.", ""]
+
+
+def gemm_cores() -> dict:
+    """Run bench.rtl_bench.bench_cores, with the machine and its load."""
+    import os
+
+    from bench.rtl_bench import REPEATS, bench_cores
+
+    load = round(os.getloadavg()[0], 2)
+    with tempfile.TemporaryDirectory(prefix="llmc-gemm-cores-") as tmp:
+        rows = bench_cores(Path(tmp))
+    return {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                       f"{platform.python_version()}", "repeats": REPEATS,
+            "load_avg_1m_start": load, "load_avg_1m_end": round(os.getloadavg()[0], 2),
+            "rows": rows}
 
 
 def main() -> int:
     if "--md-only" in sys.argv:
         write_md(json.loads((RESULTS / "hnlpu.json").read_text()), RESULTS / "hnlpu.md")
+        return 0
+    if "--gemm-cores" in sys.argv:  # only the GEMM cores, into the existing results
+        data = json.loads((RESULTS / "hnlpu.json").read_text())
+        data["gemm_cores"] = gemm_cores()
+        (RESULTS / "hnlpu.json").write_text(json.dumps(data, indent=1) + "\n")
+        write_md(data, RESULTS / "hnlpu.md")
         return 0
     from llmc.rtl.tools import find_yosys
 
@@ -169,7 +226,7 @@ def main() -> int:
                                                           "synth_s")}), flush=True)
     data = {"machine": f"{platform.machine()}, {platform.python_version()}",
             "yosys": find_yosys().version.split(" (")[0], "vectors": VECTORS,
-            "source": source, "rows": rows}
+            "source": source, "rows": rows, "gemm_cores": gemm_cores()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "hnlpu.json").write_text(json.dumps(data, indent=1) + "\n")
     write_md(data, RESULTS / "hnlpu.md")

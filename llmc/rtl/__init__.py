@@ -12,9 +12,16 @@ core, and a cocotb runner for Icarus and Verilator.
 
 Modules: `emit` (typed Verilog-2005 emitter), `blocks` (the .v building
 blocks), `config` (what a core is generated from), `array_os` / `gemm_core`
-(the generators), `runner` (cocotb build/run), `tb_gemm` (the testbench),
-`gemm` (check a core), `lint`, `synth` (yosys), `tools` (finding simulators),
-`cli` (`llmc rtl`).
+(the output-stationary generators) and `array_ws` / `gemm_core_ws` (the
+weight-stationary ones, `ArraySpec(4, 4, "ws")`), `runner` (cocotb
+build/run), `tb_gemm` (the testbench), `gemm` (check a core), `lint`, `synth`
+(yosys), `tools` (finding simulators), `cli` (`llmc rtl`).
+
+A core is a standalone synthesizable design: A and B are loaded through write
+ports and C read back through a read port (the cycle contract is in
+`gemm_core`'s docstring and `CoreConfig.load_cycles` / `start_to_done` /
+`read_cycles`), it lints clean under `verilator --lint-only -Wall` with no
+waivers, and yosys synthesises it whole (`synth.synth_core`).
 """
 
 from llmc.rtl.config import CoreConfig

@@ -4,16 +4,21 @@ Dataflow (output-stationary, as in SCALE-Sim): PE (i, j) owns C[m0+i][n0+j]
 of the fold being computed. Beat k of a fold carries column k of the A tile
 into the left edge (row i: A[m0+i][k]) and row k of the B tile into the top
 edge (column j: B[k][n0+j]). Row i is delayed i+1 cycles by its skew line and
-column j by j+1, and each PE forwards both one hop per cycle, so operand k
-meets at PE (i, j) at cycle k + i + j + 1 after it entered the edge:
+column j by j+1, and a hop register between neighbouring PEs forwards both one
+PE per cycle, so operand k meets at PE (i, j) at cycle k + i + j + 1 after it
+entered the edge:
 
-    a_edge ─▶ skew(1) ─▶ PE00 ─▶ PE01 ─▶ …          b_edge
-    a_edge ─▶ skew(2) ─▶ PE10 ─▶ PE11 ─▶ …     skew(1) skew(2) … (down)
+    a_edge ─▶ skew(1) ─▶ PE00 ─hop▶ PE01 ─hop▶ …         b_edge
+    a_edge ─▶ skew(2) ─▶ PE10 ─hop▶ PE11 ─hop▶ …   skew(1) skew(2) … (hops down)
 
-The beat flags {v, first, last} ride with the row operand. When the `last`
-flag leaves the bottom PE of column j, that column's drain copies its R sums
-and shifts them out, one per cycle (row R−1 first), on `c_valid[j]`,
-`c_row[j]`, `c_data[j]`; `drain_start` marks column 0's copy.
+Hop registers exist only where a neighbour reads them (none to the right of
+the last column or below the last row), so every net has a reader and a
+driver; they are plain registers in the array (the operands' without a reset,
+the flags' with one). The beat flags {v, first} ride with the row operand; the `last` flag
+is needed only by the drains, so it rides along the bottom row alone. One
+cycle after the `last` flag passes the bottom PE of column j, that column's
+drain copies its R sums and shifts them out, one per cycle (row R−1 first),
+on `c_valid[j]`, `c_row[j]`, `c_data[j]`; `drain_start` marks column 0's copy.
 `mac_first` / `mac_last` say that PE (0,0) / PE (R−1,C−1) accumulates in this
 cycle: the core's cycle counter and the testbench's monitor time the GEMM by
 them.
@@ -23,15 +28,17 @@ from __future__ import annotations
 
 from llmc.rtl.config import CoreConfig
 from llmc.rtl.emit import (
+    Always,
     Assign,
     Comment,
     GenerateFor,
+    If,
     Instance,
     Item,
-    Lint,
     Localparam,
     Module,
     Net,
+    NonBlocking,
     Port,
 )
 
@@ -40,21 +47,27 @@ BLOCKS = ("llmc_skew", "llmc_mac_os", "llmc_drain")
 # Links are nets of unpacked net arrays, one element per link, rather than
 # slices of a few wide vectors: a simulator re-evaluates every reader of a
 # vector when any slice of it changes, which made Icarus ~100x slower.
-_ROW_LINK = "{i}*(COLS+1) + {j}"   # row link (i, j) enters PE (i, j); j = COLS leaves
-_COL_LINK = "{i}*COLS + {j}"       # column link (i, j) enters PE (i, j); i = ROWS leaves
+# Link (i, j), at i*COLS + j, enters PE (i, j).
 
 
-def _rl(i: str, j: str) -> str:
-    return "0" if i == j == "0" else _ROW_LINK.format(i=_term(i), j=_term(j))
+def link(i: str, j: str) -> str:
+    """Index of link (i, j) in a ROWS*COLS link array."""
+    if i == "0":
+        return j
+    i_t = i if i.isidentifier() or i.isdigit() else f"({i})"
+    j_t = j if j.isidentifier() or j.isdigit() else f"({j})"
+    return f"{i_t}*COLS + {j_t}"
 
 
-def _cl(i: str, j: str) -> str:
-    return _term(j) if i == "0" else _COL_LINK.format(i=_term(i), j=_term(j))
+def hop(name: str, width: str | None, d: str, q: str, *, reset: bool = False) -> tuple[Item, ...]:
+    """A one-cycle register `name` from `d` to the net `q` (`reset`: cleared by rst).
 
-
-def _term(x: str) -> str:
-    """`x` parenthesised unless it is a name or a number."""
-    return x if x.isidentifier() or x.isdigit() else f"({x})"
+    Written inline rather than as an instance, so a simulator evaluates it with
+    the array (Verilator builds the PEs as separate calls, -fno-inline)."""
+    zero = "1'b0" if width is None else f"{{{width}{{1'b0}}}}"
+    body = (If("rst", (NonBlocking(name, zero),), (NonBlocking(name, d),)),) if reset else (
+        NonBlocking(name, d),)
+    return Net("reg", name, width), Always("posedge clk", body), Assign(q, name)
 
 
 def array_module(cfg: CoreConfig) -> Module:
@@ -76,7 +89,6 @@ def array_module(cfg: CoreConfig) -> Module:
         Port("c_row", "output", c * rb, "... of row c_row[j*ROW_BITS +: ROW_BITS]"),
         Port("c_data", "output", c * ab, "... with value c_data[j*ACC_BITS +: ACC_BITS]"),
     )
-    n_row, n_col = "ROWS*(COLS+1)", "(ROWS+1)*COLS"
     items: list[Item] = [
         Localparam("ROWS", r),
         Localparam("COLS", c),
@@ -84,55 +96,51 @@ def array_module(cfg: CoreConfig) -> Module:
         Localparam("ACC_BITS", ab, comment="accumulator width (wraps)"),
         Localparam("ROW_BITS", rb, comment="bits of a row index"),
         Comment(""),
-        Lint(
-            ("UNUSEDSIGNAL",),
-            "Links between PEs: row link (i, j) at i*(COLS+1) + j and column link (i, j)\n"
-            "at i*COLS + j enter PE (i, j); those leaving the right and bottom edges\n"
-            "(j = COLS, i = ROWS) are not read.",
-            (
-                Net("wire", "a_l", "IN_BITS", n_row, comment="A operand, rightwards"),
-                Net("wire", "v_l", None, n_row, comment="beat flags riding with it"),
-                Net("wire", "f_l", None, n_row),
-                Net("wire", "l_l", None, n_row),
-                Net("wire", "b_l", "IN_BITS", n_col, comment="B operand, downwards"),
-            ),
-        ),
+        Comment("Links into PE (i, j), at i*COLS + j."),
+        Net("wire", "a_l", "IN_BITS", "ROWS*COLS", comment="A operand, rightwards"),
+        Net("wire", "v_l", None, "ROWS*COLS", comment="beat flags riding with it"),
+        Net("wire", "f_l", None, "ROWS*COLS"),
+        Net("wire", "b_l", "IN_BITS", "ROWS*COLS", comment="B operand, downwards"),
+        Net("wire", "l_in", None, "COLS", comment="`last` flag into PE (R-1, j)"),
+        Net("wire", "l_out", None, "COLS", comment="... one cycle after it: drain j loads"),
         Comment(""),
         Net("genvar", "i"),
         Net("genvar", "j"),
         Comment(""),
         _row_skews(),
         _col_skews(),
+        _row_hops(),
+        _col_hops(),
+        *_last_flag(),
         _columns(),
         Comment(""),
-        Assign("mac_first", f"v_l[{_rl('0', '0')}]"),
-        Assign("mac_last", f"v_l[{_rl('ROWS-1', 'COLS-1')}]"),
-        Assign("drain_start", f"l_l[{_rl('ROWS-1', '1')}]"),
+        Assign("mac_first", "v_l[0]"),
+        Assign("mac_last", f"v_l[{link('ROWS-1', 'COLS-1')}]"),
+        Assign("drain_start", "l_out[0]"),
     ]
     doc = (
         f"{cfg.array}: {r}x{c} output-stationary systolic array, "
         f"int{ib} x int{ib} -> int{ab}.\n"
-        "Operands enter unskewed at the edges; skew lines, PEs and column drains\n"
-        "are the hand-written llmc_skew, llmc_mac_os and llmc_drain blocks."
+        "Operands enter unskewed at the edges; skew lines, PEs and column drains are\n"
+        "the hand-written llmc_skew, llmc_mac_os and llmc_drain blocks; hop registers\n"
+        "between PEs are written inline."
     )
     return Module(cfg.array, ports=ports, items=tuple(items), doc=doc)
 
 
 def _row_skews() -> GenerateFor:
-    word = "{v_edge, first_edge, last_edge, a_edge[i*IN_BITS +: IN_BITS]}"
-    link = _rl("i", "0")
+    word = "{v_edge, first_edge, a_edge[i*IN_BITS +: IN_BITS]}"
     items: tuple[Item, ...] = (
-        Net("wire", "q", "IN_BITS+3", comment="{v, first, last, a}"),
+        Net("wire", "q", "IN_BITS+2", comment="{v, first, a}"),
         Instance(
             "llmc_skew",
             "u_skew",
-            params=(("WIDTH", "IN_BITS + 3"), ("DEPTH", "i + 1")),
+            params=(("WIDTH", "IN_BITS + 2"), ("DEPTH", "i + 1")),
             connections=(("clk", "clk"), ("rst", "rst"), ("d", word), ("q", "q")),
         ),
-        Assign(f"a_l[{link}]", "q[IN_BITS-1:0]"),
-        Assign(f"l_l[{link}]", "q[IN_BITS]"),
-        Assign(f"f_l[{link}]", "q[IN_BITS+1]"),
-        Assign(f"v_l[{link}]", "q[IN_BITS+2]"),
+        Assign(f"a_l[{link('i', '0')}]", "q[IN_BITS-1:0]"),
+        Assign(f"f_l[{link('i', '0')}]", "q[IN_BITS]"),
+        Assign(f"v_l[{link('i', '0')}]", "q[IN_BITS+1]"),
     )
     return GenerateFor("i", "ROWS", "g_row_skew", items,
                        "Row i of A (with the beat flags) enters i+1 cycles late.")
@@ -147,31 +155,57 @@ def _col_skews() -> GenerateFor:
             ("clk", "clk"),
             ("rst", "rst"),
             ("d", "b_edge[j*IN_BITS +: IN_BITS]"),
-            ("q", f"b_l[{_cl('0', 'j')}]"),
+            ("q", f"b_l[{link('0', 'j')}]"),
         ),
     )
     return GenerateFor("j", "COLS", "g_col_skew", (inst,), "Column j of B enters j+1 cycles late.")
 
 
+def _row_hops() -> GenerateFor:
+    here, right = link("i", "j"), link("i", "j+1")
+    items: tuple[Item, ...] = (
+        *hop("a_q", "IN_BITS", f"a_l[{here}]", f"a_l[{right}]"),
+        *hop("v_q", None, f"v_l[{here}]", f"v_l[{right}]", reset=True),
+        *hop("f_q", None, f"f_l[{here}]", f"f_l[{right}]", reset=True),
+    )
+    inner = GenerateFor("j", "COLS-1", "g_hop", items)
+    return GenerateFor("i", "ROWS", "g_row_hop", (inner,),
+                       "Row hops: PE (i, j) to PE (i, j+1), j < COLS-1.")
+
+
+def _col_hops() -> GenerateFor:
+    inner = GenerateFor("j", "COLS", "g_hop",
+                        hop("b_q", "IN_BITS", f"b_l[{link('i', 'j')}]", f"b_l[{link('i+1', 'j')}]"))
+    return GenerateFor("i", "ROWS-1", "g_col_hop", (inner,),
+                       "Column hops: PE (i, j) to PE (i+1, j), i < ROWS-1.")
+
+
+def _last_flag() -> tuple[Item, ...]:
+    skew = Instance(
+        "llmc_skew",
+        "u_last_skew",
+        params=(("WIDTH", 1), ("DEPTH", "ROWS")),
+        connections=(("clk", "clk"), ("rst", "rst"), ("d", "last_edge"), ("q", "l_in[0]")),
+        comment="The `last` flag (for the drains) reaches PE (R-1, 0) with row R-1's operands,",
+    )
+    chain = GenerateFor("j", "COLS", "g_last", hop("l_q", None, "l_in[j]", "l_out[j]", reset=True),
+                        "It passes PE (R-1, j) one cycle later ...")
+    step = GenerateFor("j", "COLS-1", "g_last_next", (Assign("l_in[j+1]", "l_out[j]"),),
+                       "... and reaches PE (R-1, j+1).")
+    return skew, chain, step
+
+
 def _columns() -> GenerateFor:
-    here, right = _rl("i", "j"), _rl("i", "j+1")
     pe = Instance(
         "llmc_mac_os",
         "u_pe",
         params=(("IN_BITS", "IN_BITS"), ("ACC_BITS", "ACC_BITS")),
         connections=(
             ("clk", "clk"),
-            ("rst", "rst"),
-            ("a_in", f"a_l[{here}]"),
-            ("v_in", f"v_l[{here}]"),
-            ("first_in", f"f_l[{here}]"),
-            ("last_in", f"l_l[{here}]"),
-            ("b_in", f"b_l[{_cl('i', 'j')}]"),
-            ("a_out", f"a_l[{right}]"),
-            ("v_out", f"v_l[{right}]"),
-            ("first_out", f"f_l[{right}]"),
-            ("last_out", f"l_l[{right}]"),
-            ("b_out", f"b_l[{_cl('i+1', 'j')}]"),
+            ("a_in", f"a_l[{link('i', 'j')}]"),
+            ("b_in", f"b_l[{link('i', 'j')}]"),
+            ("v_in", f"v_l[{link('i', 'j')}]"),
+            ("first_in", f"f_l[{link('i', 'j')}]"),
             ("acc", "sums[i*ACC_BITS +: ACC_BITS]"),
         ),
     )
@@ -182,13 +216,13 @@ def _columns() -> GenerateFor:
         connections=(
             ("clk", "clk"),
             ("rst", "rst"),
-            ("load", f"l_l[{_rl('ROWS-1', 'j+1')}]"),
+            ("load", "l_out[j]"),
             ("acc_in", "sums"),
             ("valid", "c_valid[j]"),
             ("row", "c_row[j*ROW_BITS +: ROW_BITS]"),
             ("data", "c_data[j*ACC_BITS +: ACC_BITS]"),
         ),
-        comment="It copies the column's sums when the last beat leaves its bottom PE.",
+        comment="It copies the column's sums when the last beat has left its bottom PE.",
     )
     items: tuple[Item, ...] = (
         Net("wire", "sums", "ROWS*ACC_BITS", comment="PE (i, j)'s sum at [i*ACC_BITS +: ACC_BITS]"),

@@ -5,7 +5,8 @@ after the module) and are linted and tested like generated code:
 
 | block          | what it is                                                  |
 |----------------|-------------------------------------------------------------|
-| llmc_mac_os    | output-stationary PE: int MAC, operand and flag forwarding  |
+| llmc_mac_os    | output-stationary PE: int MAC into the sum it keeps         |
+| llmc_mac_ws    | weight-stationary PE: stationary weight, partial sum down   |
 | llmc_skew      | DEPTH-stage delay line that skews operands into the array   |
 | llmc_drain     | column output drain: parallel-load the sums, shift them out |
 | llmc_popcount  | number of ones among N inputs (a Hardwired Neuron's group)  |

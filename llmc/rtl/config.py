@@ -23,6 +23,7 @@ MAX_BUFFER_WORDS = 1 << 22
 IN_BITS_RANGE = (2, 16)
 MAX_ACC_BITS = 64
 CYCLE_BITS = 32         # width of the core's cycle counter
+RTL_DATAFLOWS = (Dataflow.OS, Dataflow.WS)  # what the generator builds (not is)
 
 
 def clog2(x: int) -> int:
@@ -77,10 +78,10 @@ class CoreConfig:
 
     def __post_init__(self) -> None:
         s = self.spec
-        if s.dataflow is not Dataflow.OS:
+        if s.dataflow not in RTL_DATAFLOWS:
             raise UsageError(
-                f"the RTL generator builds output-stationary arrays only; got dataflow "
-                f"{s.dataflow.value!r} (use --dataflow os)"
+                f"the RTL generator builds output- and weight-stationary arrays only; got "
+                f"dataflow {s.dataflow.value!r} (use --dataflow os or --dataflow ws)"
             )
         _in_range("array rows", s.rows, 1, MAX_DIM)
         _in_range("array cols", s.cols, 1, MAX_DIM)
@@ -98,14 +99,19 @@ class CoreConfig:
 
     # ---- names
     @property
+    def ws(self) -> bool:
+        """The array is weight-stationary (else output-stationary)."""
+        return self.spec.dataflow is Dataflow.WS
+
+    @property
     def top(self) -> str:
         """Name of the generated top module, e.g. `llmc_gemm_os_4x4`."""
-        return f"llmc_gemm_os_{self.spec.rows}x{self.spec.cols}"
+        return f"llmc_gemm_{self.spec.dataflow.value}_{self.spec.rows}x{self.spec.cols}"
 
     @property
     def array(self) -> str:
         """Name of the generated array module, e.g. `llmc_os_array_4x4`."""
-        return f"llmc_os_array_{self.spec.rows}x{self.spec.cols}"
+        return f"llmc_{self.spec.dataflow.value}_array_{self.spec.rows}x{self.spec.cols}"
 
     # ---- widths (bits)
     @property
@@ -125,8 +131,17 @@ class CoreConfig:
 
     @property
     def step_bits(self) -> int:
-        """Bits of K and of the step within a fold, 0..P−1 with P ≤ R + C + K_MAX − 2."""
-        return clog2(self.spec.rows + self.spec.cols + self.k_max)
+        """Bits of the step within a fold, 0..P−1, with P ≤ R + C + K_MAX − 2 (os; also
+        the bits of K) or P ≤ 2R + C + M_MAX − 2 (ws)."""
+        s = self.spec
+        if self.ws:
+            return clog2(2 * s.rows + s.cols + self.m_max)
+        return clog2(s.rows + s.cols + self.k_max)
+
+    @property
+    def k_bits(self) -> int:
+        """Bits of K: the step's (os); of K and a row index k0 + i ≤ K_MAX + R − 1 (ws)."""
+        return clog2(self.k_max + self.spec.rows) if self.ws else self.step_bits
 
     @property
     def ma_bits(self) -> int:
@@ -172,6 +187,22 @@ class CoreConfig:
     def c_addr(self, m: int, n: int) -> int:
         """Word of C[m][n] in `c_mem`: the bits {m, n}."""
         return (m << self.na_bits) | n
+
+    # ---- the cycle contract of the ports (the compute phase is compute_cycles)
+    def load_cycles(self, m: int, n: int, k: int) -> int:
+        """Edges to load A and B through the write ports, one word per port per cycle
+        with the two ports driven side by side: max(M·K, K·N)."""
+        return max(m * k, k * n)
+
+    def read_cycles(self, m: int, n: int) -> int:
+        """Edges to read C back through the synchronous read port, one word per
+        cycle, pipelined: M·N (each word is on c_rdata the cycle after its address)."""
+        return m * n
+
+    def start_to_done(self, compute: int) -> int:
+        """Edges from the one sampling `start` to the one raising `done`, given the
+        compute cycles: R + 3 more (os, see gemm_core) or 3 more (ws, see gemm_core_ws)."""
+        return compute + (3 if self.ws else self.spec.rows + 3)
 
     def check_shape(self, m: int, n: int, k: int) -> None:
         """UsageError unless 1 ≤ M, N, K ≤ the buffer limits."""

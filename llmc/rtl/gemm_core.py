@@ -1,11 +1,23 @@
 """Generate the GEMM core: operand/result buffers, the fold controller, the array.
 
 The core computes C[M×N] = A[M×K]·B[K×N] for any 1 ≤ M, N, K ≤ the limits it
-was generated for. A testbench fills `a_mem`/`b_mem` (A[m][k] at word {m, k},
-B[k][n] at {k, n}; behavioural buffers reached through the hierarchy, like a
-$readmemh), sets cfg_m/n/k, pulses `start`, and waits for `done`; results
-are written to `c_mem` (C[m][n] at {m, n}) through the write port that is
-also visible on the ports c_we/c_addr/c_wdata (one lane per array column).
+was generated for. It is a standalone synthesizable design: its buffers are
+register files on ports. A host (the testbench) writes A[m][k] through the
+`a_we`/`a_waddr`/`a_wdata` port (word {m, k}) and B[k][n] through `b_*` (word
+{k, n}), one word per port per cycle, sets cfg_m/n/k, pulses `start` and
+waits for `done`; the core writes C[m][n] to word {m, n} of `c_mem` through
+its write lanes (one per array column, visible on c_we/c_addr/c_wdata), and
+the host reads C back through the synchronous read port `c_raddr` ->
+`c_rdata` (the word is on c_rdata the cycle after its address).
+
+Cycle contract, checked exactly by the testbench (llmc.rtl.tb_gemm):
+
+* load: the two write ports side by side take max(M·K, K·N) cycles
+  (`CoreConfig.load_cycles`); loading is done while the core is idle;
+* compute: `cycles` = llmc.hw.array.compute_cycles (below), and the edges from
+  the one sampling `start` to the one raising `done` are that plus R + 3 here,
+  3 for the weight-stationary core (`CoreConfig.start_to_done`);
+* read-back: M·N cycles through the read port (`CoreConfig.read_cycles`).
 
 Schedule (the one SCALE-Sim 3.0 models): tiles of R rows × C columns of C
 are computed one after another ("folds", row-major over the tile grid); each
@@ -21,6 +33,9 @@ it, from the edge that samples `start` to the edge that raises `done`, the core
 adds R + 3 edges: one to latch the command, one for the operand register at the
 array edge (skew stage 0), then one for the last column's drain to copy its
 sums and R to write them (the last write lands on the edge that raises `done`).
+
+The weight-stationary core is `llmc.rtl.gemm_core_ws`; it shares the ports,
+buffers and cycle counter built here.
 """
 
 from __future__ import annotations
@@ -37,7 +52,6 @@ from llmc.rtl.emit import (
     If,
     Instance,
     Item,
-    Lint,
     Localparam,
     Module,
     Net,
@@ -53,40 +67,68 @@ def _zero(bits: int) -> str:
     return f"{bits}'d0"
 
 
+def core_ports(cfg: CoreConfig, first: str) -> tuple[Port, ...]:
+    """The ports of a GEMM core (either dataflow); `first` says what `mac_first` means."""
+    s = cfg.spec
+    return (
+        Port("clk", "input"),
+        Port("rst", "input", comment="synchronous, active high"),
+        Port("a_we", "input", comment="A write port (while idle): A[m][k] at word {m, k}"),
+        Port("a_waddr", "input", cfg.ma_bits + cfg.ka_bits),
+        Port("a_wdata", "input", s.in_bits),
+        Port("b_we", "input", comment="B write port (while idle): B[k][n] at word {k, n}"),
+        Port("b_waddr", "input", cfg.ka_bits + cfg.na_bits),
+        Port("b_wdata", "input", s.in_bits),
+        Port("c_raddr", "input", cfg.c_addr_bits, "C read port: word {m, n} ..."),
+        Port("c_rdata", "output", s.acc_bits, "... is here the next cycle", reg=True),
+        Port("start", "input", comment="pulse while idle: run C = A*B on cfg_m/n/k"),
+        Port("cfg_m", "input", cfg.m_bits, f"M, 1..{cfg.m_max}"),
+        Port("cfg_n", "input", cfg.n_bits, f"N, 1..{cfg.n_max}"),
+        Port("cfg_k", "input", cfg.k_bits, f"K, 1..{cfg.k_max}"),
+        Port("busy", "output", reg=True, comment="a GEMM is running"),
+        Port("done", "output", reg=True, comment="C is complete (until the next start)"),
+        Port("cycles", "output", CYCLE_BITS, "compute cycles of the last GEMM", reg=True),
+        Port("c_we", "output", s.cols, "result write lanes, lane j per array column"),
+        Port("c_addr", "output", s.cols * cfg.c_addr_bits, "lane j: word {m, n} of c_mem"),
+        Port("c_wdata", "output", s.cols * s.acc_bits, "lane j: C[m][n]"),
+        Port("mac_first", "output", comment=first),
+        Port("mac_last", "output", comment="PE (R-1,C-1) accumulates this cycle"),
+    )
+
+
+def buffer_items(cfg: CoreConfig) -> list[Item]:
+    """The three buffers (register files) with the host's ports and the write lanes.
+
+    A and B: one synchronous write port (the host's) and asynchronous read
+    ports (one per array row / column). C: the lanes' synchronous writes and
+    the host's synchronous read port.
+    """
+    load = (
+        If("a_we", (NonBlocking("a_mem[a_waddr]", "a_wdata"),)),
+        If("b_we", (NonBlocking("b_mem[b_waddr]", "b_wdata"),)),
+    )
+    return [
+        Comment("Buffers."),
+        Net("reg", "a_mem", "IN_BITS", cfg.a_words, comment="A[m][k] at {m, k}"),
+        Net("reg", "b_mem", "IN_BITS", cfg.b_words, comment="B[k][n] at {k, n}"),
+        Net("reg", "c_mem", "ACC_BITS", cfg.c_words, comment="C[m][n] at {m, n}"),
+        Net("integer", "w"),
+        Always("posedge clk", load, "The host loads A and B."),
+        Always("posedge clk", _write_body(), "The result buffer takes every lane's write."),
+        Always("posedge clk", (NonBlocking("c_rdata", "c_mem[c_raddr]"),),
+               "The host reads C back."),
+    ]
+
+
 def core_module(cfg: CoreConfig) -> Module:
     """The GEMM core module for `cfg` (named `cfg.top`)."""
     s = cfg.spec
     mw, nw, sw = cfg.m_bits, cfg.n_bits, cfg.step_bits
-    ports = (
-        Port("clk", "input"),
-        Port("rst", "input", comment="synchronous, active high"),
-        Port("start", "input", comment="pulse while idle: run C = A*B on cfg_m/n/k"),
-        Port("cfg_m", "input", mw, f"M, 1..{cfg.m_max}"),
-        Port("cfg_n", "input", nw, f"N, 1..{cfg.n_max}"),
-        Port("cfg_k", "input", sw, f"K, 1..{cfg.k_max}"),
-        Port("busy", "output", reg=True, comment="a GEMM is running"),
-        Port("done", "output", reg=True, comment="C is complete (until the next start)"),
-        Port("cycles", "output", CYCLE_BITS, "compute cycles of the last GEMM", reg=True),
-        Port("c_we", "output", s.cols, "result write port, lane j per array column"),
-        Port("c_addr", "output", s.cols * cfg.c_addr_bits, "lane j: word {m, n} of c_mem"),
-        Port("c_wdata", "output", s.cols * s.acc_bits, "lane j: C[m][n]"),
-        Port("mac_first", "output", comment="PE (0,0) accumulates this cycle"),
-        Port("mac_last", "output", comment="PE (R-1,C-1) accumulates this cycle"),
-    )
+    ports = core_ports(cfg, "PE (0,0) accumulates this cycle")
     items: list[Item] = [
         *_params(cfg),
         Comment(""),
-        Lint(
-            ("UNDRIVEN", "UNUSEDSIGNAL"),
-            "Buffers: behavioural memories that the testbench fills and reads back\n"
-            "through the hierarchy (like $readmemh), so nothing here drives a_mem/b_mem\n"
-            "or reads c_mem.",
-            (
-                Net("reg", "a_mem", "IN_BITS", cfg.a_words, comment="A[m][k] at {m, k}"),
-                Net("reg", "b_mem", "IN_BITS", cfg.b_words, comment="B[k][n] at {k, n}"),
-                Net("reg", "c_mem", "ACC_BITS", cfg.c_words, comment="C[m][n] at {m, n}"),
-            ),
-        ),
+        *buffer_items(cfg),
         Comment(""),
         Comment("Controller state."),
         Net("reg", "issuing", comment="folds are being issued"),
@@ -104,7 +146,6 @@ def core_module(cfg: CoreConfig) -> Module:
         Net("reg", "counting", comment="the first MAC has happened"),
         Net("reg", "cnt", CYCLE_BITS, comment="edges since the first MAC"),
         Comment(""),
-        Net("integer", "w"),
         Net("genvar", "i"),
         Net("genvar", "j"),
         Comment(""),
@@ -143,13 +184,12 @@ def core_module(cfg: CoreConfig) -> Module:
         ),
         Comment(""),
         _write_lanes(cfg),
-        Always("posedge clk", _write_body(), "The result buffer takes every lane's write."),
         Comment(""),
         Always("posedge clk", _control_body(cfg), "Fold sequencer."),
         Comment(""),
         Always("posedge clk", _drain_body(cfg), "Drain-side tile iterator, in the issue order."),
         Comment(""),
-        Always("posedge clk", _counter_body(), "Cycle counter (see the header)."),
+        Always("posedge clk", counter_body(), "Cycle counter (see the header)."),
     ]
     doc = (
         f"{cfg.top}: int{s.in_bits} GEMM core on a {s.rows}x{s.cols} output-stationary array.\n"
@@ -306,7 +346,9 @@ def _drain_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
     return (If("rst || (start && !busy)", clear, (If("drain_start", on_drain),)),)
 
 
-def _counter_body() -> tuple[Stmt, ...]:
+def counter_body() -> tuple[Stmt, ...]:
+    """The cycle counter: `cycles` = edge of the last `mac_last` − edge of the first
+    `mac_first` of the GEMM."""
     cb = CYCLE_BITS
     clear = (
         NonBlocking("counting", "1'b0"),
@@ -325,13 +367,20 @@ def _counter_body() -> tuple[Stmt, ...]:
 
 
 def generate_core(cfg: CoreConfig) -> Design:
-    """The GEMM core for `cfg`: generated array and core files plus the blocks they use.
+    """The GEMM core for `cfg` (os or ws): generated array and core files plus the
+    blocks they use.
 
     Deterministic: the same `cfg` gives the same bytes.
     """
+    if cfg.ws:
+        from llmc.rtl import array_ws, gemm_core_ws
+
+        modules, blocks = (array_ws.array_module(cfg), gemm_core_ws.core_module(cfg)), array_ws.BLOCKS
+    else:
+        modules, blocks = (array_module(cfg), core_module(cfg)), BLOCKS
     files = tuple(
         (f"{mod.name}.v",
          render(SourceFile((mod,), generated_from=cfg.describe(), generator="llmc.rtl.generate_core")))
-        for mod in (array_module(cfg), core_module(cfg))
+        for mod in modules
     )
-    return Design(top=cfg.top, generated=files, blocks=BLOCKS)
+    return Design(top=cfg.top, generated=files, blocks=blocks)

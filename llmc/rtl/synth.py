@@ -1,10 +1,11 @@
 """Cell counts of generated designs from yosys: the systolic array
-(`synth_array`) and any Design (`synth_design`, used for the hardwired
-layers of llmc.rtl.hn).
+(`synth_array`), the whole standalone GEMM core (`synth_core`) and any Design
+(`synth_design`, used for the hardwired layers of llmc.rtl.hn).
 
 `synth_array(spec)` writes the array module and its blocks to a temporary
-directory, runs `synth -flatten` on the array (the buffers and controller of
-the GEMM core are behavioural and left out) and reports yosys' generic cells.
+directory, runs `synth -flatten` on the array alone and reports yosys'
+generic cells; `synth_core(cfg)` does the same for the core with its
+controller and buffers (register files, sized by `cfg`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ def synth_design(design: Design, *, flatten: bool = True) -> tuple[SynthReport, 
     flops = sum(n for name, n in by_type if "DFF" in name)
     return SynthReport(design.top, sum(n for _, n in by_type), flops, tuple(by_type),
                        tool.version), seconds
+
+
+def synth_core(cfg: CoreConfig) -> SynthReport:
+    """Synthesise the whole GEMM core of `cfg` (os or ws) with yosys and count its cells."""
+    return synth_design(generate_core(cfg))[0]
 
 
 def synth_array(spec: ArraySpec) -> SynthReport:

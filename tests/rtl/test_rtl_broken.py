@@ -25,10 +25,25 @@ FAULTS = {
 }
 
 
-@pytest.mark.parametrize("fault", FAULTS)
+SPEC_WS = ArraySpec(3, 4, "ws")  # CASE has 2 folds of K, so C accumulates once
+FAULTS_WS = {
+    # an unsigned multiplier in the weight-stationary PE
+    "ws-unsigned-mac": ("llmc_mac_ws.v", "$signed(a_in) * $signed(w)", "a_in * w"),
+    # the later folds of K overwrite C instead of adding to it
+    "ws-no-accumulate": ("llmc_gemm_ws_3x4.v", "c_mem[c_addr[j*CA_BITS +: CA_BITS]]) + sum",
+                         "{ACC_BITS{1'b0}}) + sum"),
+    # the weights reach the PEs one cycle late: the first beat meets stale weights
+    "ws-weight-late": ("llmc_ws_array_3x4.v", ".DEPTH (1)\n    ) u_w_edge",
+                       ".DEPTH (2)\n    ) u_w_edge"),
+    # the controller gives up one cycle early: the last sums are not written
+    "ws-short-flush": ("llmc_gemm_ws_3x4.v", "flush <= 2'd2", "flush <= 2'd1"),
+}
+
+
+@pytest.mark.parametrize("fault", [*FAULTS, *FAULTS_WS])
 def test_broken_design_is_caught(tmp_path: Path, fault: str) -> None:
-    fname, old, new = FAULTS[fault]
-    cfg = core_config(SPEC, [CASE])
+    fname, old, new = FAULTS.get(fault) or FAULTS_WS[fault]
+    cfg = core_config(SPEC_WS if fault in FAULTS_WS else SPEC, [CASE])
     sources = generate_core(cfg).write(tmp_path / "rtl")
     target = tmp_path / "rtl" / fname
     text = target.read_text()
@@ -39,5 +54,5 @@ def test_broken_design_is_caught(tmp_path: Path, fault: str) -> None:
     assert not run.passed
     msg = run.first_error or ""
     assert "M=6 N=8 K=5" in msg and str(run.sim.waves) in msg
-    if fault != "short-flush":
+    if not fault.endswith("short-flush"):
         assert "!= numpy" in msg or "cycles" in msg

@@ -64,6 +64,18 @@ def test_failing_testbench_shows_indices_and_waveform(
     assert f"waveform: {wave}" in text and wave.is_file()
 
 
+def test_gemm_weight_stationary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ws"
+    assert main([*GEMM, "--dataflow", "ws", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    want = compute_cycles(5, 4, 3, ArraySpec(2, 3, "ws"))
+    assert want == 2 * 2 * (2 * 2 + 3 + 5 - 2) - 1  # ceil(K/R) * ceil(N/C) folds of 2R+C+M-2
+    assert "2x3 ws" in text and f"RTL {want}  monitor {want}  llmc sim gemm {want}" in text
+    summary = json.loads((out / "llmc-rtl.json").read_text())
+    assert summary["passed"] and summary["dataflow"] == "ws" and summary["rtl_cycles"] == want
+    assert (out / "rtl" / "llmc_gemm_ws_2x3.v").is_file()
+
+
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
@@ -71,7 +83,8 @@ def test_failing_testbench_shows_indices_and_waveform(
         (["--array", "65x4"], ["array rows must be in 1..64"]),
         (["--array", "4x4", "--acc-bits", "12"], ["acc_bits must be in 16..64"]),
         (["--array", "4x4", "--in-bits", "17"], ["in_bits must be in 2..16"]),
-        (["--array", "4x4", "--dataflow", "ws"], ["output-stationary arrays only"]),
+        (["--array", "4x4", "--dataflow", "is"], ["output- and weight-stationary arrays only",
+                                                   "--dataflow ws"]),
         (["--array", "4x4", "--dataflow", "xs"], ["unknown dataflow 'xs'"]),
         (["--array", "4x4", "--simulator", "vcs"], ["unknown simulator 'vcs'"]),
         (["--array", "4x4", "--inject", "9,9"], ["outside C"]),
@@ -111,6 +124,25 @@ def test_synth_reports_cells(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rtl", "synth", "--array", "2x2"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("llmc_os_array_2x2: ") and "cells" in first and "flip-flops" in first
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_synth_core_reports_cells(capsys: pytest.CaptureFixture[str], dataflow: str) -> None:
+    """The standalone core synthesises whole: array, controller and buffers."""
+    try:
+        rtl_tools.find_yosys()
+    except rtl_tools.ToolMissingError:
+        pytest.skip("yosys is not installed (optional)")
+    assert main(["rtl", "synth", "--array", "2x2", "--dataflow", dataflow, "--core", "2x3x4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"llmc_gemm_{dataflow}_2x2: ") and "flip-flops" in lines[0]
+    assert any(ln.split()[0] == "$_XOR_" for ln in lines[1:-1])  # cells by type
+    assert lines[-1].startswith("core of edge-npu (overrides: array 2x2")
+
+
+def test_synth_core_bad_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rtl", "synth", "--array", "2x2", "--core", "2x3"]) == 2
+    _one_line_error(capsys, "--core must look like MxNxK")
 
 
 def test_synth_without_yosys(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

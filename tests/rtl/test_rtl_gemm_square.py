@@ -59,3 +59,15 @@ def test_scoreboard_catches_a_wrong_value(runner: Callable[..., GemmRun]) -> Non
     assert msg is not None and "C[2][5]" in msg and "!= numpy" in msg
     assert run.sim.waves is not None and run.sim.waves.is_file()
     assert str(run.sim.waves) in msg
+
+
+def test_backdoor_run(runner: Callable[..., GemmRun]) -> None:
+    """The benchmarks' mode: operands and results through the hierarchy, no
+    monitor; outputs still checked (a wrong expectation still fails)."""
+    good = runner([GemmCase(10, 9, 7, seed=8)], monitor=False, backdoor=True)
+    assert good.passed, good.first_error
+    r = good.cases[0]
+    assert r.load_cycles is None and r.read_cycles is None and r.monitor_cycles is None
+    assert r.rtl_cycles == r.expected_cycles
+    bad = runner([GemmCase(5, 6, 4, seed=8, inject=(4, 5))], monitor=False, backdoor=True)
+    assert not bad.passed and "C[4][5]" in (bad.first_error or "")

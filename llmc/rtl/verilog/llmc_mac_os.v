@@ -1,11 +1,12 @@
 // llmc_mac_os: one processing element (PE) of an output-stationary systolic
 // array. Hand-written building block of llmc (llmc/rtl/verilog/).
 //
-// Each cycle the PE passes its row operand (and the beat's control flags) to
-// the right and its column operand down, one register per hop, and on a valid
-// beat accumulates a*b into the output it keeps:
+// On a valid beat the PE accumulates a*b into the output it keeps:
 //   first beat of a fold:  acc <= a*b          (starts a new output element)
 //   other beats:           acc <= acc + a*b
+// The operands and beat flags reach the next PE through the array's hop
+// registers, which exist only where a neighbour reads them, so the PE itself
+// has no outputs but its sum.
 // Operands are two's-complement IN_BITS wide; the product is exact
 // (2*IN_BITS bits) and sign-extended to ACC_BITS, and the sum wraps modulo
 // 2**ACC_BITS like an int32 accumulator. Requires ACC_BITS >= 2*IN_BITS.
@@ -17,22 +18,11 @@ module llmc_mac_os #(
     parameter ACC_BITS = 32
 ) (
     input  wire                clk,
-    input  wire                rst,        // synchronous, active high: clears the flags
-    // row operand and beat flags, from the left neighbour
-    input  wire [IN_BITS-1:0]  a_in,
+    input  wire [IN_BITS-1:0]  a_in,       // row operand
+    input  wire [IN_BITS-1:0]  b_in,       // column operand
     input  wire                v_in,       // a beat is present
     input  wire                first_in,   // first beat of a fold: restart the sum
-    input  wire                last_in,    // last beat of a fold: the sum is final after it
-    // column operand, from the upper neighbour
-    input  wire [IN_BITS-1:0]  b_in,
-    // the same, one cycle later, to the right / lower neighbour
-    output reg  [IN_BITS-1:0]  a_out,
-    output reg                 v_out,
-    output reg                 first_out,
-    output reg                 last_out,
-    output reg  [IN_BITS-1:0]  b_out,
-    // the output element this PE owns
-    output reg  [ACC_BITS-1:0] acc
+    output reg  [ACC_BITS-1:0] acc         // the output element this PE owns
 );
     localparam PROD_BITS = 2 * IN_BITS;
 
@@ -47,24 +37,6 @@ module llmc_mac_os #(
             assign prod_ext = prod;
         end
     endgenerate
-
-    // Operands move on every cycle; only the flags need a reset.
-    always @(posedge clk) begin
-        a_out <= a_in;
-        b_out <= b_in;
-    end
-
-    always @(posedge clk) begin
-        if (rst) begin
-            v_out     <= 1'b0;
-            first_out <= 1'b0;
-            last_out  <= 1'b0;
-        end else begin
-            v_out     <= v_in;
-            first_out <= v_in & first_in;
-            last_out  <= v_in & last_in;
-        end
-    end
 
     always @(posedge clk) begin
         if (v_in) begin
