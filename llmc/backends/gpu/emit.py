@@ -14,6 +14,7 @@ import numpy as np
 
 from llmc.backends.base import CompileOptions, Files
 from llmc.backends.gpu import gemm
+from llmc.backends.gpu.decode import plan_decode
 from llmc.backends.gpu.lower import kv_format, lower, ref
 from llmc.backends.gpu.templates import template
 from llmc.backends.weights import dumps
@@ -24,7 +25,8 @@ ACT_DTYPE = "bf16"  # activations and float weights: the precision GPUs are cost
 FORMAT = 1
 # which template file holds which step kind's kernel
 TEMPLATES = {"embedding": "embedding", "rms_norm": "rms_norm", "rope": "rope",
-             "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache"}
+             "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache",
+             "decode_attention": "decode_attention"}
 
 
 def attention_tiles(device: Any) -> Any:
@@ -87,6 +89,7 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
     uses: dict[str, list[str]] = {}
     for ph, g in graphs.items():
         steps, gk, missing = lower(g, tiles)
+        plan_decode(steps, types_of(g), device)       # split-K decode attention
         kinds |= gk
         bad += missing
         params = {}

@@ -13,7 +13,9 @@ integers and booleans only). The rules, in the order they are tried:
     (a projection's fusion group is then one kernel), else one RoPE kernel;
   * `attention`, or FlashAttention's tiled chain (flash_init, slices,
     flash_step...) -> one attention kernel, with the tiles the tiling pass
-    chose or the device's rule (llmc.passes.tiling);
+    chose or the device's rule (llmc.passes.tiling), its sliding window and
+    sinks if any (a decode step's attention becomes split-K decode
+    attention afterwards: llmc/backends/gpu/decode.py);
   * `embedding` (+ its `cast`), `rms_norm`, `quantize` (KV block formats),
     `index_copy` (the KV cache write) -> their kernels.
 
@@ -184,8 +186,8 @@ class Lowering:
         if mask is not None and mask.type.dtype.name != "bool":
             self.bad.setdefault("attention with an additive mask", f"%{n.name}")
             return
-        if any(a in n.attrs for a in ("window", "sink", "block_size", "stride")):
-            self.bad.setdefault("sparse attention", f"%{n.name}")
+        if any(a in n.attrs for a in ("block_size", "stride")):
+            self.bad.setdefault("block-sparse attention", f"%{n.name}")
             return
         bq, bk = self.tiles(n, None)
         self.emit([n], self.attn_step(n, q, k, v, mask, bq, bk))
@@ -200,7 +202,10 @@ class Lowering:
         return {"op": "attention", "q": ref(q), "k": ref(k), "v": ref(v),
                 "mask": ref(mask) if mask is not None else None,
                 "causal": bool(n.attrs["causal"]), "scale": float(n.attrs["scale"]),
-                "block_q": bq, "block_k": bk}
+                "block_q": bq, "block_k": bk,
+                # sliding window and attention sinks (llmc/ir/ops/tiled.py), when set
+                **({"window": int(n.attrs["window"]), "sinks": int(n.attrs.get("sinks") or 0)}
+                   if n.attrs.get("window") else {})}
 
     def flash(self, init: Node) -> None:
         """flash_init, its per-tile slices and flash_steps -> one attention step."""
@@ -215,8 +220,8 @@ class Lowering:
             self.bad.setdefault("flash_init without flash_step", f"%{init.name}")
             return
         first = steps[0]
-        if any(a in first.attrs for a in ("window", "sink", "block_size", "stride")):
-            self.bad.setdefault("sparse attention", f"%{first.name}")
+        if any(a in first.attrs for a in ("block_size", "stride")):
+            self.bad.setdefault("block-sparse attention", f"%{first.name}")
             return
         for s in steps:
             chain += [s, s.inputs[1].node, s.inputs[2].node]
