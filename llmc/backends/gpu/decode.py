@@ -1,10 +1,10 @@
 """Split-K decode attention (Flash-Decoding): where it is used, how many
 splits, and its launch (the kernels: templates/decode_attention.py).
 
-`plan_decode(steps, types, device)` turns every attention step whose query
-rows fit one tile (H/G heads x T positions <= MAX_ROWS: a decode step's
-single query per head) into a `decode_attention` step and records in it
-the number of key splits chosen for `device`:
+`plan_decode(steps, types, device)` turns every attention step with one
+query per head (T = 1: a decode step) whose H/G query heads per K/V head
+fit one tile (<= MAX_ROWS) into a `decode_attention` step and records in
+it the number of key splits chosen for `device`:
 
     splits = num_splits(B * G programs, the device's SM count,
                         ceil(TK / DECODE_BLOCK_K) key tiles)
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-MAX_ROWS = 64          # query rows (heads per K/V head x positions) of one decode program
+MAX_ROWS = 64          # query rows (heads per K/V head) of one decode program
 DECODE_BLOCK_K = 64    # keys per tile
 MAX_SPLITS = 128       # FlashAttention-2's cap
 
@@ -71,7 +71,7 @@ def plan_decode(steps: list[dict[str, Any]], types: Mapping[str, Any], device: A
             continue
         B, H, T, _ = types[s["q"]][1]
         G, TK = types[s["k"]][1][1], types[s["k"]][1][2]
-        if (H // G) * T > MAX_ROWS:
+        if T != 1 or H // G > MAX_ROWS:
             continue
         tiles = math.ceil(TK / DECODE_BLOCK_K)
         s.update({"op": "decode_attention", "block_k": DECODE_BLOCK_K, "sm_count": sms,
