@@ -26,7 +26,8 @@ FORMAT = 1
 # which template file holds which step kind's kernel
 TEMPLATES = {"embedding": "embedding", "rms_norm": "rms_norm", "rope": "rope",
              "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache",
-             "decode_attention": "decode_attention"}
+             "decode_attention": "decode_attention", "layer_norm": "layer_norm",
+             "pointwise": "pointwise"}
 
 
 def attention_tiles(device: Any) -> Any:

@@ -17,7 +17,9 @@ integers and booleans only). The rules, in the order they are tried:
     sinks if any (a decode step's attention becomes split-K decode
     attention afterwards: llmc/backends/gpu/decode.py);
   * `embedding` (+ its `cast`), `rms_norm`, `quantize` (KV block formats),
-    `index_copy` (the KV cache write) -> their kernels.
+    `index_copy` (the KV cache write) -> their kernels;
+  * `layer_norm`, and float add / sub / mul / gelu that no GEMM took ->
+    their kernels (llmc/backends/gpu/pointwise.py).
 
 Anything else is listed, all at once, in program.json's "unsupported": the
 artifact compiles (with its report) and `llmc run` refuses it in one line.
@@ -29,6 +31,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from llmc.backends.gpu import pointwise
 from llmc.backends.gpu.gemm import EPILOGUE, UNARY, GemmKind
 from llmc.errors import UsageError
 from llmc.ir import Graph
@@ -94,7 +97,7 @@ class Lowering:
             if u.op in UNARY:
                 if [i.node for i in u.inputs] != [cur]:
                     break
-                ops.append(u.op)
+                ops.append(pointwise.gelu_name(u) if u.op == "gelu" else u.op)
             else:
                 if len(u.inputs) != 2 or sum(i.node is cur for i in u.inputs) != 1:
                     break
@@ -302,6 +305,9 @@ class Lowering:
             return {"op": "quantize", "x": ins[0], "dtype": n.type.dtype.name, **fmt}
         if n.op == "index_copy" and int(n.attrs["dim"]) % n.type.rank == 2 and n.type.rank == 4:
             return {"op": "kv_write", "cache": ins[0], "idx": ins[1], "src": ins[2]}
+        s = pointwise.step(n, ins)       # layer_norm, float add / sub / mul / gelu on their own
+        if s is not None:
+            return s
         self.bad.setdefault(f"op {n.op}" + (f" on {n.type.dtype}" if n.op in HOST else ""),
                             f"%{n.name}")
         return None

@@ -271,6 +271,16 @@ class Runtime:
 
         return run_decode_attention(self, s, vals, types)
 
+    def op_layer_norm(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu.pointwise import run_layer_norm
+
+        return run_layer_norm(self, s, vals, types)
+
+    def op_pointwise(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu.pointwise import run_pointwise
+
+        return run_pointwise(self, s, vals, types)
+
     @staticmethod
     def _unit(t: Any) -> Any:
         return t if t.stride(-1) == 1 else t.contiguous()

@@ -1,18 +1,21 @@
 """Transformers models beyond llama on the gpu backend (Triton's interpreter
-here): a Mistral directory whose sliding window (8 keys) is shorter than the
-prompt (16 tokens) generates the reference backend's greedy tokens.
+here) generate the reference backend's greedy tokens: a Mistral directory
+whose sliding window (8 keys) is shorter than the prompt (16 tokens), and
+GPT-2 (LayerNorm, GELU-tanh as the up projection's epilogue, learned position
+embeddings added) for 4 tokens, and 32 under LLMC_LONG_TESTS=1.
 
 The gpu artifact computes in bf16 and the reference backend in float32, so
 a greedy step whose two best logits are within bf16's rounding may differ
 for a reason that is not a bug (the first prompt of tests/frontend/hf_dirs
-has a gap of 0.6% of the logits' spread at its fifth token); the prompt
-used here is one whose gaps are all above 10% of the spread, which the test
-checks first."""
+has a gap of 0.6% of the logits' spread at Mistral's fifth token); the
+prompts used here are ones whose gaps are all above 10% of the spread,
+which each test checks first."""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +30,7 @@ pytest.importorskip("transformers")
 
 from tests.frontend.hf_dirs import prompt_tokens, save_tiny  # noqa: E402
 
-PROMPT_SEED = 4      # tests/frontend/hf_dirs.prompt_tokens(4): 16 tokens
+PROMPT_SEED = {"mistral": 4, "gpt2": 0}   # tests/frontend/hf_dirs.prompt_tokens(seed): 16 tokens
 MIN_GAP = 0.1        # the reference's top-2 logit gap / the logits' std, at every step
 
 
@@ -35,12 +38,12 @@ MIN_GAP = 0.1        # the reference's top-2 logit gap / the logits' std, at eve
 def compiled(root: str, variant: str, new: int) -> tuple[Path, list[int], float]:
     """(the gpu artifact of a tiny `variant` directory, the reference
     backend's `new` greedy tokens, their smallest top-2 gap / std)."""
-    path, _ = save_tiny(variant, Path(root))
-    out = Path(root) / f"{variant}-gpu"
+    path, _ = save_tiny(variant, Path(root), name=f"tiny-{variant}-{new}")
+    out = Path(root) / f"{variant}-{new}-gpu"
     c = api.compile(str(path), "a100", out, seq_len=16 + new)
     pre, dec = c.graphs["prefill"], c.graphs["decode"]
     caches = [np.zeros(x.type.shape, x.type.dtype.np) for x in dec.inputs[2:]]
-    prompt = prompt_tokens(PROMPT_SEED)[0].tolist()
+    prompt = prompt_tokens(PROMPT_SEED[variant])[0].tolist()
     gaps: list[float] = []
 
     def gap(graph, row):  # noqa: ANN001, ANN202
@@ -70,5 +73,27 @@ def test_mistral_with_a_window_shorter_than_the_prompt(root):  # noqa: ANN001
     windows = {(s["op"], s["window"]) for p in program["phases"].values() for s in p["steps"]
                if "attention" in s["op"]}
     assert windows == {("attention", 8), ("decode_attention", 8)}
-    got = api.run(art, prompt_tokens(PROMPT_SEED)[0].tolist(), max_new_tokens=8)
+    got = api.run(art, prompt_tokens(PROMPT_SEED["mistral"])[0].tolist(), max_new_tokens=8)
     assert got.backend == "gpu" and got.tokens == want
+
+
+def check_gpt2(root: str, new: int) -> None:
+    art, want, gap = compiled(root, "gpt2", new)
+    assert gap > MIN_GAP
+    program = json.loads((art / "program.json").read_text())
+    assert not program["unsupported"]
+    kinds = program["kernel_steps"]
+    assert kinds["layer_norm"] == 5 * 2 and kinds["gemm_dense_bias_gelu_tanh"] == 2 * 2
+    got = api.run(art, prompt_tokens(PROMPT_SEED["gpt2"])[0].tolist(), max_new_tokens=new)
+    assert got.backend == "gpu" and got.tokens == want
+
+
+def test_gpt2_first_tokens(root):  # noqa: ANN001
+    check_gpt2(root, 4)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("LLMC_LONG_TESTS"),
+                    reason="32 interpreted decode steps; LLMC_LONG_TESTS=1 runs it")
+def test_gpt2_32_tokens(root):  # noqa: ANN001
+    check_gpt2(root, 32)
