@@ -36,7 +36,7 @@ PROGRAM, WEIGHTS, AUTOTUNE = "program.json", "weights.safetensors", "autotune.js
 KERNEL_OPS = frozenset({"linear", "wq_linear", "embedding", "cast", "rms_norm", "attention",
                  "flash_init", "flash_step", "quantize", "index_copy", "add", "sub", "mul",
                  "silu", "relu", "neg", "concat", "le", "lt", "ge", "gt", "eq", "arange",
-                 "logical_not"} | VIEWS)
+                 "logical_not", "layer_norm", "gelu"} | VIEWS)
 GPU_TARGETS = ("a100", "a100-40gb", "h100", "h200")
 
 

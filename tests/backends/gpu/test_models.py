@@ -2,7 +2,8 @@
 here) generate the reference backend's greedy tokens: a Mistral directory
 whose sliding window (8 keys) is shorter than the prompt (16 tokens), and
 GPT-2 (LayerNorm, GELU-tanh as the up projection's epilogue, learned position
-embeddings added) for 4 tokens, and 32 under LLMC_LONG_TESTS=1.
+embeddings added) for 4 tokens, and 32 under LLMC_LONG_TESTS=1; llmc-tiny
+with streaming attention (sinks + window) matches the IR interpreter.
 
 The gpu artifact computes in bf16 and the reference backend in float32, so
 a greedy step whose two best logits are within bf16's rounding may differ
@@ -97,3 +98,27 @@ def test_gpt2_first_tokens(root):  # noqa: ANN001
                     reason="32 interpreted decode steps; LLMC_LONG_TESTS=1 runs it")
 def test_gpt2_32_tokens(root):  # noqa: ANN001
     check_gpt2(root, 32)
+
+
+def test_llmc_tiny_with_streaming_attention_matches_the_interpreter(tmp_path):  # noqa: ANN001
+    """`--attention stream:2+8,flash` (2 sinks + a window of 8, FlashAttention
+    tiles): the whole prefill and decode graphs on the gpu kernels, float32,
+    at a decode position past the window, against the IR interpreter."""
+    from llmc.backends.gpu.check import run_graph
+    from llmc.numerics import assert_close
+
+    c = api.compile("llmc-tiny", "a100", tmp_path / "art", batch=2, seq_len=32,
+                    attention="stream:2+8,flash", backend="reference")
+    rng = np.random.default_rng(0)
+    for phase, g in c.graphs.items():
+        xs = [np.array([27]) if x.type.shape == (1,) else
+              rng.integers(0, 256, x.type.shape) if x.type.dtype.name == "i64" else
+              rng.standard_normal(x.type.shape).astype(np.float32) for x in g.inputs]
+        d = tmp_path / phase
+        d.mkdir()
+        got = run_graph(g, xs, d, act="f32")
+        for r, o in zip(interpret(g, xs), got, strict=True):
+            assert_close(o, r, "f32")
+        steps = json.loads((d / "program.json").read_text())["phases"]["prefill"]["steps"]
+        att = [s for s in steps if "attention" in s["op"]]
+        assert att and all((s["window"], s["sinks"]) == (8, 2) for s in att)
