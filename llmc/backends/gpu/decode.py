@@ -143,7 +143,8 @@ def run_decode_attention(rt: Any, s: Mapping[str, Any], vals: dict[str, Any],
         ke.stride(0), ke.stride(1), ke.stride(2), ve.stride(0), ve.stride(1), ve.stride(2),
         s_mt, s_at, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None, WINDOW=window > 0,
         KV_BLOCK=fmt.get("block", 0), KV_SHIFT=fmt.get("shift", 0), SPLITS=splits,
-        BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=bd, DOT_F32=rt.where.dot_f32)
+        BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=bd, DOT_F32=rt.where.dot_f32,
+        PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
     if splits > 1:
         rt.k["decode_attention_reduce"][(B * G,)](
             pm, pl, pacc, out, G, T, hpg, D, SPLITS=splits, BLOCK_Q=bq, BLOCK_D=bd)

@@ -262,7 +262,8 @@ class Runtime:
             ke.stride(0), ke.stride(1), ke.stride(2), ve.stride(0), ve.stride(1), ve.stride(2),
             s_mt, s_at, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None, WINDOW=window > 0,
             KV_BLOCK=fmt.get("block", 0), KV_SHIFT=fmt.get("shift", 0),
-            BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=pow2(D, 16), DOT_F32=self.where.dot_f32)
+            BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=pow2(D, 16), DOT_F32=self.where.dot_f32,
+            PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
         return out
 
     def op_decode_attention(self, s: Mapping[str, Any], vals: dict[str, Any],

@@ -20,6 +20,9 @@ window other than the first `sinks`, anchor being its last visible key
 there is a mask), and key tiles wholly before every row's window are
 skipped when there are no sinks.
 
+PRECISION is tl.dot's input_precision: "ieee" for float32 activations (full
+float32 products, as the IR interpreter computes), "tf32" otherwise.
+
     q (B, H, T, D)   k, v (B, G, TK, D)   mask (T or 1, TK) bool   o (B, H, T, D)
     anchor (T or 1,) int32 (WINDOW with a mask)
 """
@@ -47,7 +50,7 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
               CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, WINDOW: tl.constexpr,
               KV_BLOCK: tl.constexpr, KV_SHIFT: tl.constexpr,
               BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
-              DOT_F32: tl.constexpr):
+              DOT_F32: tl.constexpr, PRECISION: tl.constexpr):
     bg = tl.program_id(1)
     b = bg // G
     g = bg % G
@@ -93,7 +96,7 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
                      e_kb, e_kg, e_kn, n_ok[None, :] & d_ok[:, None], KV_BLOCK, KV_SHIFT)
         if not DOT_F32:
             k = k.to(q.dtype)
-        s = tl.dot(q, k) * scale                                 # (BLOCK_Q, BLOCK_K) f32
+        s = tl.dot(q, k, input_precision=PRECISION) * scale                                 # (BLOCK_Q, BLOCK_K) f32
         visible = row_ok[:, None] & n_ok[None, :]
         if CAUSAL:
             visible = visible & (n[None, :] <= t[:, None] + (TK - T))
@@ -115,7 +118,7 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
         if not DOT_F32:
             p = p.to(q.dtype)
             v = v.to(q.dtype)
-        acc = acc * alpha[:, None] + tl.dot(p, v)
+        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision=PRECISION)
         m_i = m_new
 
     o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]

@@ -25,6 +25,9 @@ A block-quantised cache (BFP / MXINT8: int8 mantissas, one int8 exponent
 per KV_BLOCK channels, value = m * 2^(E - KV_SHIFT)) is dequantised in
 registers after the load (KV_BLOCK = 0: a float cache).
 
+PRECISION is tl.dot's input_precision: "ieee" for float32 activations (full
+float32 products, as the IR interpreter computes), "tf32" otherwise.
+
     q (B, H, T, D)   k, v (B, G, TK, D)   mask (T or 1, TK)   anchor (T or 1,)
     partials: m, l (B*G, SPLITS, BLOCK_Q)   acc (B*G, SPLITS, BLOCK_Q, BLOCK_D) f32
     o (B, H, T, D)
@@ -51,7 +54,7 @@ def _attend(q, m_i, l_i, acc, k_lo, k_hi, anchor, t, row_ok, d, d_ok, b, g,
             s_kb, s_kg, s_kn, s_vb, s_vg, s_vn, e_kb, e_kg, e_kn, e_vb, e_vg, e_vn, s_mt,
             HAS_MASK: tl.constexpr, WINDOW: tl.constexpr,
             KV_BLOCK: tl.constexpr, KV_SHIFT: tl.constexpr,
-            BLOCK_K: tl.constexpr, DOT_F32: tl.constexpr):
+            BLOCK_K: tl.constexpr, DOT_F32: tl.constexpr, PRECISION: tl.constexpr):
     # the online softmax over keys [k_lo, k_hi), continuing from (m_i, l_i, acc)
     for k0 in range(k_lo, k_hi, BLOCK_K):
         n = k0 + tl.arange(0, BLOCK_K)
@@ -60,7 +63,7 @@ def _attend(q, m_i, l_i, acc, k_lo, k_hi, anchor, t, row_ok, d, d_ok, b, g,
                      e_kb, e_kg, e_kn, n_ok[None, :] & d_ok[:, None], KV_BLOCK, KV_SHIFT)
         if not DOT_F32:
             k = k.to(q.dtype)
-        s = tl.dot(q, k) * scale                                  # (BLOCK_Q, BLOCK_K) f32
+        s = tl.dot(q, k, input_precision=PRECISION) * scale                                  # (BLOCK_Q, BLOCK_K) f32
         visible = row_ok[:, None] & n_ok[None, :] & (n[None, :] <= anchor[:, None])
         if WINDOW:
             visible = visible & ((n[None, :] > anchor[:, None] - window)
@@ -80,7 +83,7 @@ def _attend(q, m_i, l_i, acc, k_lo, k_hi, anchor, t, row_ok, d, d_ok, b, g,
         if not DOT_F32:
             p = p.to(q.dtype)
             v = v.to(q.dtype)
-        acc = acc * alpha[:, None] + tl.dot(p, v)
+        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision=PRECISION)
         m_i = m_new
     return m_i, l_i, acc
 
@@ -94,7 +97,7 @@ def decode_attention(q_ptr, k_ptr, v_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr, 
                      CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, WINDOW: tl.constexpr,
                      KV_BLOCK: tl.constexpr, KV_SHIFT: tl.constexpr, SPLITS: tl.constexpr,
                      BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
-                     DOT_F32: tl.constexpr):
+                     DOT_F32: tl.constexpr, PRECISION: tl.constexpr):
     split = tl.program_id(0)
     bg = tl.program_id(1)
     b = bg // G
@@ -134,7 +137,7 @@ def decode_attention(q_ptr, k_ptr, v_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr, 
                             k_ptr, v_ptr, ke_ptr, ve_ptr, mask_ptr, scale, window, sinks,
                             s_kb, s_kg, s_kn, s_vb, s_vg, s_vn,
                             e_kb, e_kg, e_kn, e_vb, e_vg, e_vn, s_mt,
-                            HAS_MASK, WINDOW, KV_BLOCK, KV_SHIFT, BLOCK_K, DOT_F32)
+                            HAS_MASK, WINDOW, KV_BLOCK, KV_SHIFT, BLOCK_K, DOT_F32, PRECISION)
     if WINDOW:
         if split == 0:                                            # the sinks below the window
             m_i, l_i, acc = _attend(q, m_i, l_i, acc, 0, tl.minimum(sinks, lo), anchor, t,
@@ -142,7 +145,7 @@ def decode_attention(q_ptr, k_ptr, v_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr, 
                                     k_ptr, v_ptr, ke_ptr, ve_ptr, mask_ptr, scale, window,
                                     sinks, s_kb, s_kg, s_kn, s_vb, s_vg, s_vn,
                                     e_kb, e_kg, e_kn, e_vb, e_vg, e_vn, s_mt,
-                                    HAS_MASK, WINDOW, KV_BLOCK, KV_SHIFT, BLOCK_K, DOT_F32)
+                                    HAS_MASK, WINDOW, KV_BLOCK, KV_SHIFT, BLOCK_K, DOT_F32, PRECISION)
 
     if SPLITS == 1:
         o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
