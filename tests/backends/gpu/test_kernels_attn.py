@@ -131,3 +131,12 @@ def test_the_split_count_follows_flash_attention_2s_rule() -> None:
     assert num_splits(128, 132, 64) == 1      # enough programs to fill the SMs
     assert num_splits(8, 132, 64) == 16       # batch 1, 8 K/V heads: two waves' worth of splits
     assert num_splits(8, 132, 3) == 3         # never more splits than key tiles
+
+
+def test_the_decode_attention_bench_lists_its_splits_without_a_gpu(capsys) -> None:  # noqa: ANN001
+    from bench import gpu_decode_attention
+
+    assert gpu_decode_attention.main(["--dry-run", "--target", "h100"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 9 and "B= 1 keys= 1024 bf16   splits  16" in out[0]
+    assert "B=16 keys=32768 bf16   splits   1" in out[7]       # 128 programs fill 132 SMs
