@@ -29,7 +29,9 @@ pytest.importorskip("transformers")
 def test_compiled_directory_generates_what_transformers_does(tmp_path: Path, variant: str,
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
-    if variant != "llama":   # MoE and sliding-window attention have no gpu kernels yet
+    # MoE has no gpu kernels yet; Mistral runs there (tests/backends/gpu/test_models.py), but
+    # this prompt's fifth token is a near-tie (gap 1.4% of the logits' spread) that bf16 flips
+    if variant != "llama":
         import llmc.backends as backends
 
         monkeypatch.setitem(backends.BACKENDS, "gpu", "llmc.backends.not_built")

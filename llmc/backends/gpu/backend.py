@@ -41,7 +41,7 @@ KERNEL_OPS = frozenset({"linear", "wq_linear", "embedding", "cast", "rms_norm", 
                  "silu", "relu", "neg", "concat", "le", "lt", "ge", "gt", "eq", "arange",
                  "logical_not", "qlinear", "dequantize", "moe_ffn", "int_linear", "requant",
                  "int_rms_norm", "int_layer_norm", "int_attention", "int_silu", "int_gelu",
-                 "dequantize_int"} | VIEWS)
+                 "dequantize_int", "layer_norm", "gelu"} | VIEWS)
 GPU_TARGETS = ("a100", "a100-40gb", "h100", "h200")
 
 

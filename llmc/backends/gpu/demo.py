@@ -24,7 +24,7 @@ def demo(root: pathlib.Path) -> None:
     print(f"  decode: {launches} kernel launches per token (one per fusion group), "
           f"{program['act_dtype']} activations and weights, float32 accumulation")
     src = (out / "kernels" / "attention.py").read_text().splitlines()
-    at = next(i for i, line in enumerate(src) if "for k0 in range(0, hi, BLOCK_K)" in line)
+    at = next(i for i, line in enumerate(src) if "for k0 in range(lo, hi, BLOCK_K)" in line)
     print(f"  kernels/attention.py, line {at + 1} on (the online softmax over key tiles):")
     for line in src[at:at + 4]:
         print(f"    {line.strip()}")

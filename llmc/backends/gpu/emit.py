@@ -14,6 +14,7 @@ import numpy as np
 
 from llmc.backends.base import CompileOptions, Files
 from llmc.backends.gpu import gemm
+from llmc.backends.gpu.decode import plan_decode
 from llmc.backends.gpu.lower import kv_format, lower, ref
 from llmc.backends.gpu.templates import template
 from llmc.backends.weights import dumps
@@ -26,7 +27,9 @@ FORMAT = 1
 TEMPLATES = {"embedding": "embedding", "rms_norm": "rms_norm", "rope": "rope",
              "attention": "attention", "quantize": "kv_cache", "kv_write": "kv_cache",
              "int_gemm": "int_ops", "int_rms_norm": "int_ops", "int_attention": "int_ops",
-             "int_elementwise": "int_ops", "moe": "moe"}
+             "int_elementwise": "int_ops", "moe": "moe",
+             "decode_attention": "decode_attention", "layer_norm": "layer_norm",
+             "pointwise": "pointwise"}
 
 
 def attention_tiles(device: Any) -> Any:
@@ -90,6 +93,7 @@ def emit(graphs: Mapping[str, Graph], device: Any, options: CompileOptions,
     uses: dict[str, list[str]] = {}
     for ph, g in graphs.items():
         steps, gk, missing = lower(g, tiles)
+        plan_decode(steps, types_of(g), device)       # split-K decode attention
         kinds |= gk
         bad += missing
         params = {}

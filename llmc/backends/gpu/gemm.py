@@ -22,8 +22,12 @@ EPILOGUE: dict[str, str] = {
     "rsub": "acc = {e} - acc",
     "silu": "acc = acc * tl.sigmoid(acc)",
     "relu": "acc = tl.maximum(acc, 0.0)",
+    # GELU (Hendrycks & Gimpel 2016), erf form; tanh form as x * sigmoid(2u),
+    # u = sqrt(2/pi) (x + 0.044715 x^3): (1 + tanh u) / 2 = sigmoid(2u)
+    "gelu": "acc = 0.5 * acc * (1.0 + tl.erf(acc * 0.7071067811865476))",
+    "gelu_tanh": "acc = acc * tl.sigmoid(1.5957691216057308 * (acc + 0.044715 * acc * acc * acc))",
 }
-UNARY = frozenset({"silu", "relu"})
+UNARY = frozenset({"silu", "relu", "gelu", "gelu_tanh"})
 
 
 @dataclass(frozen=True)

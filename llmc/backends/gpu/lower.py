@@ -13,7 +13,9 @@ integers and booleans only). The rules, in the order they are tried:
     (a projection's fusion group is then one kernel), else one RoPE kernel;
   * `attention`, or FlashAttention's tiled chain (flash_init, slices,
     flash_step...) -> one attention kernel, with the tiles the tiling pass
-    chose or the device's rule (llmc.passes.tiling);
+    chose or the device's rule (llmc.passes.tiling), its sliding window and
+    sinks if any (a decode step's attention becomes split-K decode
+    attention afterwards: llmc/backends/gpu/decode.py);
   * `qlinear` (block-format weights and/or inputs) -> a GEMM kernel that
     dequantises the weight and rounds x in registers, `embedding` of a
     block table + `dequantize` -> one gather (llmc/backends/gpu/blockfmt.py);
@@ -22,7 +24,9 @@ integers and booleans only). The rules, in the order they are tried:
   * the integer-only ops (int_linear + requant, int_rms_norm, int_attention,
     elementwise integer groups) -> llmc/backends/gpu/intk.py's kernels;
   * `embedding` (+ its `cast`), `rms_norm`, `quantize` (KV block formats),
-    `index_copy` (the KV cache write) -> their kernels.
+    `index_copy` (the KV cache write) -> their kernels;
+  * `layer_norm`, and float add / sub / mul / gelu that no GEMM took ->
+    their kernels (llmc/backends/gpu/pointwise.py).
 
 Anything else is listed, all at once, in program.json's "unsupported": the
 artifact compiles (with its report) and `llmc run` refuses it in one line.
@@ -34,6 +38,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from llmc.backends.gpu import pointwise
 from llmc.backends.gpu.gemm import EPILOGUE, UNARY, GemmKind
 from llmc.errors import UsageError
 from llmc.ir import Graph
@@ -99,7 +104,7 @@ class Lowering:
             if u.op in UNARY:
                 if [i.node for i in u.inputs] != [cur]:
                     break
-                ops.append(u.op)
+                ops.append(pointwise.gelu_name(u) if u.op == "gelu" else u.op)
             else:
                 if len(u.inputs) != 2 or sum(i.node is cur for i in u.inputs) != 1:
                     break
@@ -194,8 +199,8 @@ class Lowering:
         if mask is not None and mask.type.dtype.name != "bool":
             self.bad.setdefault("attention with an additive mask", f"%{n.name}")
             return
-        if any(a in n.attrs for a in ("window", "sink", "block_size", "stride")):
-            self.bad.setdefault("sparse attention", f"%{n.name}")
+        if any(a in n.attrs for a in ("block_size", "stride")):
+            self.bad.setdefault("block-sparse attention", f"%{n.name}")
             return
         bq, bk = self.tiles(n, None)
         self.emit([n], self.attn_step(n, q, k, v, mask, bq, bk))
@@ -210,7 +215,10 @@ class Lowering:
         return {"op": "attention", "q": ref(q), "k": ref(k), "v": ref(v),
                 "mask": ref(mask) if mask is not None else None,
                 "causal": bool(n.attrs["causal"]), "scale": float(n.attrs["scale"]),
-                "block_q": bq, "block_k": bk}
+                "block_q": bq, "block_k": bk,
+                # sliding window and attention sinks (llmc/ir/ops/tiled.py), when set
+                **({"window": int(n.attrs["window"]), "sinks": int(n.attrs.get("sinks") or 0)}
+                   if n.attrs.get("window") else {})}
 
     def flash(self, init: Node) -> None:
         """flash_init, its per-tile slices and flash_steps -> one attention step."""
@@ -225,8 +233,8 @@ class Lowering:
             self.bad.setdefault("flash_init without flash_step", f"%{init.name}")
             return
         first = steps[0]
-        if any(a in first.attrs for a in ("window", "sink", "block_size", "stride")):
-            self.bad.setdefault("sparse attention", f"%{first.name}")
+        if any(a in first.attrs for a in ("block_size", "stride")):
+            self.bad.setdefault("block-sparse attention", f"%{first.name}")
             return
         for s in steps:
             chain += [s, s.inputs[1].node, s.inputs[2].node]
@@ -315,6 +323,9 @@ class Lowering:
             return {"op": "quantize", "x": ins[0], "dtype": n.type.dtype.name, **fmt}
         if n.op == "index_copy" and int(n.attrs["dim"]) % n.type.rank == 2 and n.type.rank == 4:
             return {"op": "kv_write", "cache": ins[0], "idx": ins[1], "src": ins[2]}
+        s = pointwise.step(n, ins)       # layer_norm, float add / sub / mul / gelu on their own
+        if s is not None:
+            return s
         self.bad.setdefault(f"op {n.op}" + (f" on {n.type.dtype}" if n.op in HOST else ""),
                             f"%{n.name}")
         return None

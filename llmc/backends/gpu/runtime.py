@@ -265,7 +265,8 @@ class Runtime:
         fmt = self.program["kv_formats"].get(k.dtype, {}) if quant else {}
         km, vm = (k.m, v.m) if quant else (self._unit(k), self._unit(v))
         ke, ve = (k.e, v.e) if quant else (km, vm)
-        mask, s_mt = km, 0
+        mask, s_mt, anchor, s_at = km, 0, km, 0
+        window = s.get("window") or 0
         if s["mask"]:
             m = vals[s["mask"]]
             m = m.reshape(-1, m.shape[-1])
@@ -274,6 +275,11 @@ class Runtime:
                                  f"(1 or {T}, {TK})")
             mask = m.to(torch.uint8).contiguous()
             s_mt = TK if m.shape[0] == T else 0
+            if window:     # the sliding window counts back from each row's last visible key
+                from llmc.backends.gpu.decode import anchors
+
+                anchor = anchors(m.bool(), T, TK, s["causal"])
+                s_at = 1 if anchor.numel() > 1 else 0
         out = self.empty((B, H, T, D), types[s["out"]][0])
         bq, bk = s["block_q"], s["block_k"]
         hpg = H // G
@@ -281,14 +287,32 @@ class Runtime:
             bq = max(bq, pow2(min(hpg * T, 128)))
         grid = (math.ceil(hpg * T / bq), B * G)
         self.k["attention"][grid](
-            q, km, vm, out, ke, ve, mask, G, T, TK, hpg, D, s["scale"],
+            q, km, vm, out, ke, ve, mask, anchor, G, T, TK, hpg, D, s["scale"], window,
+            s.get("sinks") or 0,
             q.stride(0), q.stride(1), q.stride(2), km.stride(0), km.stride(1), km.stride(2),
             vm.stride(0), vm.stride(1), vm.stride(2),
             ke.stride(0), ke.stride(1), ke.stride(2), ve.stride(0), ve.stride(1), ve.stride(2),
-            s_mt, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None,
+            s_mt, s_at, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None, WINDOW=window > 0,
             KV_BLOCK=fmt.get("block", 0), KV_SHIFT=fmt.get("shift", 0),
-            BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=pow2(D, 16), DOT_F32=self.where.dot_f32)
+            BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=pow2(D, 16), DOT_F32=self.where.dot_f32,
+            PRECISION="ieee" if q.dtype == torch.float32 else "tf32")
         return out
+
+    def op_decode_attention(self, s: Mapping[str, Any], vals: dict[str, Any],
+                            types: Any) -> Any:
+        from llmc.backends.gpu.decode import run_decode_attention
+
+        return run_decode_attention(self, s, vals, types)
+
+    def op_layer_norm(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu.pointwise import run_layer_norm
+
+        return run_layer_norm(self, s, vals, types)
+
+    def op_pointwise(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
+        from llmc.backends.gpu.pointwise import run_pointwise
+
+        return run_pointwise(self, s, vals, types)
 
     @staticmethod
     def _unit(t: Any) -> Any:

@@ -78,15 +78,15 @@ def test_the_artifact_holds_readable_kernels_and_the_program(root):  # noqa: ANN
     assert program["target"] == "a100" and program["act_dtype"] == "bf16"
     assert not program["unsupported"]
     kernels = sorted(p.name for p in (art / "kernels").iterdir())
-    assert kernels == ["attention.py", "embedding.py", "gemm.py", "kv_cache.py", "rms_norm.py",
-                       "w4a16_gemv.cu"]
+    assert kernels == ["attention.py", "decode_attention.py", "embedding.py", "gemm.py",
+                       "kv_cache.py", "rms_norm.py", "w4a16_gemv.cu"]
     attention = (art / "kernels/attention.py").read_text()
-    assert "online softmax" in attention and "for k0 in range(0, hi, BLOCK_K):" in attention
+    assert "online softmax" in attention and "for k0 in range(lo, hi, BLOCK_K):" in attention
     gemm = (art / "kernels/gemm.py").read_text()
     assert "def gemm_w4_silu_mul(" in gemm and "def gemm_w4_add(" in gemm
     steps = program["phases"]["decode"]["steps"]
     kinds = {s.get("kernel", s["op"]) for s in steps}
-    assert {"gemm_w4", "gemm_w4_add", "gemm_w4_silu_mul", "gemm_w4_rope", "attention",
+    assert {"gemm_w4", "gemm_w4_add", "gemm_w4_silu_mul", "gemm_w4_rope", "decode_attention",
             "kv_write", "rms_norm", "embedding"} <= kinds
     # one kernel per fusion group (q and k projections carry RoPE in their epilogue)
     groups = [s["group"] for s in steps if "group" in s and s["op"] not in ("view", "host")]

@@ -13,7 +13,18 @@ The K/V cache may be block-quantised (BFP / MXINT8): int8 mantissas m with
 one int8 exponent E per KV_BLOCK channels, value = m * 2^(E - KV_SHIFT);
 tiles are dequantised in registers after the load (KV_BLOCK = 0: float).
 
+Sliding window and attention sinks (WINDOW; Mistral, Jiang et al. 2023;
+StreamingLLM, Xiao et al. 2023): a row also drops the keys j <= anchor -
+window other than the first `sinks`, anchor being its last visible key
+(t + TK - T under the causal mask; given per position in `anchor` when
+there is a mask), and key tiles wholly before every row's window are
+skipped when there are no sinks.
+
+PRECISION is tl.dot's input_precision: "ieee" for float32 activations (full
+float32 products, as the IR interpreter computes), "tf32" otherwise.
+
     q (B, H, T, D)   k, v (B, G, TK, D)   mask (T or 1, TK) bool   o (B, H, T, D)
+    anchor (T or 1,) int32 (WINDOW with a mask)
 """
 
 import triton
@@ -32,14 +43,14 @@ def _load_kv(ptr, e_ptr, b, g, n, d, s_b, s_g, s_n, e_b, e_g, e_n, ok,
 
 
 @triton.jit
-def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr,
-              G, T, TK, HPG, D, scale,
+def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
+              G, T, TK, HPG, D, scale, window, sinks,
               s_qb, s_qh, s_qt, s_kb, s_kg, s_kn, s_vb, s_vg, s_vn,
-              e_kb, e_kg, e_kn, e_vb, e_vg, e_vn, s_mt,
-              CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr,
+              e_kb, e_kg, e_kn, e_vb, e_vg, e_vn, s_mt, s_at,
+              CAUSAL: tl.constexpr, HAS_MASK: tl.constexpr, WINDOW: tl.constexpr,
               KV_BLOCK: tl.constexpr, KV_SHIFT: tl.constexpr,
               BLOCK_Q: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
-              DOT_F32: tl.constexpr):
+              DOT_F32: tl.constexpr, PRECISION: tl.constexpr):
     bg = tl.program_id(1)
     b = bg // G
     g = bg % G
@@ -66,15 +77,26 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr,
         last = tl.minimum(first + BLOCK_Q, HPG * T) - 1
         if first // T == last // T:
             hi = tl.minimum(TK, last % T + 1 + TK - T)
+    lo = 0
+    if WINDOW:                                    # each row's last visible key
+        if HAS_MASK:
+            anchor = tl.load(anchor_ptr + t * s_at, mask=row_ok, other=-1).to(tl.int32)
+        elif CAUSAL:
+            anchor = t + TK - T
+        else:
+            anchor = tl.zeros((BLOCK_Q,), tl.int32) + TK - 1
+        # without sinks, the tiles before every row's window are skipped
+        a_min = tl.min(tl.where(row_ok, anchor, TK))
+        lo = tl.where(sinks == 0, tl.maximum(a_min - window + 1, 0) // BLOCK_K * BLOCK_K, 0)
 
-    for k0 in range(0, hi, BLOCK_K):
+    for k0 in range(lo, hi, BLOCK_K):
         n = k0 + tl.arange(0, BLOCK_K)
         n_ok = n < TK
         k = _load_kv(k_ptr, ke_ptr, b, g, n[None, :], d[:, None], s_kb, s_kg, s_kn,
                      e_kb, e_kg, e_kn, n_ok[None, :] & d_ok[:, None], KV_BLOCK, KV_SHIFT)
         if not DOT_F32:
             k = k.to(q.dtype)
-        s = tl.dot(q, k) * scale                                 # (BLOCK_Q, BLOCK_K) f32
+        s = tl.dot(q, k, input_precision=PRECISION) * scale                                 # (BLOCK_Q, BLOCK_K) f32
         visible = row_ok[:, None] & n_ok[None, :]
         if CAUSAL:
             visible = visible & (n[None, :] <= t[:, None] + (TK - T))
@@ -82,6 +104,9 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr,
             keep = tl.load(mask_ptr + t[:, None] * s_mt + n[None, :],
                            mask=row_ok[:, None] & n_ok[None, :], other=0)
             visible = visible & (keep != 0)
+        if WINDOW:
+            visible = visible & ((n[None, :] > anchor[:, None] - window)
+                                 | (n[None, :] < sinks))
         s = tl.where(visible, s, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)     # rows with nothing seen yet
@@ -93,7 +118,7 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr,
         if not DOT_F32:
             p = p.to(q.dtype)
             v = v.to(q.dtype)
-        acc = acc * alpha[:, None] + tl.dot(p, v)
+        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision=PRECISION)
         m_i = m_new
 
     o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
