@@ -110,6 +110,16 @@ class NpuBackend(Backend):
                     seen.setdefault(f"op {n.op}", f"%{n.name} in @{g.name}")
         return [f"{what} (e.g. {where})" for what, where in sorted(seen.items())]
 
+    def fit(self, graphs: Mapping[str, Graph], device: Any
+            ) -> tuple[dict[str, Graph], dict[str, int | None]]:
+        """Each phase row-tiled where its steps do not fit the scratchpad, and
+        the arena its plan must fit (fit.py); the plan spills the rest."""
+        from llmc.backends.npu.fit import fit_phase
+
+        fits = {ph: fit_phase(g, device) for ph, g in graphs.items()}
+        return {ph: f.graph for ph, f in fits.items()}, \
+            {ph: f.arena_bytes for ph, f in fits.items()}
+
     def emit(self, graphs: Mapping[str, Graph], plans: Mapping[str, MemoryPlanLike],
              device: Any, options: CompileOptions) -> Files:
         image, io, dram = build(graphs, {ph: p.json for ph, p in plans.items()}, device)

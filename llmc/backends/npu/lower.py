@@ -38,6 +38,7 @@ from llmc.backends.npu.layout import (
     reshape,
     view,
 )
+from llmc.backends.npu.spills import Spills
 from llmc.errors import UsageError
 from llmc.ir.alias import alias_root
 from llmc.ir.graph import Graph, Node, Value
@@ -114,6 +115,7 @@ class Lowering:
         self.io = PhaseIO()
         self.wbuf = self._weight_buffers()
         self.node: Node | None = None
+        self.spills = Spills.of(graph, plan)
 
     # ---- scratchpad map -----------------------------------------------------------
 
@@ -211,7 +213,9 @@ class Lowering:
 
     # ---- the walk -------------------------------------------------------------------
 
-    def run(self) -> Program:
+    def run(self, check: bool = True) -> Program:
+        """The program; `check=False` skips the scratchpad's capacity check
+        (to measure what a graph needs, `reserve`)."""
         bad = float_nodes(self.g)
         if bad:
             names = sorted({n.op for n in bad})
@@ -231,6 +235,7 @@ class Lowering:
             if i > open_until:
                 self.scratch_top = self.arena
             open_until = max(open_until, spans.get(n, (i, i))[1])
+            self.spills.load(self, i)
             if n.op == "param":
                 addr = self.params[n.attrs["name"]]
                 if n.type.dtype.is_float:  # host data (the logits' scales): its bytes
@@ -257,11 +262,14 @@ class Lowering:
             else:
                 raise UsageError(f"the npu backend has no rendering of op {n.op} "
                                  f"(%{n.name} in @{self.g.name})")
+            self.spills.store(self, i)
         self.node = None
+        self.spills.load(self, len(self.g.nodes))
         self._outputs()
         self.p.emit("wait", 0)
         self.p.emit("halt")
-        self._finish()
+        if check:
+            self._finish()
         return self.p
 
     def _store_kv(self, n: Node) -> None:
@@ -307,8 +315,9 @@ class Lowering:
             raise UsageError(f"@{self.g.name} needs {need:,} bytes of scratchpad (arena "
                              f"{self.arena:,}, scratch {self.scratch_max - self.arena:,}, "
                              f"weight tiles {self.spad_bytes - top:,}); the NPU has "
-                             f"{self.spad_bytes:,}: compile with a shorter --seq-len (this "
-                             "backend does not spill activations to DRAM yet)")
+                             f"{self.spad_bytes:,}: compile with a shorter --seq-len, or "
+                             "plan its arena within the scratchpad (NpuBackend.fit: row tiles "
+                             "and spills)")
 
 
 # ---- renderers ---------------------------------------------------------------------------
@@ -380,7 +389,12 @@ def _silu(L: Lowering, n: Node) -> None:
 
 
 def _concat(L: Lowering, n: Node) -> None:
-    out = L.out_loc(n)
+    if n.out() in L.kv:   # the K/V a row-tiled prefill joins: its tiles go to the cache
+        t = n.type
+        addr = L.dram.alloc(f"{L.p.name}:kv:{n.name}", t.nbytes)
+        out = Loc.dense(DRAM, dtype_code(t.dtype.name), addr, t.shape)
+    else:
+        out = L.out_loc(n)
     d = n.attrs["dim"] % len(out.shape)
     at = 0
     for v in n.inputs:
@@ -389,8 +403,13 @@ def _concat(L: Lowering, n: Node) -> None:
         shape[d] = x.shape[d]
         part = Loc(out.space, out.dtype, out.base + at * out.strides[d] * itemsize(out.dtype),
                    tuple(shape), out.strides)
-        L.valu("mov", part, x, None, "concat")
+        if out.space == DRAM:
+            L.dma(part, x, "K/V tile to the DRAM cache")
+        else:
+            L.valu("mov", part, x, None, "concat")
         at += x.shape[d]
+    if out.space == DRAM:
+        L.p.emit("wait", 0)
     L.locs[n.out()] = out
 
 

@@ -1,0 +1,146 @@
+"""Fitting a phase into the scratchpad: row tiles, then an arena bound.
+
+The scratchpad holds three things: the activation arena the memory plan lays
+out, the scratch above it (values internal to a fused kernel, attention
+scores and K/V tiles, copies of views) and, at the top, the ping/pong weight
+tiles. `reserve` measures the last two for a graph by lowering it once
+against a plan that gives every buffer bytes of its own (nothing is
+checked; the program is thrown away); the arena may use the rest.
+
+`fit_phase` keeps a graph whose every step's reads and writes (its anchored
+peak, llmc.passes.memplan.spill) fit that arena. A prefill that does not
+is split into row tiles by the tile-rows pass (llmc.passes.tile_rows:
+`tiles_to_fit` picks the fewest tiles whose steps fit; more tiles also
+shrink each attention's scores, so the bound is measured again until both
+agree). Compile then plans the arena within the bound
+(`Backend.fit`), spilling what does not fit to DRAM (llmc.passes.memplan:
+the fewest bytes moved), and the lowering renders those spills as DMA
+(spills.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from llmc.backends.npu.layout import ALIGN, Dram
+from llmc.ir.graph import Attrs, Graph, Node, Value
+from llmc.ir.types import TensorType
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A phase as the NPU runs it: the graph (row-tiled or as it came), its row
+    tiles (1: untiled), the arena bound and the scratchpad bytes above it."""
+
+    graph: Graph
+    tiles: int
+    arena_bytes: int
+    reserve_bytes: int
+    anchored_bytes: int
+
+
+def spad_of(device: Any) -> tuple[int, int | None, int]:
+    """(scratchpad bytes, banks, array columns) of a device."""
+    from llmc.sim.hardware import from_device
+
+    return (int(device.scratchpad.capacity_bytes), device.scratchpad.banks,
+            from_device(device).array.cols)
+
+
+def reserve(graph: Graph, device: Any) -> int:
+    """Scratchpad bytes the lowering of `graph` needs above its activation
+    arena: weight tile buffers and scratch (module docstring)."""
+    from llmc.backends.npu.backend import layout_params
+    from llmc.backends.npu.lower import Lowering
+    from llmc.passes.memplan.liveness import liveness
+
+    spad, banks, cols = spad_of(device)
+    buffers, top = [], 0
+    for b in liveness(graph, ALIGN).problem.buffers:
+        buffers.append({"name": b.name, "size": b.size, "offset": top})
+        top += -(-max(b.size, 1) // ALIGN) * ALIGN
+    dram = Dram()
+    params = layout_params({graph.name: graph}, dram)[graph.name]
+    low = Lowering(graph, {"buffers": buffers, "arena_bytes": top}, dram, params, cols, spad,
+                   banks)
+    low.run(check=False)
+    return (low.scratch_max - low.arena) + (spad - low.top())
+
+
+def unfused(graph: Graph) -> Graph:
+    """`graph` without kernel annotations: every value a buffer of the plan,
+    so the planner may place and spill what a fused kernel would keep in scratch."""
+    out = Graph(graph.name, params=graph.params)
+    remap: dict[Value, Value] = {}
+    for node in graph.nodes:
+        inputs = tuple(remap.get(v, v) for v in node.inputs)
+        attrs = node.attrs
+        if "fusion" in attrs:
+            attrs = Attrs({k: v for k, v in attrs.items() if k != "fusion"})
+        new = node if inputs == node.inputs and attrs is node.attrs else Node(
+            node.op, inputs, attrs, node.types, node.name, node.loc)
+        out.nodes.append(new)
+        for i in range(len(node.types)):
+            remap[Value(node, i)] = Value(new, i)
+    out.outputs = [remap.get(v, v) for v in graph.outputs]
+    return out
+
+
+def host_last(graph: Graph) -> Graph:
+    """A row-tiled graph whose output is a float concat of per-tile
+    `dequantize_int`s (the host's way out, which the tile-rows pass splits
+    like any elementwise op): the integer tiles joined on the NPU, then one
+    dequantize_int, as the untiled graph ends."""
+    from llmc.backends.npu.lower import HOST_OPS
+
+    swap: dict[Node, tuple[Node, Node, set[Node]]] = {}
+    for v in graph.outputs:
+        n = v.node
+        parts = [x.node for x in n.inputs]
+        if n.op != "concat" or not n.type.dtype.is_float or any(
+                p.op not in HOST_OPS or p.inputs[1].node is not parts[0].inputs[1].node
+                for p in parts):
+            continue
+        ints = tuple(p.inputs[0] for p in parts)
+        joined = Node("concat", ints, n.attrs, (TensorType(n.type.shape, ints[0].type.dtype),),
+                      f"{n.name}.int", n.loc)
+        deq = Node(parts[0].op, (joined.out(), parts[0].inputs[1]), parts[0].attrs, n.types,
+                   n.name, n.loc)
+        swap[n] = (joined, deq, set(parts))
+    if not swap:
+        return graph
+    gone = set(swap).union(*(parts for *_, parts in swap.values()))
+    nodes = [n for n in graph.nodes if n not in gone]
+    for joined, deq, _ in swap.values():
+        nodes += [joined, deq]
+    outs = [swap[v.node][1].out() if v.node in swap else v for v in graph.outputs]
+    return Graph(graph.name, nodes, outs, graph.params)
+
+
+def fit_phase(graph: Graph, device: Any) -> Fit:
+    """The graph of one phase, row-tiled where its steps need more than the
+    scratchpad leaves the arena, and that arena's bound (module docstring).
+    UsageError (from the tile-rows pass) when even one row per tile leaves a
+    step too large."""
+    from llmc.passes.memplan.liveness import liveness
+    from llmc.passes.memplan.spill import anchored_peak
+    from llmc.passes.tile_rows import tiles_to_fit, token_count
+
+    spad = spad_of(device)[0]
+    g, tiles = graph, 1
+    while True:
+        extra = reserve(g, device)
+        bound = max(0, spad - extra) // ALIGN * ALIGN
+        peak = anchored_peak(liveness(g, ALIGN).problem)[1]
+        if peak <= bound or (g is not graph and (token_count(graph) < 2
+                                                 or tiles >= token_count(graph))):
+            return Fit(g, tiles, bound, extra, peak)
+        if g is graph:   # first without kernels: their internal values take scratch
+            g = base = unfused(graph)
+            continue
+        choice = tiles_to_fit(base, bound, min_tiles=tiles + 1, alignment=ALIGN)
+        g, tiles = host_last(choice.graph), choice.tiles
+
+
+__all__ = ["Fit", "fit_phase", "reserve"]
