@@ -174,6 +174,16 @@ class NpuBackend(Backend):
         return res
 
 
+def attention_chip(device: Any) -> Any:
+    """The tiling pass's view of the device (llmc.passes.tiling.OnChip), whose
+    tiles attention is lowered in; None for a device without tiling rules."""
+    from llmc.passes.tiling import on_chip
+
+    if device.scratchpad is None or device.tiling is None:
+        return None
+    return on_chip(device)
+
+
 def build(graphs: Mapping[str, Graph], plans: Mapping[str, dict[str, Any]], device: Any
           ) -> tuple[Image, dict[str, Any], Dram]:
     """The image of both phases, io.json's content and the DRAM map."""
@@ -185,7 +195,7 @@ def build(graphs: Mapping[str, Graph], plans: Mapping[str, dict[str, Any]], devi
     programs, io = [], {"params": params}
     for phase in [p for p in PHASES if p in graphs]:
         prog, pio = lower(graphs[phase], plans[phase], dram, params[phase], hw.array.cols, spad,
-                          device.scratchpad.banks)
+                          device.scratchpad.banks, attention_chip(device))
         programs.append(prog)
         io[phase] = {"inputs": pio.inputs, "outputs": pio.outputs}
     limit = dram_capacity(device)

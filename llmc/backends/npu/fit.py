@@ -10,9 +10,9 @@ checked; the program is thrown away); the arena may use the rest.
 `fit_phase` keeps a graph whose every step's reads and writes (its anchored
 peak, llmc.passes.memplan.spill) fit that arena. A prefill that does not
 is split into row tiles by the tile-rows pass (llmc.passes.tile_rows:
-`tiles_to_fit` picks the fewest tiles whose steps fit; more tiles also
-shrink each attention's scores, so the bound is measured again until both
-agree). Compile then plans the arena within the bound
+`tiles_to_fit` picks the fewest tiles, from an estimate up, whose steps
+fit; more tiles also shrink each attention's scores, so the bound is
+measured again until both agree). Compile then plans the arena within the bound
 (`Backend.fit`), spilling what does not fit to DRAM (llmc.passes.memplan:
 the fewest bytes moved), and the lowering renders those spills as DMA
 (spills.py).
@@ -20,6 +20,7 @@ the fewest bytes moved), and the lowering renders those spills as DMA
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ def spad_of(device: Any) -> tuple[int, int | None, int]:
 def reserve(graph: Graph, device: Any) -> int:
     """Scratchpad bytes the lowering of `graph` needs above its activation
     arena: weight tile buffers and scratch (module docstring)."""
-    from llmc.backends.npu.backend import layout_params
+    from llmc.backends.npu.backend import attention_chip, layout_params
     from llmc.backends.npu.lower import Lowering
     from llmc.passes.memplan.liveness import liveness
 
@@ -63,7 +64,7 @@ def reserve(graph: Graph, device: Any) -> int:
     dram = Dram()
     params = layout_params({graph.name: graph}, dram)[graph.name]
     low = Lowering(graph, {"buffers": buffers, "arena_bytes": top}, dram, params, cols, spad,
-                   banks)
+                   banks, attention_chip(device))
     low.run(check=False)
     return (low.scratch_max - low.arena) + (spad - low.top())
 
@@ -118,6 +119,36 @@ def host_last(graph: Graph) -> Graph:
     return Graph(graph.name, nodes, outs, graph.params)
 
 
+def last_logits(graph: Graph) -> Graph:
+    """A prefill that returns the logits of its last position only (what
+    generation reads of a prompt; the K/V it returns are unchanged): the
+    final projection (output 0's int_linear, before the host's dequantize)
+    runs on the last row. For figures of long prompts, whose (T, vocab)
+    int32 logits alone would fill the scratchpad many times over."""
+    from llmc.backends.npu.lower import HOST_OPS
+
+    deq = graph.outputs[0].node
+    lin = deq.inputs[0].node if deq.op in HOST_OPS else deq
+    x = lin.inputs[0]
+    if lin.op != "int_linear" or x.type.rank != 3 or x.type.shape[1] < 2:
+        return graph
+    b, t, k = x.type.shape
+    last = Node("slice", (x,), Attrs(dim=1, start=t - 1, end=t, step=1),
+                (TensorType((b, 1, k), x.type.dtype),), f"{lin.name}.last", lin.loc)
+    y = lin.type
+    new_lin = Node(lin.op, (last.out(), *lin.inputs[1:]), lin.attrs,
+                   (TensorType((b, 1, y.shape[-1]), y.dtype),), lin.name, lin.loc)
+    nodes = [n for n in graph.nodes if n is not lin and n is not deq] + [last, new_lin]
+    out = new_lin.out()
+    if deq is not lin:
+        out_t = deq.type
+        new_deq = Node(deq.op, (out, *deq.inputs[1:]), deq.attrs,
+                       (TensorType((b, 1, out_t.shape[-1]), out_t.dtype),), deq.name, deq.loc)
+        nodes.append(new_deq)
+        out = new_deq.out()
+    return Graph(graph.name, nodes, [out, *graph.outputs[1:]], graph.params)
+
+
 def fit_phase(graph: Graph, device: Any) -> Fit:
     """The graph of one phase, row-tiled where its steps need more than the
     scratchpad leaves the arena, and that arena's bound (module docstring).
@@ -139,8 +170,10 @@ def fit_phase(graph: Graph, device: Any) -> Fit:
         if g is graph:   # first without kernels: their internal values take scratch
             g = base = unfused(graph)
             continue
-        choice = tiles_to_fit(base, bound, min_tiles=tiles + 1, alignment=ALIGN)
+        # a step's bytes shrink about as its rows: start from that estimate
+        guess = max(tiles + 1, math.ceil(tiles * peak / max(bound, 1)))
+        choice = tiles_to_fit(base, bound, min_tiles=guess, alignment=ALIGN)
         g, tiles = host_last(choice.graph), choice.tiles
 
 
-__all__ = ["Fit", "fit_phase", "reserve"]
+__all__ = ["Fit", "fit_phase", "host_last", "last_logits", "reserve", "unfused"]

@@ -12,13 +12,21 @@ import numpy as np
 import pytest
 
 from llmc import api
-from llmc.backends.npu.backend import NpuBackend, build, dram_image, machine, read_outputs, \
-    run_phase
+from llmc.backends.npu.backend import (
+    NpuBackend,
+    build,
+    dram_image,
+    machine,
+    read_outputs,
+    run_phase,
+)
 from llmc.backends.npu.fit import fit_phase, reserve
 from llmc.errors import UsageError
 from llmc.hw.database import get_device
 from llmc.ir import interpret
 from llmc.ir.verify import verify
+from llmc.passes.memplan import greedy_by_size, lower_bound, plan_to_json
+from llmc.passes.memplan.liveness import liveness
 
 SEQ = 40
 EDGE = get_device("edge-npu")
@@ -53,10 +61,11 @@ def test_a_small_scratchpad_tiles_rows_spills_and_stays_bit_exact() -> None:
     dev = small_npu(192 * 1024)
     spad = dev.scratchpad.capacity_bytes
     # the graph as compiled for edge-npu does not fit: its plan and scratch exceed 192 KiB
-    whole = api.plan_memory(g)
-    assert whole.json["arena_bytes"] + reserve(g, dev) > spad
+    problem = liveness(g).problem
+    whole = greedy_by_size(problem)
+    assert max(whole.arena_bytes, lower_bound(problem)) + reserve(g, dev) > spad
     with pytest.raises(UsageError, match="bytes of scratchpad"):
-        build({"prefill": g}, {"prefill": whole.json}, dev)
+        build({"prefill": g}, {"prefill": plan_to_json(problem, whole, timing=False)}, dev)
 
     graphs, arenas = NpuBackend().fit({"prefill": g}, dev)
     fit = fit_phase(g, dev)
@@ -84,10 +93,10 @@ def test_the_edge_npu_keeps_llmc_tiny_as_compiled() -> None:
     g = tiny_prefill()
     fit = fit_phase(g, EDGE)
     assert fit.graph is g and fit.tiles == 1
-    assert api.plan_memory(g).json["arena_bytes"] <= fit.arena_bytes
+    assert greedy_by_size(liveness(g).problem).arena_bytes <= fit.arena_bytes
 
 
 def test_a_scratchpad_too_small_for_one_row_is_refused_with_sizes() -> None:
     with pytest.raises(UsageError, match=r"no tiling fits the arena of [\d,]+ bytes: in 40 "
                                          r"row tile\(s\), the finest"):
-        fit_phase(tiny_prefill(), small_npu(48 * 1024))
+        fit_phase(tiny_prefill(), small_npu(96 * 1024))
