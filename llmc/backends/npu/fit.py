@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmc.backends.npu.layout import ALIGN, Dram
-from llmc.ir.graph import Attrs, Graph, Node, Value
+from llmc.ir.graph import Attrs, Graph, Node
 from llmc.ir.types import TensorType
 
 
@@ -72,20 +72,9 @@ def reserve(graph: Graph, device: Any) -> int:
 def unfused(graph: Graph) -> Graph:
     """`graph` without kernel annotations: every value a buffer of the plan,
     so the planner may place and spill what a fused kernel would keep in scratch."""
-    out = Graph(graph.name, params=graph.params)
-    remap: dict[Value, Value] = {}
-    for node in graph.nodes:
-        inputs = tuple(remap.get(v, v) for v in node.inputs)
-        attrs = node.attrs
-        if "fusion" in attrs:
-            attrs = Attrs({k: v for k, v in attrs.items() if k != "fusion"})
-        new = node if inputs == node.inputs and attrs is node.attrs else Node(
-            node.op, inputs, attrs, node.types, node.name, node.loc)
-        out.nodes.append(new)
-        for i in range(len(node.types)):
-            remap[Value(node, i)] = Value(new, i)
-    out.outputs = [remap.get(v, v) for v in graph.outputs]
-    return out
+    from llmc.passes.rewrite import annotate
+
+    return annotate(graph, {}, drop=("fusion",))
 
 
 def host_last(graph: Graph) -> Graph:
