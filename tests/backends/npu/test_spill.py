@@ -100,3 +100,17 @@ def test_a_scratchpad_too_small_for_one_row_is_refused_with_sizes() -> None:
     with pytest.raises(UsageError, match=r"no tiling fits the arena of [\d,]+ bytes: in 40 "
                                          r"row tile\(s\), the finest"):
         fit_phase(tiny_prefill(), small_npu(96 * 1024))
+
+
+def test_last_logits_keeps_the_last_row_and_the_kv() -> None:
+    from llmc.backends.npu.fit import last_logits
+
+    g = tiny_prefill()
+    last = last_logits(g)
+    verify(last)
+    x = prompt()
+    got, want = interpret(last, [x]), interpret(g, [x])
+    assert got[0].shape == (1, 1, want[0].shape[-1])
+    assert np.array_equal(got[0][0, 0], want[0][0, -1])
+    for a, b in zip(got[1:], want[1:], strict=True):
+        assert np.array_equal(a, b)
