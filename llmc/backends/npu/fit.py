@@ -12,10 +12,14 @@ peak, llmc.passes.memplan.spill) fit that arena. A prefill that does not
 is split into row tiles by the tile-rows pass (llmc.passes.tile_rows:
 `tiles_to_fit` picks the fewest tiles, from an estimate up, whose steps
 fit; more tiles also shrink each attention's scores, so the bound is
-measured again until both agree). Compile then plans the arena within the bound
-(`Backend.fit`), spilling what does not fit to DRAM (llmc.passes.memplan:
-the fewest bytes moved), and the lowering renders those spills as DMA
+measured again until both agree). Compile then plans the arena within the
+bound (`Backend.fit`), spilling what does not fit to DRAM (llmc.passes.memplan:
+CP-SAT's plan of the fewest bytes moved, or on problems of thousands of
+buffers the greedy one), and the lowering renders those spills as DMA
 (spills.py).
+
+`last_logits` is for figures of long prompts only: a prefill whose logits
+are its last position's (valid for a prompt that fills the whole window).
 """
 
 from __future__ import annotations
