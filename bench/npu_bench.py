@@ -147,7 +147,7 @@ def llama_long_prefill(scheme: str, tokens: int) -> dict:
     reads; all T rows of (T, 32,000) int32 logits would be 16-262 MB), and the
     cost model's roofline of that same graph."""
     from llmc.api import _run_phases, load_model, pipeline_stages
-    from llmc.backends.npu.fit import fit_phase, last_logits
+    from llmc.backends.npu.fit import fit_phase, host_last, last_logits
     from llmc.costmodel import build_report
     from llmc.hw.targets import get_target
     from llmc.passes.manager import PassContext
@@ -160,7 +160,7 @@ def llama_long_prefill(scheme: str, tokens: int) -> dict:
     g = last_logits(graphs["prefill"])
     dev = get_device(DEVICE)
     t1 = time.perf_counter()
-    fit = fit_phase(g, dev)
+    fit = fit_phase(g, dev, prepare=lambda t: last_logits(host_last(t)))
     t2 = time.perf_counter()
     mp = api.plan_memory(fit.graph, arena_bytes=fit.arena_bytes)
     t3 = time.perf_counter()

@@ -25,6 +25,7 @@ are its last position's (valid for a prompt that fills the whole window).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,39 +115,47 @@ def host_last(graph: Graph) -> Graph:
 
 def last_logits(graph: Graph) -> Graph:
     """A prefill that returns the logits of its last position only (what
-    generation reads of a prompt; the K/V it returns are unchanged): the
-    final projection (output 0's int_linear, before the host's dequantize)
-    runs on the last row. For figures of long prompts, whose (T, vocab)
-    int32 logits alone would fill the scratchpad many times over."""
+    generation reads of a prompt that fills the window; the K/V it returns
+    are unchanged): the final projection (output 0's int_linear, before the
+    host's dequantize; in a row-tiled graph the last tile's) runs on the last
+    row. For figures of long prompts, whose (T, vocab) int32 logits alone
+    would fill the scratchpad many times over. As `fit_phase`'s `prepare`
+    (after `host_last`) it keeps the tiles' other projections out."""
     from llmc.backends.npu.lower import HOST_OPS
+    from llmc.passes.rewrite import eliminate_dead
 
     deq = graph.outputs[0].node
-    lin = deq.inputs[0].node if deq.op in HOST_OPS else deq
-    x = lin.inputs[0]
-    if lin.op != "int_linear" or x.type.rank != 3 or x.type.shape[1] < 2:
+    top = deq.inputs[0].node if deq.op in HOST_OPS else deq
+    lin = top.inputs[-1].node if top.op == "concat" else top
+    x = lin.inputs[0] if lin.op == "int_linear" else None
+    if x is None or x.type.rank != 3 or (top is lin and x.type.shape[1] < 2):
         return graph
     b, t, k = x.type.shape
     last = Node("slice", (x,), Attrs(dim=1, start=t - 1, end=t, step=1),
                 (TensorType((b, 1, k), x.type.dtype),), f"{lin.name}.last", lin.loc)
     y = lin.type
     new_lin = Node(lin.op, (last.out(), *lin.inputs[1:]), lin.attrs,
-                   (TensorType((b, 1, y.shape[-1]), y.dtype),), lin.name, lin.loc)
-    nodes = [n for n in graph.nodes if n is not lin and n is not deq] + [last, new_lin]
+                   (TensorType((b, 1, y.shape[-1]), y.dtype),), f"{lin.name}.last_row",
+                   lin.loc)
+    nodes = [n for n in graph.nodes if n not in (lin, top, deq)] + [last, new_lin]
     out = new_lin.out()
-    if deq is not lin:
+    if deq is not top:
         out_t = deq.type
         new_deq = Node(deq.op, (out, *deq.inputs[1:]), deq.attrs,
                        (TensorType((b, 1, out_t.shape[-1]), out_t.dtype),), deq.name, deq.loc)
         nodes.append(new_deq)
         out = new_deq.out()
-    return Graph(graph.name, nodes, [out, *graph.outputs[1:]], graph.params)
+    return eliminate_dead(Graph(graph.name, nodes, [out, *graph.outputs[1:]], graph.params))
 
 
-def fit_phase(graph: Graph, device: Any) -> Fit:
+def fit_phase(graph: Graph, device: Any,
+              prepare: Callable[[Graph], Graph] | None = None) -> Fit:
     """The graph of one phase, row-tiled where its steps need more than the
     scratchpad leaves the arena, and that arena's bound (module docstring).
-    UsageError (from the tile-rows pass) when even one row per tile leaves a
-    step too large."""
+    `prepare` rewrites each row-tiled candidate before it is measured and
+    returned (default `host_last`). UsageError (from the tile-rows pass)
+    when even one row per tile leaves a step too large."""
+    prep = prepare or host_last
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.spill import anchored_peak
     from llmc.passes.tile_rows import tiles_to_fit, token_count
@@ -165,8 +174,8 @@ def fit_phase(graph: Graph, device: Any) -> Fit:
             continue
         # a step's bytes shrink about as its rows: start from that estimate
         guess = max(tiles + 1, math.ceil(tiles * peak / max(bound, 1)))
-        choice = tiles_to_fit(base, bound, min_tiles=guess, alignment=ALIGN)
-        g, tiles = host_last(choice.graph), choice.tiles
+        choice = tiles_to_fit(base, bound, prepare=prep, min_tiles=guess, alignment=ALIGN)
+        g, tiles = prep(choice.graph), choice.tiles
 
 
 __all__ = ["Fit", "fit_phase", "host_last", "last_logits", "reserve", "unfused"]

@@ -114,3 +114,18 @@ def test_last_logits_keeps_the_last_row_and_the_kv() -> None:
     assert np.array_equal(got[0][0, 0], want[0][0, -1])
     for a, b in zip(got[1:], want[1:], strict=True):
         assert np.array_equal(a, b)
+
+
+def test_last_logits_of_a_row_tiled_graph_is_the_last_tiles_last_row() -> None:
+    from llmc.backends.npu.fit import host_last, last_logits
+    from llmc.passes.tile_rows import tile_rows
+
+    g = tiny_prefill()
+    tiled = last_logits(host_last(tile_rows(g, 3)))
+    verify(tiled)
+    assert sum(n.op == "int_linear" and n.loc == "lm_head" for n in tiled.nodes) == 1
+    x = prompt()
+    got, want = interpret(tiled, [x]), interpret(g, [x])
+    assert np.array_equal(got[0][0, 0], want[0][0, -1])
+    for a, b in zip(got[1:], want[1:], strict=True):
+        assert np.array_equal(a, b)
