@@ -157,10 +157,10 @@ def llama_long_prefill(scheme: str, tokens: int) -> dict:
     tgt = get_target("npu")
     graphs, _, _ = _run_phases(loaded, pipeline_stages(tgt, scheme),
                                PassContext(device=tgt.device), 1, tokens, lambda s: None)
-    g = last_logits(graphs["prefill"])
     dev = get_device(DEVICE)
     t1 = time.perf_counter()
-    fit = fit_phase(g, dev, prepare=lambda t: last_logits(host_last(t)))
+    fit = fit_phase(graphs["prefill"], dev, prepare=lambda t: last_logits(host_last(t)))
+    g = last_logits(graphs["prefill"])    # the roofline's graph: untiled, last row
     t2 = time.perf_counter()
     mp = api.plan_memory(fit.graph, arena_bytes=fit.arena_bytes)
     t3 = time.perf_counter()

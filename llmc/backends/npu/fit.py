@@ -158,7 +158,7 @@ def fit_phase(graph: Graph, device: Any,
     prep = prepare or host_last
     from llmc.passes.memplan.liveness import liveness
     from llmc.passes.memplan.spill import anchored_peak
-    from llmc.passes.tile_rows import tiles_to_fit, token_count
+    from llmc.passes.tile_rows import tile_rows, tiles_to_fit, token_count
 
     spad = spad_of(device)[0]
     g, tiles = graph, 1
@@ -171,6 +171,10 @@ def fit_phase(graph: Graph, device: Any,
             return Fit(g, tiles, bound, extra, peak)
         if g is graph:   # first without kernels: their internal values take scratch
             g = base = unfused(graph)
+            continue
+        if bound <= spad // 4:   # the scratch itself (whole-prompt K/V, scores) too big
+            tiles = min(2 * tiles, token_count(graph))
+            g = prep(tile_rows(base, tiles))
             continue
         # a step's bytes shrink about as its rows: start from that estimate
         guess = max(tiles + 1, math.ceil(tiles * peak / max(bound, 1)))
