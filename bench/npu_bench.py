@@ -320,11 +320,11 @@ WHY_LONG_PREFILL = (
     "Energy follows the DRAM bytes (40 pJ per byte, the device file's). Closing the gap "
     "needs a schedule the row-tiled graph does not express: each weight tile kept in the "
     "scratchpad while every row tile's activations stream past it (spilled between "
-    "layers), reading weights once and activations once per weight tile. A 2,048-token "
-    "prompt does not fit yet: the tile-rows pass joins each layer's K and V in one step "
-    "(8 MiB of int8 K at 2,048 tokens, every row tile of it read at that step), more than "
-    "the 3.7 MB arena left once a query tile's whole-key scores and the K/V group tiles "
-    "take their scratch (fit.py refuses it naming the join); writing the join tile by "
+    "layers), reading weights once and activations once per weight tile. Prompts of "
+    "1,024 and 2,048 tokens do not fit yet: the tile-rows pass joins each layer's K and V "
+    "in one step (4 and 8 MiB of int8 K, every row tile of it read at that step), more "
+    "than the 3.7 MB arena left once a query tile's whole-key scores and the K/V group "
+    "tiles take their scratch (fit.py refuses it naming the join); writing the join tile by "
     "tile into the DRAM cache needs the planner to place a K/V join with the cache, as it "
     "does the K/V a prefill returns.")
 
