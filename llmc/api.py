@@ -207,6 +207,9 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     if unsupported:
         raise UnsupportedOpError(f"the {backend.name} backend cannot render: "
                                  + "; ".join(unsupported))
+    from llmc.hw.database import get_device
+
+    graphs, arenas = backend.fit(graphs, get_device(tgt.device))  # row tiles, arena bounds
     step("report")
     from llmc.costmodel import build_report
     from llmc.costmodel.report import PlannedMemory
@@ -218,13 +221,12 @@ def compile(model: str | LoadedModel, target: str, out_dir: str | os.PathLike[st
     step("memory plan")
     t = time.perf_counter()
     # at the element sizes the report charges (its precision), so the two agree
-    plans = {ph: plan_memory(g, precision=rep.precision) for ph, g in graphs.items()}
+    plans = {ph: plan_memory(g, precision=rep.precision, arena_bytes=arenas.get(ph))
+             for ph, g in graphs.items()}
     timings["memplan_s"] = time.perf_counter() - t
     rep.memory_plan = PlannedMemory({ph: p.json for ph, p in plans.items()},
                                     {f"plan_{ph}.png": p.png() for ph, p in plans.items()})
     step(f"backend {backend.name}")
-    from llmc.hw.database import get_device
-
     t = time.perf_counter()
     emitted = backend.emit(graphs, plans, get_device(tgt.device), options)
     timings["backend_s"] = time.perf_counter() - t

@@ -94,6 +94,14 @@ class Backend(ABC):
         """Greedy generation: prefill on `prompt` (token ids), then
         `max_new_tokens` tokens in all, calling `on_token(id)` after each."""
 
+    def fit(self, graphs: Mapping[str, Graph], device: Any
+            ) -> tuple[dict[str, Graph], dict[str, int | None]]:
+        """The graphs as this backend renders them and, per phase, the bytes of
+        on-chip memory their activations may use (None: no bound). Compile
+        reports, plans and writes these graphs, each plan within its bound
+        (spilling to DRAM where it needs more). Default: as they are, unbounded."""
+        return dict(graphs), dict.fromkeys(graphs)
+
     def unsupported(self, graphs: Mapping[str, Graph]) -> list[str]:
         """What in `graphs` this backend cannot render, one line per op or
         dtype with a node that uses it (empty: everything is supported)."""

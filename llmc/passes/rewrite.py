@@ -88,14 +88,17 @@ def scalar_const(v: Value) -> float | None:
     return None
 
 
-def annotate(graph: Graph, extra: dict[Node, dict]) -> Graph:
+def annotate(graph: Graph, extra: dict[Node, dict], drop: tuple[str, ...] = ()) -> Graph:
     """A copy of `graph` whose nodes in `extra` carry those attributes too
-    (replacing any of the same name); values and order are unchanged."""
+    (replacing any of the same name) and no node the attributes named in
+    `drop`; values and order are unchanged."""
     out = Graph(graph.name, params=graph.params)
     remap: dict[Value, Value] = {}
     for node in graph.nodes:
         inputs = tuple(remap.get(v, v) for v in node.inputs)
         attrs = Attrs(dict(node.attrs, **extra[node])) if node in extra else node.attrs
+        if any(k in attrs for k in drop):
+            attrs = Attrs({k: v for k, v in attrs.items() if k not in drop})
         new = node if inputs == node.inputs and attrs is node.attrs else Node(
             node.op, inputs, attrs, node.types, node.name, node.loc)
         out.nodes.append(new)

@@ -110,6 +110,16 @@ class NpuBackend(Backend):
                     seen.setdefault(f"op {n.op}", f"%{n.name} in @{g.name}")
         return [f"{what} (e.g. {where})" for what, where in sorted(seen.items())]
 
+    def fit(self, graphs: Mapping[str, Graph], device: Any
+            ) -> tuple[dict[str, Graph], dict[str, int | None]]:
+        """Each phase row-tiled where its steps do not fit the scratchpad, and
+        the arena its plan must fit (fit.py); the plan spills the rest."""
+        from llmc.backends.npu.fit import fit_phase
+
+        fits = {ph: fit_phase(g, device) for ph, g in graphs.items()}
+        return {ph: f.graph for ph, f in fits.items()}, \
+            {ph: f.arena_bytes for ph, f in fits.items()}
+
     def emit(self, graphs: Mapping[str, Graph], plans: Mapping[str, MemoryPlanLike],
              device: Any, options: CompileOptions) -> Files:
         image, io, dram = build(graphs, {ph: p.json for ph, p in plans.items()}, device)
@@ -164,6 +174,16 @@ class NpuBackend(Backend):
         return res
 
 
+def attention_chip(device: Any) -> Any:
+    """The tiling pass's view of the device (llmc.passes.tiling.OnChip), whose
+    tiles attention is lowered in; None for a device without tiling rules."""
+    from llmc.passes.tiling import on_chip
+
+    if device.scratchpad is None or device.tiling is None:
+        return None
+    return on_chip(device)
+
+
 def build(graphs: Mapping[str, Graph], plans: Mapping[str, dict[str, Any]], device: Any
           ) -> tuple[Image, dict[str, Any], Dram]:
     """The image of both phases, io.json's content and the DRAM map."""
@@ -175,7 +195,7 @@ def build(graphs: Mapping[str, Graph], plans: Mapping[str, dict[str, Any]], devi
     programs, io = [], {"params": params}
     for phase in [p for p in PHASES if p in graphs]:
         prog, pio = lower(graphs[phase], plans[phase], dram, params[phase], hw.array.cols, spad,
-                          device.scratchpad.banks)
+                          device.scratchpad.banks, attention_chip(device))
         programs.append(prog)
         io[phase] = {"inputs": pio.inputs, "outputs": pio.outputs}
     limit = dram_capacity(device)

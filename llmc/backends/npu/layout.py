@@ -74,6 +74,11 @@ class Loc:
         return replace(self, base=self.base + start * self.strides[-1] * itemsize(self.dtype),
                        shape=self.shape[:-1] + (n,))
 
+    def rows(self, start: int, n: int) -> Loc:
+        """Rows start..start+n of the first dim."""
+        return replace(self, base=self.base + start * self.strides[0] * itemsize(self.dtype),
+                       shape=(n,) + self.shape[1:])
+
     def t(self) -> Loc:
         """The 2-D transpose."""
         return replace(self, shape=self.shape[::-1], strides=self.strides[::-1])

@@ -8,42 +8,33 @@ parameter vectors, attention scores, copies of views strides cannot
 express), and at the top the ping/pong weight-tile buffers. The K/V a
 prefill returns are stored to the KV cache in DRAM as soon as they are made.
 
+A plan made within a bound moves values out and back (spills.py); the K/V
+a row-tiled prefill joins are written to the cache tile by tile.
+
 Each op is rendered by one function of `RENDER` (keyed by the registry's op
-names). `int_linear` is a loop over weight tiles of `tile_rows` output rows
-(a multiple of the array's columns, sized so a tile fills about one
-scratchpad bank, `tile_bytes`: 256 KiB on edge-npu, whose 8 MiB are 32 banks):
-DMA of tile i+1 is issued before the matmul of tile i and WAIT 1 lets it fly
-(double buffering through LOOP and a ping/pong descriptor); int4 weights
-stay in their SIMD-packed layout (two per byte) and the matmul's 4-bit mode
-reads them so, with their u8 group scales. Attention runs per head:
-scores matmul, vsoftmax, probabilities @ V, requant; a decode's K/V come
-from the DRAM cache one KV group at a time, the next group's DMA in flight.
+names); `int_linear` (weight tiles, double-buffered: lower_linear.py) and
+`int_attention` (per head and query tile: lower_attention.py) have modules
+of their own.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from llmc.backends.npu.isa import ALU_OPS, DRAM, I4X2, SPAD, NpuError, Program, itemsize
-from llmc.backends.npu.layout import (
-    ALIGN,
-    Dram,
-    Loc,
-    broadcast,
-    dtype_code,
-    reshape,
-    view,
-)
+from llmc.backends.npu.isa import ALU_OPS, DRAM, SPAD, NpuError, Program, itemsize
+from llmc.backends.npu.layout import ALIGN, Dram, Loc, dtype_code, view
+from llmc.backends.npu.lower_attention import render_int_attention
+from llmc.backends.npu.lower_linear import k_split, render_int_linear, tile_bytes, tile_rows
+from llmc.backends.npu.spills import Spills
 from llmc.errors import UsageError
 from llmc.ir.alias import alias_root
 from llmc.ir.graph import Graph, Node, Value
 from llmc.ir.ops import get_op
 
-LOOP_REG, POS_REG = 1, 8  # r1: weight-tile loops; r8: the decode position
+POS_REG = 8  # r8: the decode position (r1: weight-tile loops, lower_linear.LOOP_REG)
 BINARY = {"add": "add", "sub": "sub", "mul": "mul", "maximum": "max", "minimum": "min",
           "le": "le", "lt": "lt", "eq": "eq", "ge": "ge", "gt": "gt", "ne": "ne"}
 HOST_OPS = ("dequantize_int",)  # the integer graph's way out, applied by the host
@@ -70,37 +61,11 @@ def float_nodes(graph: Graph) -> list[Node]:
             and not (n.op in HOST_OPS and n in outs)]
 
 
-def tile_bytes(spad_bytes: int, banks: int | None) -> int:
-    """A weight tile's budget: one scratchpad bank (the whole scratchpad / 32
-    when the device gives no banks), so the DMA filling one tile and the
-    array reading the other touch different banks."""
-    return spad_bytes // (banks or 32)
-
-
-def k_split(row_bytes: int, cols: int, budget: int, int4: bool, group: int) -> int:
-    """Bytes of each weight row a tile holds: the whole row, or when 128 whole
-    rows exceed the budget (a wide reduction, such as llama-2-7b's 11,008-wide
-    down projection in int8), a slice of it on int4 lane (32 elements) and
-    group boundaries; the matmuls of a row's slices accumulate."""
-    if cols * row_bytes <= budget:
-        return row_bytes
-    unit = 16 if int4 else 64
-    if group:
-        g = group // 2 if int4 else group
-        unit = unit * g // math.gcd(unit, g)
-    return max(unit, budget // cols // unit * unit)
-
-
-def tile_rows(n: int, row_bytes: int, cols: int, budget: int) -> int:
-    """Output rows per weight tile: a multiple of the array's columns, about
-    `budget` bytes."""
-    rows = cols * max(1, budget // max(cols * row_bytes, 1))
-    return min(rows, n)
-
-
 class Lowering:
     def __init__(self, graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int],
-                 array_cols: int, spad_bytes: int, spad_banks: int | None = None) -> None:
+                 array_cols: int, spad_bytes: int, spad_banks: int | None = None,
+                 chip: Any = None) -> None:
+        self.chip = chip  # llmc.passes.tiling.OnChip: attention's tiles (None: whole rows)
         self.g, self.dram, self.cols, self.spad_bytes = graph, dram, array_cols, spad_bytes
         self.tile_bytes = tile_bytes(spad_bytes, spad_banks)
         self.params = params
@@ -114,6 +79,7 @@ class Lowering:
         self.io = PhaseIO()
         self.wbuf = self._weight_buffers()
         self.node: Node | None = None
+        self.spills = Spills.of(graph, plan)
 
     # ---- scratchpad map -----------------------------------------------------------
 
@@ -211,7 +177,9 @@ class Lowering:
 
     # ---- the walk -------------------------------------------------------------------
 
-    def run(self) -> Program:
+    def run(self, check: bool = True) -> Program:
+        """The program; `check=False` skips the scratchpad's capacity check
+        (to measure what a graph needs, `reserve`)."""
         bad = float_nodes(self.g)
         if bad:
             names = sorted({n.op for n in bad})
@@ -231,6 +199,7 @@ class Lowering:
             if i > open_until:
                 self.scratch_top = self.arena
             open_until = max(open_until, spans.get(n, (i, i))[1])
+            self.spills.load(self, i)
             if n.op == "param":
                 addr = self.params[n.attrs["name"]]
                 if n.type.dtype.is_float:  # host data (the logits' scales): its bytes
@@ -257,11 +226,14 @@ class Lowering:
             else:
                 raise UsageError(f"the npu backend has no rendering of op {n.op} "
                                  f"(%{n.name} in @{self.g.name})")
+            self.spills.store(self, i)
         self.node = None
+        self.spills.load(self, len(self.g.nodes))
         self._outputs()
         self.p.emit("wait", 0)
         self.p.emit("halt")
-        self._finish()
+        if check:
+            self._finish()
         return self.p
 
     def _store_kv(self, n: Node) -> None:
@@ -291,7 +263,8 @@ class Lowering:
                 entry.update(addr=loc.base, dtype=np.dtype(v.type.dtype.np).name,
                              shape=list(v.type.shape))
             else:
-                src = self.spad(v)
+                self.scratch_top = self.arena
+                src = loc if loc is not None and loc.space == DRAM else self.spad(v)
                 addr = self.dram.alloc(f"{self.p.name}:out:{i}", src.nbytes)
                 dst = Loc.dense(DRAM, src.dtype, addr, src.shape)
                 self.dma(dst, src, f"output {i}")
@@ -307,8 +280,9 @@ class Lowering:
             raise UsageError(f"@{self.g.name} needs {need:,} bytes of scratchpad (arena "
                              f"{self.arena:,}, scratch {self.scratch_max - self.arena:,}, "
                              f"weight tiles {self.spad_bytes - top:,}); the NPU has "
-                             f"{self.spad_bytes:,}: compile with a shorter --seq-len (this "
-                             "backend does not spill activations to DRAM yet)")
+                             f"{self.spad_bytes:,}: compile with a shorter --seq-len, or "
+                             "plan its arena within the scratchpad (NpuBackend.fit: row tiles "
+                             "and spills)")
 
 
 # ---- renderers ---------------------------------------------------------------------------
@@ -380,7 +354,12 @@ def _silu(L: Lowering, n: Node) -> None:
 
 
 def _concat(L: Lowering, n: Node) -> None:
-    out = L.out_loc(n)
+    if n.out() in L.kv:   # the K/V a row-tiled prefill joins: its tiles go to the cache
+        t = n.type
+        addr = L.dram.alloc(f"{L.p.name}:kv:{n.name}", t.nbytes)
+        out = Loc.dense(DRAM, dtype_code(t.dtype.name), addr, t.shape)
+    else:
+        out = L.out_loc(n)
     d = n.attrs["dim"] % len(out.shape)
     at = 0
     for v in n.inputs:
@@ -389,8 +368,13 @@ def _concat(L: Lowering, n: Node) -> None:
         shape[d] = x.shape[d]
         part = Loc(out.space, out.dtype, out.base + at * out.strides[d] * itemsize(out.dtype),
                    tuple(shape), out.strides)
-        L.valu("mov", part, x, None, "concat")
+        if out.space == DRAM:
+            L.dma(part, x, "K/V tile to the DRAM cache")
+        else:
+            L.valu("mov", part, x, None, "concat")
         at += x.shape[d]
+    if out.space == DRAM:
+        L.p.emit("wait", 0)
     L.locs[n.out()] = out
 
 
@@ -418,221 +402,21 @@ def _index_copy(L: Lowering, n: Node) -> None:
     L.locs[n.out()] = cache
 
 
-def _int_linear(L: Lowering, n: Node) -> None:
-    x = L.spad(n.inputs[0])
-    xt = n.inputs[0].type
-    k = xt.shape[-1]
-    m = xt.numel // k
-    x2 = reshape(x, (m, k))
-    if x2 is None:
-        dense = L.scratch(x.dtype, x.shape)
-        L.valu("mov", dense, x, None, "dense matmul input")
-        x2 = Loc.dense(SPAD, x.dtype, dense.base, (m, k))
-    w = L.locs[n.inputs[1]]
-    nout, row_bytes = w.shape
-    int4 = n.inputs[1].type.dtype.name == "u8"
-    gs = L.locs[n.inputs[2]] if len(n.inputs) > 2 else None
-    group = n.attrs.get("group", 0)
-    out = L.out_loc(n)
-    acc = Loc.dense(SPAD, out.dtype, out.base, (m, nout))
-    if k_split(row_bytes, L.cols, L.tile_bytes, int4, group) < row_bytes:
-        _int_linear_ksplit(L, n, x2, w, gs, group, acc, int4)
-        L.locs[n.out()] = out
-        return
-    rows = tile_rows(nout, row_bytes, L.cols, L.tile_bytes)
-    full, rem = divmod(nout, rows)
-    wdt = I4X2 if int4 else w.dtype
-    per = 2 if gs is not None else 1
-
-    def wtile(r: int, buf_of: int) -> tuple[Loc, Loc]:
-        """(DRAM tile, SPAD buffer) of r rows."""
-        src = Loc.dense(DRAM, w.dtype, w.base, (r, row_bytes))
-        dst = Loc.dense(SPAD, w.dtype, L.wbuf_addr(buf_of), (r, row_bytes))
-        return src, dst
-
-    def gtile(r: int, buf_of: int) -> tuple[Loc, Loc]:
-        g = gs.shape[1]
-        return (Loc.dense(DRAM, gs.dtype, gs.base, (r, g)),
-                Loc.dense(SPAD, gs.dtype, L.wbuf_addr(buf_of, True), (r, g)))
-
-    def load(first_row: int, r: int, buf: int, regs: dict | None, pp: dict | None) -> None:
-        src, dst = wtile(r, buf)
-        step = rows * row_bytes * itemsize(w.dtype)
-        sregs = {"reg_a": LOOP_REG, "step_a": step} if regs else {}
-        src = Loc(DRAM, src.dtype, src.base + first_row * row_bytes, src.shape, src.strides)
-        L.dma(dst, src, f"weight rows {first_row}+{r}" + (" (+i tiles)" if regs else ""),
-              dst_regs=pp, src_regs=sregs)
-        if gs is not None:
-            gsrc, gdst = gtile(r, buf)
-            gstep = rows * gs.shape[1]
-            gsrc = Loc(DRAM, gs.dtype, gsrc.base + first_row * gs.shape[1], gsrc.shape,
-                       gsrc.strides)
-            gpp = None
-            if pp:
-                gpp = {"reg_pp": LOOP_REG, "pp_step": L.wbuf_addr(1 - buf, True)
-                       - L.wbuf_addr(buf, True)}
-            L.dma(gdst, gsrc, "group scales", dst_regs=gpp,
-                  src_regs={"reg_a": LOOP_REG, "step_a": gstep} if regs else {})
-
-    def mm(first_col: int, r: int, buf: int, loop: bool) -> None:
-        b = Loc.dense(SPAD, wdt, L.wbuf_addr(buf), (r, row_bytes))
-        c = acc.cols(first_col, r)
-        regs_b = {"reg_pp": LOOP_REG, "pp_step": L.wbuf_addr(1 - buf) - L.wbuf_addr(buf)} \
-            if loop else {}
-        regs_c = {"reg_a": LOOP_REG, "step_a": rows * itemsize(acc.dtype)} if loop else {}
-        gd = -1
-        if gs is not None:
-            gb = Loc.dense(SPAD, gs.dtype, L.wbuf_addr(buf, True), (r, gs.shape[1]))
-            greg = {"reg_pp": LOOP_REG, "pp_step": L.wbuf_addr(1 - buf, True)
-                    - L.wbuf_addr(buf, True)} if loop else {}
-            gd = L.p.desc(gb.desc(**greg))
-        L.p.emit("matmul", L.p.desc(c.desc(**regs_c)), L.p.desc(x2.desc()),
-                 L.p.desc(b.desc(**regs_b)), gd, group,
-                 comment=L._c(f"{m}x{r}x{k} tile" + (" i" if loop else f" @{first_col}")))
-
-    # prologue: tile 0 -> buffer 0
-    load(0, rows if full else rem, 0, None, None)
-    if full > 1:
-        # loop i = 0 .. full-2: load tile i+1 into buffer (i+1)&1, matmul tile i in i&1
-        L.p.emit("loop", LOOP_REG, full - 1, comment=L._c(f"{full} weight tiles of {rows} rows"))
-        load(rows, rows, 1, True, {"reg_pp": LOOP_REG,
-                                   "pp_step": L.wbuf_addr(0) - L.wbuf_addr(1)})
-        L.p.emit("wait", per)
-        mm(0, rows, 0, True)
-        L.p.emit("endloop", LOOP_REG)
-    if full:
-        last = (full - 1) & 1
-        if rem:
-            load(full * rows, rem, 1 - last, None, None)
-        L.p.emit("wait", per if rem else 0)
-        mm((full - 1) * rows, rows, last, False)
-        if rem:
-            L.p.emit("wait", 0)
-            mm(full * rows, rem, 1 - last, False)
-    else:
-        L.p.emit("wait", 0)
-        mm(0, rem, 0, False)
-    L.locs[n.out()] = out
-
-
-def _int_linear_ksplit(L: Lowering, n: Node, x2: Loc, w: Loc, gs: Loc | None, group: int,
-                       acc: Loc, int4: bool) -> None:
-    """int_linear whose 128 whole weight rows exceed a tile: tiles of 128 rows x a
-    slice of the reduction, unrolled, double-buffered, the slices of a row block
-    accumulating into its int32 outputs."""
-    nout, row_bytes = w.shape
-    m, k = x2.shape
-    kb = k_split(row_bytes, L.cols, L.tile_bytes, int4, group)
-    per_byte = 2 if int4 else 1
-    rows = tile_rows(nout, kb, L.cols, L.tile_bytes)
-    tiles = [(n0, min(rows, nout - n0), k0, min(kb, row_bytes - k0))
-             for n0 in range(0, nout, rows) for k0 in range(0, row_bytes, kb)
-             if k0 * per_byte < k]
-    wdt = I4X2 if int4 else w.dtype
-
-    def load(i: int) -> None:
-        n0, r, k0, nb = tiles[i]
-        src = Loc(DRAM, w.dtype, w.base + n0 * row_bytes + k0, (r, nb), (row_bytes, 1))
-        L.dma(Loc.dense(SPAD, w.dtype, L.wbuf_addr(i & 1), (r, nb)), src,
-              f"weight rows {n0}+{r}, bytes {k0}+{nb}")
-        if gs is not None:
-            g0, gn = k0 * per_byte // group, -(-nb * per_byte // group)
-            gsrc = Loc(DRAM, gs.dtype, gs.base + n0 * gs.shape[1] + g0, (r, gn),
-                       (gs.shape[1], 1))
-            L.dma(Loc.dense(SPAD, gs.dtype, L.wbuf_addr(i & 1, True), (r, gn)), gsrc,
-                  "group scales")
-
-    per = 2 if gs is not None else 1
-    load(0)
-    for i, (n0, r, k0, nb) in enumerate(tiles):
-        if i + 1 < len(tiles):
-            load(i + 1)
-        L.p.emit("wait", per if i + 1 < len(tiles) else 0)
-        ka = min(nb * per_byte, k - k0 * per_byte)
-        a = x2.cols(k0 * per_byte, ka)
-        b = Loc.dense(SPAD, wdt, L.wbuf_addr(i & 1), (r, nb))
-        gd = -1
-        if gs is not None:
-            gb = Loc.dense(SPAD, gs.dtype, L.wbuf_addr(i & 1, True),
-                           (r, -(-nb * per_byte // group)))
-            gd = L.p.desc(gb.desc())
-        L.p.emit("matmul", L.p.desc(acc.cols(n0, r).desc()), L.p.desc(a.desc()),
-                 L.p.desc(b.desc()), gd, group if gs is not None else 0,
-                 flags=(int(k0 > 0), 0, 0),
-                 comment=L._c(f"{m}x{r}x{ka} tile @{n0}, k {k0 * per_byte}"))
-
-
-def _int_attention(L: Lowering, n: Node) -> None:
-    a = n.attrs
-    q = L.spad(n.inputs[0])
-    k, v = L.locs[n.inputs[1]], L.locs[n.inputs[2]]
-    if k is None:
-        k = L.spad(n.inputs[1])
-    if v is None:
-        v = L.spad(n.inputs[2])
-    B, H, Tq, D = q.shape
-    G, Tk = k.shape[1], k.shape[2]
-    if a["prob_bits"] > 16:
-        raise UsageError(f"%{n.name}: probabilities of {a['prob_bits']} bits; the NPU's "
-                         "array takes at most 16")
-    mask = None
-    if len(n.inputs) > 3:
-        mask = broadcast(L.spad(n.inputs[3]), (B, H, Tq, Tk))
-    out = L.out_loc(n)
-    scores = L.scratch(4, (Tq, Tk))             # i32 scores
-    probs = L.scratch(3, (Tq, Tk))              # u16 probabilities
-    o = L.scratch(4, (Tq, D))                   # i32 p @ v
-    in_dram = k.space == DRAM or v.space == DRAM
-    bufs = []
-    if in_dram:
-        bufs = [(L.scratch(k.dtype, (Tk, D)), L.scratch(v.dtype, (Tk, D))) for _ in range(2)]
-
-    def fetch(b: int, g: int) -> tuple[Loc, Loc]:
-        kb, vb = bufs[(b * G + g) & 1]
-        L.dma(kb, k.index(b, g), f"K head group {g}")
-        L.dma(vb, v.index(b, g), f"V head group {g}")
-        return kb, vb
-
-    groups = [(b, g) for b in range(B) for g in range(G)]
-    pending = fetch(*groups[0]) if in_dram else None
-    for i, (b, g) in enumerate(groups):
-        if in_dram:
-            kg, vg = pending
-            nxt = i + 1 < len(groups)
-            if nxt:
-                pending = fetch(*groups[i + 1])
-            L.p.emit("wait", 2 if nxt else 0)
-        else:
-            kg, vg = k.index(b, g), v.index(b, g)
-        for h in range(g * (H // G), (g + 1) * (H // G)):
-            L.p.emit("matmul", L.p.desc(scores.desc()), L.p.desc(q.index(b, h).desc()),
-                     L.p.desc(kg.desc()), -1, 0, comment=L._c(f"scores head {h}"))
-            md = -1 if mask is None else L.p.desc(mask.index(b, h).desc())
-            L.p.emit("vsoftmax", L.p.desc(probs.desc()), L.p.desc(scores.desc()), md,
-                     a["s_mult"], a["s_shift"], a["frac"], a["prob_bits"],
-                     flags=(int(bool(a["causal"])), 0, 0), comment=L._c(f"i-softmax head {h}"))
-            L.p.emit("matmul", L.p.desc(o.desc()), L.p.desc(probs.desc()),
-                     L.p.desc(vg.t().desc()), -1, 0, comment=L._c(f"p @ v head {h}"))
-            L.p.emit("requant", L.p.desc(out.index(b, h).desc()), L.p.desc(o.desc()), -1,
-                     a["o_mult"], a["o_shift"], 0, comment=L._c(f"out head {h}"))
-    L.locs[n.out()] = out
-
-
 RENDER = {
     "arange": _arange, "cast": _unary("mov"), "neg": _unary("neg"),
     **dict.fromkeys(BINARY, _binary),
     "requant": _requant, "embedding": _embedding, "int_rms_norm": _rms_norm,
     "int_silu": _silu, "concat": _concat, "index_copy": _index_copy,
-    "int_linear": _int_linear, "int_attention": _int_attention,
+    "int_linear": render_int_linear, "int_attention": render_int_attention,
 }
 
 
 def lower(graph: Graph, plan: dict[str, Any], dram: Dram, params: dict[str, int],
-          array_cols: int, spad_bytes: int, spad_banks: int | None = None
+          array_cols: int, spad_bytes: int, spad_banks: int | None = None, chip: Any = None
           ) -> tuple[Program, PhaseIO]:
     """The program of one phase (param name -> DRAM address in `params`) and
     where its inputs and outputs are."""
-    low = Lowering(graph, plan, dram, params, array_cols, spad_bytes, spad_banks)
+    low = Lowering(graph, plan, dram, params, array_cols, spad_bytes, spad_banks, chip)
     return low.run(), low.io
 
 

@@ -15,6 +15,7 @@ from llmc.passes.memplan.spill import plan_spills
 
 METHODS = ("auto", "cpsat", "mip", "memo", "greedy", "bestfit")
 SPILLING = ("auto", "cpsat")  # the methods that spill when the arena is too small
+GREEDY_SPILL_OVER = 1500  # buffers; above, spills are planned greedily (spill_greedy.py)
 
 
 def plan(
@@ -97,7 +98,19 @@ def _auto(problem: Problem, time_limit_s: float) -> Plan:
 
 
 def _spill(problem: Problem, arena_bytes: int, time_limit_s: float) -> Plan:
-    result = plan_spills(problem, arena_bytes, time_limit_s)
+    """CP-SAT's spill plan, or on a problem too large for it (more than
+    GREEDY_SPILL_OVER buffers, or none found in time) the greedy one."""
+    from llmc.passes.memplan.spill_greedy import plan_spills_greedy
+
+    if len(problem.buffers) > GREEDY_SPILL_OVER:
+        result = plan_spills_greedy(problem, arena_bytes)
+    else:
+        try:
+            result = plan_spills(problem, arena_bytes, time_limit_s)
+        except UsageError as e:
+            if "none found within" not in str(e):
+                raise
+            result = plan_spills_greedy(problem, arena_bytes)
     check_plan(problem, result, arena_bytes)
     return result
 

@@ -48,12 +48,12 @@ def linear(m: int, k: int, n: int, int4: bool = False, group: int = 0) -> Graph:
     return g
 
 
-def run(g: Graph, x: np.ndarray) -> tuple[list[np.ndarray], object, object]:
+def run(g: Graph, *xs: np.ndarray) -> tuple[list[np.ndarray], object, object]:
     graphs = {"prefill": g}
     image, io, dram = build(graphs, {"prefill": plan_json(g)}, DEV)
     sim = machine(image, DEV, np.frombuffer(dram_image(graphs, io["params"], dram.size),
                                             np.uint8).copy())
-    st = run_phase(sim, io["prefill"], "prefill", [x])
+    st = run_phase(sim, io["prefill"], "prefill", list(xs))
     return read_outputs(sim, io["prefill"]), st, image
 
 
