@@ -4,12 +4,15 @@ interpreter's values of one decode step to check its RTL with.
 
 `decode_spec(graph)` is None when the graph is not the llama pattern the
 controller sequences (llmc.rtl.hn_layer's docstring); `layers=1` takes the
-first layer alone (its output is the residual, no LM head).
+first layer alone (its output is the residual, no LM head). `decode_files`
+is what compile writes: the whole model's step within CTRL_MAX_WEIGHTS
+hardwired weights, else its first layer's (llmc-tiny: 606,208 weights).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +21,10 @@ from llmc.backends.hnlpu.attn import attention_nodes, norm_nodes
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import layer_of
 from llmc.ir import Graph, Node, interpret
+from llmc.rtl.blocks import block_path
+from llmc.rtl.hn_ctrl import generate_decode
 from llmc.rtl.hn_layer import DecodeSpec, LayerSpec, Requant, Rope
+from llmc.rtl.hn_sim import decode_cycles, decode_schedule
 
 CTRL_MAX_WEIGHTS = 1_048_576   # hardwired weights of one simulated controller design
 
@@ -216,3 +222,34 @@ def decode_case(prefill: Graph, decode: Graph, match: DecodeMatch, prompt: list[
                       kv[0::2], kv[1::2], int(first[0][1][0]),
                       np.asarray(vals[match.y.name]).reshape(-1).astype(np.int64),
                       [np.asarray(vals[h.name]).reshape(-1).astype(np.int64) for h in match.h])
+
+
+def choose(graph: Graph) -> DecodeMatch | None:
+    """The decode design to emit: the whole model if within CTRL_MAX_WEIGHTS,
+    else its first layer if that is, else None."""
+    whole = decode_spec(graph)
+    if whole is None or whole.spec.weights <= CTRL_MAX_WEIGHTS:
+        return whole
+    first = decode_spec(graph, 1)
+    return first if first is not None and first.spec.weights <= CTRL_MAX_WEIGHTS else None
+
+
+def decode_files(graph: Graph, rtl_dir: str) -> tuple[dict[str, str], dict[str, object]]:
+    """The decode design's files under `rtl_dir` and its entry in layers.json."""
+    match = choose(graph)
+    if match is None:
+        return {}, {}
+    spec = match.spec
+    design = generate_decode(spec)
+    files = {f"{rtl_dir}/{name}": text for name, text in design.generated}
+    for block in design.blocks:
+        files[f"{rtl_dir}/{block}.v"] = block_path(block).read_text()
+    from llmc.rtl import tb_ctrl
+
+    files[f"{rtl_dir}/tb_ctrl.py"] = Path(tb_ctrl.__file__).read_text()
+    return files, {"decode": {
+        "top": design.top, "layers": [la.name for la in spec.layers],
+        "whole_model": spec.head is not None, "weights": spec.weights,
+        "sources": [*(f"{b}.v" for b in design.blocks), *(n for n, _ in design.generated)],
+        "cycles": decode_cycles(spec),
+        "schedule": [{"step": name, "cycles": c} for name, c in decode_schedule(spec)]}}
