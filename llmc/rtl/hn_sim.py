@@ -161,13 +161,20 @@ def decode_cycles(spec: DecodeSpec) -> int:
     return sum(c for _, c in decode_schedule(spec))
 
 
+# A decode step is ~1,000 lines of Verilog per 500 weights; Verilator turns it into
+# hundreds of C++ files whose -Os compile takes an hour on two cores: -O0 compiles
+# several times faster, and a step is only ~10^4 cycles.
+DECODE_BUILD_ARGS = {"verilator": ("-CFLAGS", "-O0"), "icarus": ()}
+
+
 def build_decode(spec: DecodeSpec, simulator: str, build_dir: str | Path, *,
                  waves: WaveFormat | bool | None = None) -> Build:
     """Generate a decode step (llmc.rtl.hn_ctrl) into `build_dir/rtl` and compile it."""
     build_dir = Path(build_dir)
     design = generate_decode(spec)
     return build_design(design.write(build_dir / "rtl"), design.top, simulator,
-                        build_dir / f"sim_{simulator}", waves=waves)
+                        build_dir / f"sim_{simulator}", waves=waves,
+                        build_args=DECODE_BUILD_ARGS[simulator])
 
 
 def run_decode(build: Build, spec: DecodeSpec, x: Sequence[int], kcs: Sequence[np.ndarray],

@@ -1,6 +1,7 @@
 """Cell counts of generated designs from yosys: the systolic array
 (`synth_array`) and any Design (`synth_design`, used for the hardwired
-layers of llmc.rtl.hn).
+layers of llmc.rtl.hn; `synth_top`, its top module alone over black-box
+units, for the decode step's controller).
 
 `synth_array(spec)` writes the array module and its blocks to a temporary
 directory, runs `synth -flatten` on the array (the buffers and controller of
@@ -62,6 +63,33 @@ def synth_design(design: Design, *, flatten: bool = True) -> tuple[SynthReport, 
         data = json.loads(stat.read_text())
     by_type = sorted((k, int(v)) for k, v in data["design"]["num_cells_by_type"].items()
                      if not k.startswith("$scopeinfo"))
+    flops = sum(n for name, n in by_type if "DFF" in name)
+    return SynthReport(design.top, sum(n for _, n in by_type), flops, tuple(by_type),
+                       tool.version), seconds
+
+
+def synth_top(design: Design) -> tuple[SynthReport, float]:
+    """Synthesise only the top module of `design`, its submodules read as black
+    boxes (`read_verilog -lib`): the cells of the glue and control a top adds to
+    its units (llmc.rtl.hn_ctrl's controller), each unit instance one cell."""
+    tool = find_yosys()
+    with tempfile.TemporaryDirectory(prefix="llmc-synth-") as tmp:
+        names = [p.name for p in design.write(tmp)]
+        top = f"{design.top}.v"
+        units = [n for n in names if n != top]
+        script = (f"read_verilog -lib {' '.join(units)}; read_verilog {top}; "
+                  f"synth -noabc -top {design.top}; tee -q -o stat.json stat -json")
+        t0 = time.perf_counter()
+        out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
+                             capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t0
+        stat = Path(tmp) / "stat.json"
+        if out.returncode != 0 or not stat.is_file():
+            raise SimulationError(f"yosys failed on {design.top}: {out.stderr.strip()[-2000:]}")
+        data = json.loads(stat.read_text())
+    cells = data["modules"][f"\\{design.top}"]["num_cells_by_type"] \
+        if f"\\{design.top}" in data.get("modules", {}) else data["design"]["num_cells_by_type"]
+    by_type = sorted((k, int(v)) for k, v in cells.items() if not k.startswith("$scopeinfo"))
     flops = sum(n for name, n in by_type if "DFF" in name)
     return SynthReport(design.top, sum(n for _, n in by_type), flops, tuple(by_type),
                        tool.version), seconds

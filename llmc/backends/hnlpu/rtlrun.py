@@ -41,7 +41,7 @@ from llmc.ir import Graph, Node, interpret
 from llmc.rtl.hn import generate_step
 from llmc.rtl.hn_attn import run_attn
 from llmc.rtl.hn_norm import run_norm
-from llmc.rtl.hn_sim import HnRun, build_ffn, run_decode, run_ffn, run_hn
+from llmc.rtl.hn_sim import DECODE_BUILD_ARGS, HnRun, build_ffn, run_decode, run_ffn, run_hn
 from llmc.rtl.runner import build_design
 from llmc.rtl.tools import find_simulator
 
@@ -178,7 +178,8 @@ def _run_decode(artifact: Artifact, meta: dict, prompt: list[int], simulator: st
             (src / name).write_bytes(artifact.read_bytes(f"{RTL_DIR}/{name}"))
         t0 = time.perf_counter()
         build = build_design([src / n for n in meta["sources"]], meta["top"], tool.name,
-                             work / f"sim_{tool.name}", waves=True if waves else None)
+                             work / f"sim_{tool.name}", waves=True if waves else None,
+                             build_args=DECODE_BUILD_ARGS[tool.name])
         t1 = time.perf_counter()
         run = run_decode(build, match.spec, case.x, case.kcs, case.vcs, case.pos, case.y,
                          case.hs, work / "run", waves=waves)
