@@ -77,7 +77,8 @@ def synth_top(design: Design) -> tuple[SynthReport, float]:
         names = [p.name for p in design.write(tmp)]
         top = f"{design.top}.v"
         units = [n for n in names if n != top]
-        script = (f"read_verilog -lib {' '.join(units)}; read_verilog {top}; "
+        lib = f"read_verilog -lib {' '.join(units)}; " if units else ""
+        script = (f"{lib}read_verilog {top}; "
                   f"synth -noabc -top {design.top}; tee -q -o stat.json stat -json")
         t0 = time.perf_counter()
         out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
