@@ -1,11 +1,18 @@
 """A whole decode step in RTL: every unit of llama-tiny (2 layers, width 64,
 int4 weights) and the controller sequencing them, bit-exact with the
 interpreter's integer graph and cycle-exact with the controller's schedule;
-one llmc-tiny layer likewise (slow)."""
+one llmc-tiny layer likewise.
+
+The default run simulates llama-tiny's step in Icarus (~40 s). Its lint
+(~1 min), its Verilator build (hundreds of C++ files: ~10-30 min on two
+cores) and the llmc-tiny layer (606,208 hardwired weights) run with
+LLMC_LONG_TESTS=1.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +26,8 @@ from llmc.rtl.hn_sim import build_decode, decode_cycles, decode_schedule, run_de
 from llmc.rtl.lint import lint
 from tests.rtl.rtl_helpers import SIMS, needs
 
+LONG = pytest.mark.skipif(not os.environ.get("LLMC_LONG_TESTS"),
+                          reason="minutes to an hour of CPU; LLMC_LONG_TESTS=1 runs it")
 PROMPT = [104, 105, 33]
 TINY_CYCLES = 10898  # the schedule below, summed
 
@@ -100,6 +109,7 @@ def test_llmc_run_simulates_the_decode_step_in_icarus(
 
 @pytest.mark.rtl
 @pytest.mark.slow
+@LONG
 def test_decode_design_lints_clean(tiny_artifact, tmp_path: Path) -> None:  # noqa: ANN001
     design = generate_decode(_case(tiny_artifact)[0].spec)
     assert lint(design.write(tmp_path), design.top) == []
@@ -107,6 +117,7 @@ def test_decode_design_lints_clean(tiny_artifact, tmp_path: Path) -> None:  # no
 
 @pytest.mark.rtl
 @pytest.mark.slow
+@LONG
 @needs("verilator")
 def test_decode_step_in_verilator_and_a_wrong_answer_fails(
         tiny_artifact, tmp_path: Path) -> None:  # noqa: ANN001
@@ -124,6 +135,7 @@ def test_decode_step_in_verilator_and_a_wrong_answer_fails(
 
 @pytest.mark.rtl
 @pytest.mark.slow
+@LONG
 @pytest.mark.parametrize("sim", SIMS)
 def test_llmc_tiny_layer_bit_and_cycle_exact(tmp_path_factory: pytest.TempPathFactory,
                                              sim: str) -> None:
