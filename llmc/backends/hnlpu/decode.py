@@ -20,6 +20,7 @@ from llmc.backends.generate import Shapes, generate
 from llmc.backends.hnlpu.attn import attention_nodes, norm_nodes
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import layer_of
+from llmc.errors import UsageError
 from llmc.ir import Graph, Node, interpret
 from llmc.rtl.blocks import block_path
 from llmc.rtl.hn_ctrl import generate_decode
@@ -151,8 +152,8 @@ def decode_spec(graph: Graph, layers: int | None = None) -> DecodeMatch | None:
         return None
     try:
         return _match(graph, layers)
-    except (_NoMatch, KeyError, IndexError, ValueError):
-        return None
+    except (_NoMatch, UsageError, KeyError, IndexError, ValueError):
+        return None  # not the pattern, or shapes the units do not take: no decode design
 
 
 def _match(graph: Graph, layers: int | None) -> DecodeMatch:
