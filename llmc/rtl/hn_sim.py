@@ -5,7 +5,9 @@
     assert run.passed, run.problem
 
 Several layers are built side by side in one design (`generate_step`) and
-run together. `expected[i]` is what the golden model (the IR interpreter's
+run together. A whole decode step (llmc.rtl.hn_ctrl: the units and the
+controller sequencing them) has its cycle model here too (`decode_schedule`)
+and runs through `build_decode` / `run_decode`. `expected[i]` is what the golden model (the IR interpreter's
 int_linear) gave for layer i's input vectors `xs[i]`; the testbench compares
 every output word and the cycle count with `step_cycles`.
 """
@@ -20,7 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from llmc.rtl.hn import HnLayer, generate_step
+from llmc.rtl.hn_ctrl import generate_decode
+from llmc.rtl.hn_ctrl import steps as ctrl_steps
 from llmc.rtl.hn_ffn import FfnSpec, generate_ffn
+from llmc.rtl.hn_layer import DecodeSpec
 from llmc.rtl.runner import Build, SimRun, WaveFormat, build_design, run_test
 
 TB_MODULE = "llmc.rtl.tb_hn"
@@ -141,3 +146,65 @@ def run_ffn(build: Build, spec: FfnSpec, xs: Sequence[Sequence[int]],
                  tuple(r["mismatches"] for r in rows),
                  tuple(tuple(tuple(y) for y in r["y"]) for r in rows), sim, data["wall_s"],
                  None if len(rows) == len(xs) else "the testbench stopped early")
+
+
+def decode_schedule(spec: DecodeSpec) -> list[tuple[str, int]]:
+    """The cycle model of a decode step (llmc.rtl.hn_ctrl): per controller step
+    its edges (a unit: its own cycles + 2 for the start and the edge that sees
+    done; a pass: one per element), then the edge that raises `done`."""
+    rows = [(s.name, s.cycles + 2 if s.kind == "unit" else s.n) for s in ctrl_steps(spec)]
+    return [*rows, ("done", 1)]
+
+
+def decode_cycles(spec: DecodeSpec) -> int:
+    """Rising edges from the one that samples `start` to `done` (the schedule's sum)."""
+    return sum(c for _, c in decode_schedule(spec))
+
+
+# A decode step is ~1,000 lines of Verilog per 500 weights; Verilator turns it into
+# hundreds of C++ files whose -Os compile takes an hour on two cores: -O0 compiles
+# several times faster, and a step is only ~10^4 cycles.
+DECODE_BUILD_ARGS = {"verilator": ("-CFLAGS", "-O0"), "icarus": ()}
+
+
+def build_decode(spec: DecodeSpec, simulator: str, build_dir: str | Path, *,
+                 waves: WaveFormat | bool | None = None) -> Build:
+    """Generate a decode step (llmc.rtl.hn_ctrl) into `build_dir/rtl` and compile it."""
+    build_dir = Path(build_dir)
+    design = generate_decode(spec)
+    return build_design(design.write(build_dir / "rtl"), design.top, simulator,
+                        build_dir / f"sim_{simulator}", waves=waves,
+                        build_args=DECODE_BUILD_ARGS[simulator])
+
+
+def run_decode(build: Build, spec: DecodeSpec, x: Sequence[int], kcs: Sequence[np.ndarray],
+               vcs: Sequence[np.ndarray], pos: int, y: Sequence[int],
+               hs: Sequence[Sequence[int]], run_dir: str | Path, *,
+               waves: bool = False) -> HnRun:
+    """Fill the attention buffers with the caches, run one decode step of the
+    input row x at `pos`, and check y and every layer's h bit for bit and the
+    cycles against `decode_cycles`."""
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg, report = run_dir / "tb.json", run_dir / "report.json"
+    report.unlink(missing_ok=True)
+    want = decode_cycles(spec)
+    ins = [{"name": "x", "bits": spec.in_bits, "values": [int(v) for v in x]},
+           {"name": "pos", "bits": 0, "values": [int(pos)]}]
+    for i, (k, v) in enumerate(zip(kcs, vcs, strict=True)):
+        ins += [{"name": f"kc_{i}", "bits": 8, "values": np.asarray(k).reshape(-1).tolist()},
+                {"name": f"vc_{i}", "bits": 8, "values": np.asarray(v).reshape(-1).tolist()}]
+    outs = [{"name": "y", "bits": 32, "expected": [int(v) for v in y]}]
+    outs += [{"name": f"h_{i}", "bits": 8, "expected": [int(v) for v in h]}
+             for i, h in enumerate(hs)]
+    cfg.write_text(json.dumps({"expected_cycles": want, "inputs": ins, "outputs": outs,
+                               "report": str(report)}) + "\n")
+    sim = run_test(build, "llmc.rtl.tb_ctrl", run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
+                   waves=waves)
+    if not report.is_file():
+        return HnRun(build.simulator, "decode", want, (), (), (), sim, 0.0,
+                     f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}")
+    data = json.loads(report.read_text())
+    return HnRun(build.simulator, "decode", want, (data["cycles"],), (data["mismatches"],),
+                 (tuple(tuple(o) for o in data["outputs"]),), sim, data["wall_s"],
+                 None if data["passed"] else f"first mismatch {data['first']}")

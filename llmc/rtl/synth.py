@@ -1,6 +1,7 @@
 """Cell counts of generated designs from yosys: the systolic array
 (`synth_array`), the whole standalone GEMM core (`synth_core`) and any Design
-(`synth_design`, used for the hardwired layers of llmc.rtl.hn).
+(`synth_design`, used for the hardwired layers of llmc.rtl.hn; `synth_top`,
+its top module alone over black-box units, for the decode step's controller).
 
 `synth_array(spec)` writes the array module and its blocks to a temporary
 directory, runs `synth -flatten` on the array alone and reports yosys'
@@ -71,6 +72,34 @@ def synth_design(design: Design, *, flatten: bool = True) -> tuple[SynthReport, 
 def synth_core(cfg: CoreConfig) -> SynthReport:
     """Synthesise the whole GEMM core of `cfg` (os or ws) with yosys and count its cells."""
     return synth_design(generate_core(cfg))[0]
+
+
+def synth_top(design: Design) -> tuple[SynthReport, float]:
+    """Synthesise only the top module of `design`, its submodules read as black
+    boxes (`read_verilog -lib`): the cells of the glue and control a top adds to
+    its units (llmc.rtl.hn_ctrl's controller), each unit instance one cell."""
+    tool = find_yosys()
+    with tempfile.TemporaryDirectory(prefix="llmc-synth-") as tmp:
+        names = [p.name for p in design.write(tmp)]
+        top = f"{design.top}.v"
+        units = [n for n in names if n != top]
+        lib = f"read_verilog -lib {' '.join(units)}; " if units else ""
+        script = (f"{lib}read_verilog {top}; "
+                  f"synth -noabc -top {design.top}; tee -q -o stat.json stat -json")
+        t0 = time.perf_counter()
+        out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
+                             capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - t0
+        stat = Path(tmp) / "stat.json"
+        if out.returncode != 0 or not stat.is_file():
+            raise SimulationError(f"yosys failed on {design.top}: {out.stderr.strip()[-2000:]}")
+        data = json.loads(stat.read_text())
+    cells = data["modules"][f"\\{design.top}"]["num_cells_by_type"] \
+        if f"\\{design.top}" in data.get("modules", {}) else data["design"]["num_cells_by_type"]
+    by_type = sorted((k, int(v)) for k, v in cells.items() if not k.startswith("$scopeinfo"))
+    flops = sum(n for name, n in by_type if "DFF" in name)
+    return SynthReport(design.top, sum(n for _, n in by_type), flops, tuple(by_type),
+                       tool.version), seconds
 
 
 def synth_array(spec: ArraySpec) -> SynthReport:

@@ -11,10 +11,15 @@ three arrays + the vector unit, llmc.rtl.hn_ffn), each decode attention's
 module (the attention buffer + softmax unit, llmc.rtl.hn_attn), each
 RMSNorm's module (llmc.rtl.hn_norm), the popcount block, the
 cocotb testbench and rtl/layers.json (which node each module is, the cycle
-counts).
+counts). Where the decode graph is the llama pattern and within the
+controller's limit (llmc.backends.hnlpu.decode), rtl/ also holds the whole
+decode step as one design: every unit and the controller sequencing them
+(llmc.rtl.hn_ctrl) with its testbench tb_ctrl.py, for the whole model or,
+when that is too large, its first layer (layers.json's "decode").
 
 run: greedy generation on the interpreter (the golden model), with the
-decode step's cycle count from the cycle model; `run_rtl`
+decode step's cycle count from the cycle model (the controller's schedule
+where rtl/ holds the whole step); `run_rtl`
 (llmc.backends.hnlpu.rtlrun) simulates the step.
 """
 
@@ -27,6 +32,7 @@ from typing import Any, ClassVar
 from llmc.backends.artifact import Artifact
 from llmc.backends.base import Backend, CompileOptions, Files, MemoryPlanLike, RunResult
 from llmc.backends.hnlpu.attn import attention_nodes, norm_nodes
+from llmc.backends.hnlpu.decode import decode_files
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import (
     RTL_MAX_STEP_WEIGHTS,
@@ -86,6 +92,8 @@ def rtl_files(graph: Graph) -> Files:
     for spec, _ in norms:  # the vector unit's RMSNorm, one module per norm
         name, text = generate_norm(spec).generated[0]
         files[f"{RTL_DIR}/{name}"] = text
+    decode = decode_files(graph, RTL_DIR)
+    files.update(decode[0])
     files[LAYERS_JSON] = json.dumps({
         "top": design.top, "style": STYLE,
         "sources": [*(f"{b}.v" for b in design.blocks), *(n for n, _ in design.generated)],
@@ -101,7 +109,7 @@ def rtl_files(graph: Graph) -> Files:
                     "cycles": layer.cycles(STYLE)} for node, layer in fits],
         "analytic_only": [{"node": node.name, "name": layer.name, "n": layer.n,
                            "k": layer.k} for node, layer in skipped],
-    }, indent=1) + "\n"
+    } | decode[1], indent=1) + "\n"
     return files
 
 
@@ -123,6 +131,10 @@ class HnlpuBackend(Backend):
             on_token: Callable[[int], None] | None = None) -> RunResult:
         result = ReferenceBackend().run(artifact, prompt, max_new_tokens, on_token)
         if LAYERS_JSON in artifact.manifest["files"]:
-            step = json.loads(artifact.read_text(LAYERS_JSON))["cycles"]
-            result.cycles = step * max(0, len(result.tokens) - 1)  # decode steps' HN cycles
+            meta = json.loads(artifact.read_text(LAYERS_JSON))
+            whole = meta.get("decode", {}).get("whole_model", False)
+            step = meta["decode"]["cycles"] if whole else meta["cycles"]
+            # the decode steps' cycles: the controller's whole step where the
+            # design holds it, else the hardwired projections' alone
+            result.cycles = step * max(0, len(result.tokens) - 1)
         return result

@@ -1,5 +1,13 @@
 """`llmc run DIR --simulator icarus|verilator [--waves]`: one decode step in RTL.
 
+Where the artifact holds the whole decode step as one design (rtl/layers.json's
+"decode": the units and the controller, llmc.rtl.hn_ctrl), that design runs:
+the prompt is prefilled on the interpreter, its KV cache loaded into the
+attention buffers, and the first decode token's step is checked bit for bit
+(the logits, or a layer's output, and every SwiGLU output) and against the
+cycle model (llmc.rtl.hn_sim.decode_schedule). Otherwise, and with
+--rtl-layers, the hardwired layers and units run alone:
+
 The prompt is prefilled and one token decoded on the interpreter (the golden
 model), recording every hardwired layer's int8 input and int32 output; the
 artifact's rtl/ step module is then compiled and its cocotb testbench drives
@@ -23,6 +31,7 @@ from llmc.backends.artifact import Artifact
 from llmc.backends.generate import Shapes, generate
 from llmc.backends.hnlpu.attn import attention_nodes, norm_nodes
 from llmc.backends.hnlpu.backend import LAYERS_JSON, RTL_DIR, STYLE
+from llmc.backends.hnlpu.decode import decode_case, decode_spec
 from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import capture, layer_of, linear_nodes, too_large
 from llmc.backends.hnlpu.report import SYSTEM_MD
@@ -32,7 +41,7 @@ from llmc.ir import Graph, Node, interpret
 from llmc.rtl.hn import generate_step
 from llmc.rtl.hn_attn import run_attn
 from llmc.rtl.hn_norm import run_norm
-from llmc.rtl.hn_sim import HnRun, build_ffn, run_ffn, run_hn
+from llmc.rtl.hn_sim import DECODE_BUILD_ARGS, HnRun, build_ffn, run_decode, run_ffn, run_hn
 from llmc.rtl.runner import build_design
 from llmc.rtl.tools import find_simulator
 
@@ -148,6 +157,44 @@ def _run_norm(artifact: Artifact, prompt: list[int], simulator: str, waves: bool
                    what=f"RMSNorm {name} ({spec.channels} channels)")
 
 
+def _run_decode(artifact: Artifact, meta: dict, prompt: list[int], simulator: str,
+                waves: bool, work_dir: str | Path | None) -> StepRun:
+    """The whole decode step (units + controller) on the prompt's first decode token."""
+    tool = find_simulator(simulator)
+    ref = ReferenceBackend()
+    prefill, decode = ref.load(artifact, "prefill"), ref.load(artifact, "decode")
+    match = decode_spec(decode, None if meta["whole_model"] else len(meta["layers"]))
+    if match is None or match.spec.top != meta["top"]:
+        raise UsageError(f"{artifact.path}: its decode design {meta['top']} does not match its "
+                         "decode graph; compile it again")
+    case = decode_case(prefill, decode, match, prompt)
+    keep = waves or work_dir is not None
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="llmc-hnlpu-"))
+    run = None
+    try:
+        src = work / "rtl"
+        src.mkdir(parents=True, exist_ok=True)
+        for name in meta["sources"]:
+            (src / name).write_bytes(artifact.read_bytes(f"{RTL_DIR}/{name}"))
+        t0 = time.perf_counter()
+        build = build_design([src / n for n in meta["sources"]], meta["top"], tool.name,
+                             work / f"sim_{tool.name}", waves=True if waves else None,
+                             build_args=DECODE_BUILD_ARGS[tool.name])
+        t1 = time.perf_counter()
+        run = run_decode(build, match.spec, case.x, case.kcs, case.vcs, case.pos, case.y,
+                         case.hs, work / "run", waves=waves)
+        t2 = time.perf_counter()
+    finally:
+        if not keep and run is not None and run.passed:
+            shutil.rmtree(work, ignore_errors=True)
+    spec = match.spec
+    what = (f"{len(spec.layers)} layers + LM head" if spec.head else
+            f"layer {spec.layers[0].name}") + \
+        f" (units + controller, {len(meta['schedule']) - 1} steps)"
+    return StepRun(tool.name, len(spec.layers), spec.weights, run, t1 - t0, t2 - t1, work,
+                   run.sim.waves, what=what)
+
+
 @dataclass(frozen=True)
 class SimRunLike:
     """What a StepRun's caller reads of a simulator run: its log."""
@@ -199,6 +246,8 @@ def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
         raise UsageError(f"{artifact.path} has no hardwired RTL (compile with --quant w4a8 "
                          f"and weights); its analytic report is {artifact.path / SYSTEM_MD}")
     meta = json.loads(artifact.read_text(LAYERS_JSON))
+    if only is None and "decode" in meta:
+        return _run_decode(artifact, meta["decode"], prompt, simulator, waves, work_dir)
     if only is not None and only in meta.get("ffn_blocks", []):
         return _run_block(artifact, meta, prompt, simulator, waves, work_dir, only)
     if only is not None and only in meta.get("attention", []):

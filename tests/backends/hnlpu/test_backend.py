@@ -46,6 +46,7 @@ def test_layer_too_large_refused_pointing_to_the_analytic_report(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr("llmc.backends.hnlpu.backend.RTL_MAX_WEIGHTS", 4096)
+    monkeypatch.setattr("llmc.backends.hnlpu.decode.CTRL_MAX_WEIGHTS", 4096)  # no whole step
     out = tmp_path / "big"
     api.compile("llama-tiny", "hnlpu", out, weights="random", quant="w4a8", seq_len=16)
     meta = json.loads((out / "rtl" / "layers.json").read_text())
@@ -72,7 +73,8 @@ def test_missing_yosys_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_run_generates_and_counts_hn_cycles(tiny_artifact) -> None:  # noqa: ANN001
     made = api.run(tiny_artifact.out_dir, "ab", 3)
-    assert len(made.tokens) == 3 and made.result.cycles == 2 * 9
+    step = json.loads((tiny_artifact.out_dir / "rtl" / "layers.json").read_text())["decode"]
+    assert len(made.tokens) == 3 and made.result.cycles == 2 * step["cycles"]
 
 
 def test_step_limits_are_the_documented_ones() -> None:
