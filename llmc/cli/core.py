@@ -230,8 +230,12 @@ def _run_rtl(a: argparse.Namespace) -> None:
     if art.backend != "hnlpu":
         raise UsageError(f"{a.dir} was built by the {art.backend} backend; --simulator runs "
                          "the hardwired RTL of an hnlpu artifact (--target hnlpu)")
+    from llmc.backends.generate import Shapes, check_request
     from llmc.backends.hnlpu.rtlrun import run_rtl
 
+    if art.manifest.get("generate"):      # a generation that cannot follow fails before the RTL
+        check_request(Shapes.from_json(art.manifest["generate"]), api._tokenize(a.prompt),
+                      a.gen_tokens)
     step = run_rtl(art, api._tokenize(a.prompt), a.simulator or "auto", waves=a.waves,
                    only=a.rtl_layers)
     sys.stderr.write(f"llmc: {step.line()}\n")

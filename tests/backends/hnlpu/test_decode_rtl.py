@@ -95,6 +95,14 @@ def test_too_large_for_the_controller_takes_its_first_layer_or_nothing(
     assert choose(graph) is None and decode_files(graph, "rtl") == ({}, {})
 
 
+def test_a_generation_that_cannot_follow_is_refused_before_the_rtl(
+        tiny_artifact, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: ANN001
+    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi!", "--gen-tokens", "32",
+                 "--simulator", "icarus"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "need a KV cache of 34 positions" in err
+
+
 @pytest.mark.rtl
 @needs("icarus")
 def test_llmc_run_simulates_the_decode_step_in_icarus(
