@@ -58,8 +58,8 @@ def demo(root: pathlib.Path) -> None:
           f"interpreter's int_linear, {run.cycles[0]} cycles each (cycle model "
           f"{run.expected_cycles}: 8 bit planes + 1)")
     print("  a whole decode step in RTL (every unit + the controller sequencing them): llmc "
-          "compile llama-tiny --target hnlpu --quant w4a8 --seq-len 16 -o D; "
-          "llmc run D --prompt hi --simulator icarus")
+          "compile llama-tiny --target hnlpu --weights random --quant w4a8 --seq-len 16 -o D; "
+          "llmc run D --prompt hi --gen-tokens 4 --simulator icarus")
     rep, paper = system_report(calibration_workload(), calibrate()), paper_point()
     print(f"  system model, gpt-oss-120b on {rep['chips']} chips (calibrated on the paper):")
     for k in KEYS:
