@@ -59,6 +59,11 @@ def link(i: str, j: str) -> str:
     return f"{i_t}*COLS + {j_t}"
 
 
+def genvars() -> tuple[Item, ...]:
+    """The loop variables i (rows) and j (columns) of a module's generate loops."""
+    return Comment(""), Net("genvar", "i"), Net("genvar", "j"), Comment("")
+
+
 def hop(name: str, width: str | None, d: str, q: str, *, reset: bool = False) -> tuple[Item, ...]:
     """A one-cycle register `name` from `d` to the net `q` (`reset`: cleared by rst).
 

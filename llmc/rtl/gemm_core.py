@@ -40,7 +40,7 @@ buffers and cycle counter built here.
 
 from __future__ import annotations
 
-from llmc.rtl.array_os import BLOCKS, array_module
+from llmc.rtl.array_os import BLOCKS, array_module, genvars
 from llmc.rtl.config import CYCLE_BITS, CoreConfig
 from llmc.rtl.design import Design
 from llmc.rtl.emit import (
@@ -63,8 +63,30 @@ from llmc.rtl.emit import (
 )
 
 
-def _zero(bits: int) -> str:
+def zero(bits: int) -> str:
     return f"{bits}'d0"
+
+
+def zext(expr: str, bits: int, to: int) -> str:
+    """`expr` (`bits` wide) zero-extended to `to` bits."""
+    return expr if to == bits else f"{{{{{to - bits}{{1'b0}}}}, {expr}}}"
+
+
+def buffer_params(cfg: CoreConfig) -> list[Item]:
+    """The parameters of a GEMM core (either dataflow): array shape, widths and
+    the address bits of its buffers."""
+    s = cfg.spec
+    return [
+        Localparam("ROWS", s.rows),
+        Localparam("COLS", s.cols),
+        Localparam("IN_BITS", s.in_bits),
+        Localparam("ACC_BITS", s.acc_bits),
+        Localparam("ROW_BITS", cfg.row_bits),
+        Localparam("MA_BITS", cfg.ma_bits, comment="address bits of m, n, k in the buffers"),
+        Localparam("NA_BITS", cfg.na_bits),
+        Localparam("KA_BITS", cfg.ka_bits),
+        Localparam("CA_BITS", cfg.c_addr_bits),
+    ]
 
 
 def core_ports(cfg: CoreConfig, first: str) -> tuple[Port, ...]:
@@ -120,48 +142,47 @@ def buffer_items(cfg: CoreConfig) -> list[Item]:
     ]
 
 
-def core_module(cfg: CoreConfig) -> Module:
-    """The GEMM core module for `cfg` (named `cfg.top`)."""
-    s = cfg.spec
-    mw, nw, sw = cfg.m_bits, cfg.n_bits, cfg.step_bits
-    ports = core_ports(cfg, "PE (0,0) accumulates this cycle")
+def assemble_core(
+    cfg: CoreConfig,
+    *,
+    first: str,
+    doc: str,
+    params: list[Item],
+    k_bits: int,
+    state: list[Item],
+    edge: list[Item],
+    feeds: list[Item],
+    inputs: tuple[tuple[str, str], ...],
+    outputs: tuple[tuple[str, str], ...],
+    lanes: Item,
+    control: tuple[Stmt, ...],
+    drain: tuple[Stmt, ...],
+) -> Module:
+    """A GEMM core module (named `cfg.top`) of either dataflow from what the
+    dataflow adds to the shared parts (ports, buffers, the command registers,
+    the cycle counter): its `params`, controller `state` (k_r is `k_bits`
+    wide), array-edge nets, operand `feeds`, the array's other `inputs` and
+    `outputs`, write `lanes`, and the bodies of its `control` and `drain`
+    processes. `first` documents `mac_first`."""
     items: list[Item] = [
-        *_params(cfg),
+        *buffer_params(cfg),
+        *params,
         Comment(""),
         *buffer_items(cfg),
         Comment(""),
         Comment("Controller state."),
         Net("reg", "issuing", comment="folds are being issued"),
-        Net("reg", "m_r", mw, comment="M, N, K latched at start"),
-        Net("reg", "n_r", nw),
-        Net("reg", "k_r", sw),
-        Net("reg", "p_last", sw, comment="P - 1 = K + R + C - 3"),
-        Net("reg", "m0", mw, comment="tile being issued: rows m0.., cols n0.."),
-        Net("reg", "n0", nw),
-        Net("reg", "step", sw, comment="cycle of the fold, 0..P-1; beat k = step < K"),
-        Net("reg", "flush", "FLUSH_BITS", comment="cycles until the last write"),
-        Net("reg", "dm0", mw, comment="tile being drained"),
-        Net("reg", "dn0", nw),
-        Net("reg", "dstarted", comment="a tile has started draining"),
+        Net("reg", "m_r", cfg.m_bits, comment="M, N, K latched at start"),
+        Net("reg", "n_r", cfg.n_bits),
+        Net("reg", "k_r", k_bits),
+        *state,
         Net("reg", "counting", comment="the first MAC has happened"),
         Net("reg", "cnt", CYCLE_BITS, comment="edges since the first MAC"),
-        Comment(""),
-        Net("genvar", "i"),
-        Net("genvar", "j"),
-        Comment(""),
+        *genvars(),
         Comment("Array edge."),
-        Net("wire", "beat", assign="issuing && (step < k_r)"),
-        Net("wire", "fold_end", assign="issuing && (step == p_last)"),
-        Net("wire", "row_wrap", assign="(n0 + COLS_N) >= n_r", comment="last tile of its row"),
-        Net("wire", "last_fold", assign="row_wrap && ((m0 + ROWS_M) >= m_r)"),
-        Net("wire", "a_edge", s.rows * s.in_bits),
-        Net("wire", "b_edge", s.cols * s.in_bits),
-        Net("wire", "drain_start"),
-        Net("wire", "c_valid", s.cols),
-        Net("wire", "c_row", s.cols * cfg.row_bits),
+        *edge,
         Comment(""),
-        _a_feed(cfg),
-        _b_feed(cfg),
+        *feeds,
         Instance(
             cfg.array,
             "u_array",
@@ -171,25 +192,54 @@ def core_module(cfg: CoreConfig) -> Module:
                 ("rst", "rst"),
                 ("a_edge", "a_edge"),
                 ("v_edge", "beat"),
-                ("first_edge", f"beat && (step == {_zero(sw)})"),
-                ("last_edge", f"beat && (step == k_r - {sw}'d1)"),
-                ("b_edge", "b_edge"),
+                *inputs,
                 ("mac_first", "mac_first"),
                 ("mac_last", "mac_last"),
-                ("drain_start", "drain_start"),
-                ("c_valid", "c_valid"),
-                ("c_row", "c_row"),
-                ("c_data", "c_wdata"),
+                *outputs,
             ),
         ),
         Comment(""),
-        _write_lanes(cfg),
+        lanes,
         Comment(""),
-        Always("posedge clk", _control_body(cfg), "Fold sequencer."),
+        Always("posedge clk", control, "Fold sequencer."),
         Comment(""),
-        Always("posedge clk", _drain_body(cfg), "Drain-side tile iterator, in the issue order."),
+        Always("posedge clk", drain, "Drain-side tile iterator, in the issue order."),
         Comment(""),
         Always("posedge clk", counter_body(), "Cycle counter (see the header)."),
+    ]
+    return Module(cfg.top, ports=core_ports(cfg, first), items=tuple(items), doc=doc)
+
+
+def core_module(cfg: CoreConfig) -> Module:
+    """The GEMM core module for `cfg` (named `cfg.top`)."""
+    s = cfg.spec
+    mw, nw, sw = cfg.m_bits, cfg.n_bits, cfg.step_bits
+    state: list[Item] = [
+        Net("reg", "p_last", sw, comment="P - 1 = K + R + C - 3"),
+        Net("reg", "m0", mw, comment="tile being issued: rows m0.., cols n0.."),
+        Net("reg", "n0", nw),
+        Net("reg", "step", sw, comment="cycle of the fold, 0..P-1; beat k = step < K"),
+        Net("reg", "flush", "FLUSH_BITS", comment="cycles until the last write"),
+        Net("reg", "dm0", mw, comment="tile being drained"),
+        Net("reg", "dn0", nw),
+        Net("reg", "dstarted", comment="a tile has started draining"),
+    ]
+    edge: list[Item] = [
+        Net("wire", "beat", assign="issuing && (step < k_r)"),
+        Net("wire", "fold_end", assign="issuing && (step == p_last)"),
+        Net("wire", "row_wrap", assign="(n0 + COLS_N) >= n_r", comment="last tile of its row"),
+        Net("wire", "last_fold", assign="row_wrap && ((m0 + ROWS_M) >= m_r)"),
+        Net("wire", "a_edge", s.rows * s.in_bits),
+        Net("wire", "b_edge", s.cols * s.in_bits),
+        Net("wire", "drain_start"),
+        Net("wire", "c_valid", s.cols),
+        Net("wire", "c_row", s.cols * cfg.row_bits),
+    ]
+    feeds: list[Item] = [
+        edge_feed("a_edge", "m", "m0", mw, "beat && (m < m_r)", "rows past M read zeros",
+                  "a_mem[{m[MA_BITS-1:0], step[KA_BITS-1:0]}]", "Beat k of the A tile: A[m0+i][k]."),
+        edge_feed("b_edge", "n", "n0", nw, "beat && (n < n_r)", "columns past N read zeros",
+                  "b_mem[{step[KA_BITS-1:0], n[NA_BITS-1:0]}]", "Beat k of the B tile: B[k][n0+j]."),
     ]
     doc = (
         f"{cfg.top}: int{s.in_bits} GEMM core on a {s.rows}x{s.cols} output-stationary array.\n"
@@ -197,7 +247,30 @@ def core_module(cfg: CoreConfig) -> Module:
         "`cycles` = edge of the last MAC of PE (R-1,C-1) - edge of the first MAC\n"
         "of PE (0,0) = folds*P - 1 = llmc.hw.array.compute_cycles."
     )
-    return Module(cfg.top, ports=ports, items=tuple(items), doc=doc)
+    return assemble_core(
+        cfg,
+        first="PE (0,0) accumulates this cycle",
+        doc=doc,
+        params=_params(cfg),
+        k_bits=sw,
+        state=state,
+        edge=edge,
+        feeds=feeds,
+        inputs=(
+            ("first_edge", f"beat && (step == {zero(sw)})"),
+            ("last_edge", f"beat && (step == k_r - {sw}'d1)"),
+            ("b_edge", "b_edge"),
+        ),
+        outputs=(
+            ("drain_start", "drain_start"),
+            ("c_valid", "c_valid"),
+            ("c_row", "c_row"),
+            ("c_data", "c_wdata"),
+        ),
+        lanes=_write_lanes(cfg),
+        control=_control_body(cfg),
+        drain=_drain_body(cfg),
+    )
 
 
 def _params(cfg: CoreConfig) -> list[Item]:
@@ -205,15 +278,6 @@ def _params(cfg: CoreConfig) -> list[Item]:
     mw, nw, sw = cfg.m_bits, cfg.n_bits, cfg.step_bits
     flush, flush_bits = _flush(cfg)
     return [
-        Localparam("ROWS", s.rows),
-        Localparam("COLS", s.cols),
-        Localparam("IN_BITS", s.in_bits),
-        Localparam("ACC_BITS", s.acc_bits),
-        Localparam("ROW_BITS", cfg.row_bits),
-        Localparam("MA_BITS", cfg.ma_bits, comment="address bits of m, n, k in the buffers"),
-        Localparam("NA_BITS", cfg.na_bits),
-        Localparam("KA_BITS", cfg.ka_bits),
-        Localparam("CA_BITS", cfg.c_addr_bits),
         Localparam("ROWS_M", f"{mw}'d{s.rows}", mw, "R and C at the widths of m and n"),
         Localparam("COLS_N", f"{nw}'d{s.cols}", nw),
         Localparam("RC_2", f"{sw}'d{s.rows + s.cols - 2}", sw, "R + C - 2"),
@@ -231,38 +295,24 @@ def _flush(cfg: CoreConfig) -> tuple[int, int]:
     return flush, flush.bit_length()
 
 
-def _a_feed(cfg: CoreConfig) -> GenerateFor:
-    mw = cfg.m_bits
+def edge_feed(edge: str, idx: str, base: str, bits: int, on: str, why: str, word: str,
+              doc: str) -> GenerateFor:
+    """The generate loop that drives `edge` (one IN_BITS word per array row of
+    a_edge, per column otherwise): word `word` of a buffer, at index `idx` =
+    `base` + the row/column (`bits` wide), where `on`, zero elsewhere (`why`)."""
+    var, bound = ("i", "ROWS") if edge == "a_edge" else ("j", "COLS")
     items: tuple[Item, ...] = (
-        Localparam("OFF", "i", mw),
-        Net("wire", "m", mw, assign="m0 + OFF"),
-        Net("wire", "on", assign="beat && (m < m_r)", comment="rows past M read zeros"),
-        Assign(
-            "a_edge[i*IN_BITS +: IN_BITS]",
-            "on ? a_mem[{m[MA_BITS-1:0], step[KA_BITS-1:0]}] : {IN_BITS{1'b0}}",
-        ),
+        Localparam("OFF", var, bits),
+        Net("wire", idx, bits, assign=f"{base} + OFF"),
+        Net("wire", "on", assign=on, comment=why),
+        Assign(f"{edge}[{var}*IN_BITS +: IN_BITS]", f"on ? {word} : {{IN_BITS{{1'b0}}}}"),
     )
-    return GenerateFor("i", "ROWS", "g_a_feed", items, "Beat k of the A tile: A[m0+i][k].")
-
-
-def _b_feed(cfg: CoreConfig) -> GenerateFor:
-    nw = cfg.n_bits
-    items: tuple[Item, ...] = (
-        Localparam("OFF", "j", nw),
-        Net("wire", "n", nw, assign="n0 + OFF"),
-        Net("wire", "on", assign="beat && (n < n_r)", comment="columns past N read zeros"),
-        Assign(
-            "b_edge[j*IN_BITS +: IN_BITS]",
-            "on ? b_mem[{step[KA_BITS-1:0], n[NA_BITS-1:0]}] : {IN_BITS{1'b0}}",
-        ),
-    )
-    return GenerateFor("j", "COLS", "g_b_feed", items, "Beat k of the B tile: B[k][n0+j].")
+    return GenerateFor(var, bound, f"g_{edge.split('_')[0]}_feed", items, doc)
 
 
 def _write_lanes(cfg: CoreConfig) -> GenerateFor:
     mw, nw, rb = cfg.m_bits, cfg.n_bits, cfg.row_bits
-    row = "c_row[j*ROW_BITS +: ROW_BITS]"
-    row_ext = row if mw == rb else f"{{{{{mw - rb}{{1'b0}}}}, {row}}}"
+    row_ext = zext("c_row[j*ROW_BITS +: ROW_BITS]", rb, mw)
     items: tuple[Item, ...] = (
         Localparam("OFF", "j", nw),
         Net("wire", "m", mw, assign=f"dm0 + {row_ext}"),
@@ -283,9 +333,24 @@ def _write_body() -> tuple[Stmt, ...]:
     return (For("w", "0", "w < COLS", "w + 1", (write,)),)
 
 
-def _control_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
-    mw, nw, sw = cfg.m_bits, cfg.n_bits, cfg.step_bits
-    fb = _flush(cfg)[1]
+def tile_advance(wrap: str, inner: str, inner_bits: int, inner_step: str, outer: str,
+                 outer_step: str) -> If:
+    """Step a tile iterator: `inner` += `inner_step`, or, where `wrap` (its last
+    tile), `inner` = 0 and `outer` += `outer_step`."""
+    return If(
+        wrap,
+        (NonBlocking(inner, zero(inner_bits)), NonBlocking(outer, f"{outer} + {outer_step}")),
+        (NonBlocking(inner, f"{inner} + {inner_step}"),),
+    )
+
+
+def sequencer_body(cfg: CoreConfig, *, p_last: str, tile_start: tuple[Stmt, ...],
+                   advance: Stmt, flush_bits: int, flush: str) -> tuple[Stmt, ...]:
+    """The fold sequencer of either dataflow: `start` latches the command,
+    P - 1 = `p_last` and the first tile (`tile_start`); each fold runs its
+    `step` 0..P-1, then `advance`s the tile, or after the last fold counts the
+    `flush` (`flush_bits` wide) down to `done`."""
+    sw, fb = cfg.step_bits, flush_bits
     start = (
         NonBlocking("issuing", "1'b1"),
         NonBlocking("busy", "1'b1"),
@@ -293,27 +358,22 @@ def _control_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
         NonBlocking("m_r", "cfg_m"),
         NonBlocking("n_r", "cfg_n"),
         NonBlocking("k_r", "cfg_k"),
-        NonBlocking("p_last", f"cfg_k + RC_2 - {sw}'d1"),
-        NonBlocking("m0", _zero(mw)),
-        NonBlocking("n0", _zero(nw)),
-        NonBlocking("step", _zero(sw)),
+        NonBlocking("p_last", p_last),
+        *tile_start,
+        NonBlocking("step", zero(sw)),
     )
     next_tile = If(
         "last_fold",
-        (NonBlocking("issuing", "1'b0"), NonBlocking("flush", "FLUSH")),
-        (If(
-            "row_wrap",
-            (NonBlocking("n0", _zero(nw)), NonBlocking("m0", "m0 + ROWS_M")),
-            (NonBlocking("n0", "n0 + COLS_N"),),
-        ),),
+        (NonBlocking("issuing", "1'b0"), NonBlocking("flush", flush)),
+        (advance,),
     )
     issue = If(
         "fold_end",
-        (NonBlocking("step", _zero(sw)), next_tile),
+        (NonBlocking("step", zero(sw)), next_tile),
         (NonBlocking("step", f"step + {sw}'d1"),),
     )
     finish = If(
-        f"flush != {_zero(fb)}",
+        f"flush != {zero(fb)}",
         (
             NonBlocking("flush", f"flush - {fb}'d1"),
             If(f"flush == {fb}'d1", (NonBlocking("busy", "1'b0"), NonBlocking("done", "1'b1"))),
@@ -323,23 +383,31 @@ def _control_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
         NonBlocking("issuing", "1'b0"),
         NonBlocking("busy", "1'b0"),
         NonBlocking("done", "1'b0"),
-        NonBlocking("flush", _zero(fb)),
+        NonBlocking("flush", zero(fb)),
     )
     return (
         If("rst", reset, (If("start && !busy", start, (If("issuing", (issue,), (finish,)),)),)),
     )
 
 
+def _control_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
+    mw, nw, sw = cfg.m_bits, cfg.n_bits, cfg.step_bits
+    return sequencer_body(
+        cfg,
+        p_last=f"cfg_k + RC_2 - {sw}'d1",
+        tile_start=(NonBlocking("m0", zero(mw)), NonBlocking("n0", zero(nw))),
+        advance=tile_advance("row_wrap", "n0", nw, "COLS_N", "m0", "ROWS_M"),
+        flush_bits=_flush(cfg)[1],
+        flush="FLUSH",
+    )
+
+
 def _drain_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
     mw, nw = cfg.m_bits, cfg.n_bits
-    advance = If(
-        "(dn0 + COLS_N) >= n_r",
-        (NonBlocking("dn0", _zero(nw)), NonBlocking("dm0", "dm0 + ROWS_M")),
-        (NonBlocking("dn0", "dn0 + COLS_N"),),
-    )
+    advance = tile_advance("(dn0 + COLS_N) >= n_r", "dn0", nw, "COLS_N", "dm0", "ROWS_M")
     clear = (
-        NonBlocking("dm0", _zero(mw)),
-        NonBlocking("dn0", _zero(nw)),
+        NonBlocking("dm0", zero(mw)),
+        NonBlocking("dn0", zero(nw)),
         NonBlocking("dstarted", "1'b0"),
     )
     on_drain = (NonBlocking("dstarted", "1'b1"), If("dstarted", (advance,)))
@@ -352,8 +420,8 @@ def counter_body() -> tuple[Stmt, ...]:
     cb = CYCLE_BITS
     clear = (
         NonBlocking("counting", "1'b0"),
-        NonBlocking("cnt", _zero(cb)),
-        NonBlocking("cycles", _zero(cb)),
+        NonBlocking("cnt", zero(cb)),
+        NonBlocking("cycles", zero(cb)),
     )
     run = (
         If(
@@ -361,7 +429,7 @@ def counter_body() -> tuple[Stmt, ...]:
             (NonBlocking("cnt", f"cnt + {cb}'d1"),),
             (If("mac_first", (NonBlocking("counting", "1'b1"), NonBlocking("cnt", f"{cb}'d1"))),),
         ),
-        If("mac_last", (NonBlocking("cycles", f"counting ? cnt : {_zero(cb)}"),)),
+        If("mac_last", (NonBlocking("cycles", f"counting ? cnt : {zero(cb)}"),)),
     )
     return (If("rst || (start && !busy)", clear, run),)
 

@@ -27,62 +27,31 @@ latch the command, one for the edge register of the weight path (before PE
 from __future__ import annotations
 
 from llmc.rtl.array_ws import BLOCKS as BLOCKS  # noqa: F401 - the blocks of a ws core
-from llmc.rtl.config import CYCLE_BITS, CoreConfig
-from llmc.rtl.emit import (
-    Always,
-    Assign,
-    Comment,
-    GenerateFor,
-    If,
-    Instance,
-    Item,
-    Localparam,
-    Module,
-    Net,
-    NonBlocking,
-    Stmt,
+from llmc.rtl.config import CoreConfig
+from llmc.rtl.emit import Assign, GenerateFor, If, Item, Localparam, Module, Net, NonBlocking, Stmt
+from llmc.rtl.gemm_core import (
+    assemble_core,
+    edge_feed,
+    sequencer_body,
+    tile_advance,
+    zero,
+    zext,
 )
-from llmc.rtl.gemm_core import buffer_items, core_ports, counter_body
 
 FLUSH = 2  # edges from the end of the last issue cycle to the last write (see the header)
-
-
-def _zero(bits: int) -> str:
-    return f"{bits}'d0"
-
-
-def _ext(expr: str, bits: int, to: int) -> str:
-    """`expr` (`bits` wide) zero-extended to `to` bits."""
-    return expr if to == bits else f"{{{{{to - bits}{{1'b0}}}}, {expr}}}"
 
 
 def core_module(cfg: CoreConfig) -> Module:
     """The weight-stationary GEMM core module for `cfg` (named `cfg.top`)."""
     s = cfg.spec
     mw, nw, kw, sw, rb = cfg.m_bits, cfg.n_bits, cfg.k_bits, cfg.step_bits, cfg.row_bits
-    ports = core_ports(cfg, "PE (0,0) takes its weight or multiplies this cycle")
-    items: list[Item] = [
-        Localparam("ROWS", s.rows),
-        Localparam("COLS", s.cols),
-        Localparam("IN_BITS", s.in_bits),
-        Localparam("ACC_BITS", s.acc_bits),
-        Localparam("ROW_BITS", rb),
-        Localparam("MA_BITS", cfg.ma_bits, comment="address bits of m, n, k in the buffers"),
-        Localparam("NA_BITS", cfg.na_bits),
-        Localparam("KA_BITS", cfg.ka_bits),
-        Localparam("CA_BITS", cfg.c_addr_bits),
+    params: list[Item] = [
         Localparam("ROWS_K", f"{kw}'d{s.rows}", kw, "R and C at the widths of k and n"),
         Localparam("COLS_N", f"{nw}'d{s.cols}", nw),
         Localparam("ROWS_S", f"{sw}'d{s.rows}", sw, "R at the width of a step"),
         Localparam("P_3", f"{sw}'d{2 * s.rows + s.cols - 3}", sw, "P - 1 - M = 2R + C - 3"),
-        Comment(""),
-        *buffer_items(cfg),
-        Comment(""),
-        Comment("Controller state."),
-        Net("reg", "issuing", comment="folds are being issued"),
-        Net("reg", "m_r", mw, comment="M, N, K latched at start"),
-        Net("reg", "n_r", nw),
-        Net("reg", "k_r", kw),
+    ]
+    state: list[Item] = [
         Net("reg", "p_last", sw, comment="P - 1 = 2R + C + M - 3"),
         Net("reg", "k0", kw, comment="tile being issued: rows k0.. of B, cols n0.."),
         Net("reg", "n0", nw),
@@ -92,17 +61,12 @@ def core_module(cfg: CoreConfig) -> Module:
         Net("reg", "dn0", nw),
         Net("reg", "dstarted", comment="a tile has started draining"),
         Net("reg", "tau", sw, comment="cycles since column 0's first sum of the tile"),
-        Net("reg", "counting", comment="the first MAC has happened"),
-        Net("reg", "cnt", CYCLE_BITS, comment="edges since the first MAC"),
-        Comment(""),
-        Net("genvar", "i"),
-        Net("genvar", "j"),
-        Comment(""),
-        Comment("Array edge."),
+    ]
+    edge: list[Item] = [
         Net("wire", "preload", assign="issuing && (step < ROWS_S)", comment="weight row `step`"),
         Net("wire", "ms", sw, assign="step - ROWS_S", comment="beat m = step - R ..."),
-        Net("wire", "beat", assign=f"issuing && (step >= ROWS_S) && (ms < {_ext('m_r', mw, sw)})"),
-        Net("wire", "wk", kw, assign=f"k0 + {_ext('step[ROW_BITS-1:0]', rb, kw)}",
+        Net("wire", "beat", assign=f"issuing && (step >= ROWS_S) && (ms < {zext('m_r', mw, sw)})"),
+        Net("wire", "wk", kw, assign=f"k0 + {zext('step[ROW_BITS-1:0]', rb, kw)}",
             comment="row of B being preloaded"),
         Net("wire", "fold_end", assign="issuing && (step == p_last)"),
         Net("wire", "k_wrap", assign="(k0 + ROWS_K) >= k_r", comment="last K tile of its column tile"),
@@ -112,36 +76,13 @@ def core_module(cfg: CoreConfig) -> Module:
         Net("wire", "drain_next"),
         Net("wire", "out_v", s.cols),
         Net("wire", "out_data", s.cols * s.acc_bits),
-        Comment(""),
-        _a_feed(cfg),
-        _w_feed(cfg),
-        Instance(
-            cfg.array,
-            "u_array",
-            comment="The systolic array.",
-            connections=(
-                ("clk", "clk"),
-                ("rst", "rst"),
-                ("a_edge", "a_edge"),
-                ("v_edge", "beat"),
-                ("w_load", "preload"),
-                ("w_row", "step[ROW_BITS-1:0]"),
-                ("w_edge", "w_edge"),
-                ("mac_first", "mac_first"),
-                ("mac_last", "mac_last"),
-                ("drain_next", "drain_next"),
-                ("out_v", "out_v"),
-                ("out_data", "out_data"),
-            ),
-        ),
-        Comment(""),
-        _write_lanes(cfg),
-        Comment(""),
-        Always("posedge clk", _control_body(cfg), "Fold sequencer."),
-        Comment(""),
-        Always("posedge clk", _drain_body(cfg), "Drain-side tile iterator, in the issue order."),
-        Comment(""),
-        Always("posedge clk", counter_body(), "Cycle counter (see the header)."),
+    ]
+    feeds: list[Item] = [
+        edge_feed("a_edge", "k", "k0", kw, "beat && (k < k_r)", "rows past K read zeros",
+                  "a_mem[{ms[MA_BITS-1:0], k[KA_BITS-1:0]}]", "Beat m, array row i: A[m][k0+i]."),
+        edge_feed("w_edge", "n", "n0", nw, "preload && (wk < k_r) && (n < n_r)",
+                  "weights past K or N are zeros", "b_mem[{wk[KA_BITS-1:0], n[NA_BITS-1:0]}]",
+                  "Preload row s, column j: B[k0+s][n0+j]."),
     ]
     doc = (
         f"{cfg.top}: int{s.in_bits} GEMM core on a {s.rows}x{s.cols} weight-stationary array.\n"
@@ -149,36 +90,21 @@ def core_module(cfg: CoreConfig) -> Module:
         "`cycles` = edge of the last MAC of PE (R-1,C-1) - edge of PE (0,0)'s first\n"
         "weight = folds*P - 1 = llmc.hw.array.compute_cycles."
     )
-    return Module(cfg.top, ports=ports, items=tuple(items), doc=doc)
-
-
-def _a_feed(cfg: CoreConfig) -> GenerateFor:
-    kw = cfg.k_bits
-    items: tuple[Item, ...] = (
-        Localparam("OFF", "i", kw),
-        Net("wire", "k", kw, assign="k0 + OFF"),
-        Net("wire", "on", assign="beat && (k < k_r)", comment="rows past K read zeros"),
-        Assign(
-            "a_edge[i*IN_BITS +: IN_BITS]",
-            "on ? a_mem[{ms[MA_BITS-1:0], k[KA_BITS-1:0]}] : {IN_BITS{1'b0}}",
-        ),
+    return assemble_core(
+        cfg,
+        first="PE (0,0) takes its weight or multiplies this cycle",
+        doc=doc,
+        params=params,
+        k_bits=kw,
+        state=state,
+        edge=edge,
+        feeds=feeds,
+        inputs=(("w_load", "preload"), ("w_row", "step[ROW_BITS-1:0]"), ("w_edge", "w_edge")),
+        outputs=(("drain_next", "drain_next"), ("out_v", "out_v"), ("out_data", "out_data")),
+        lanes=_write_lanes(cfg),
+        control=_control_body(cfg),
+        drain=_drain_body(cfg),
     )
-    return GenerateFor("i", "ROWS", "g_a_feed", items, "Beat m, array row i: A[m][k0+i].")
-
-
-def _w_feed(cfg: CoreConfig) -> GenerateFor:
-    nw = cfg.n_bits
-    items: tuple[Item, ...] = (
-        Localparam("OFF", "j", nw),
-        Net("wire", "n", nw, assign="n0 + OFF"),
-        Net("wire", "on", assign="preload && (wk < k_r) && (n < n_r)",
-            comment="weights past K or N are zeros"),
-        Assign(
-            "w_edge[j*IN_BITS +: IN_BITS]",
-            "on ? b_mem[{wk[KA_BITS-1:0], n[NA_BITS-1:0]}] : {IN_BITS{1'b0}}",
-        ),
-    )
-    return GenerateFor("j", "COLS", "g_w_feed", items, "Preload row s, column j: B[k0+s][n0+j].")
 
 
 def _write_lanes(cfg: CoreConfig) -> GenerateFor:
@@ -189,10 +115,10 @@ def _write_lanes(cfg: CoreConfig) -> GenerateFor:
         Net("wire", "m", sw, assign="tau - OFF_S", comment="column j is j cycles behind column 0"),
         Net("wire", "n", nw, assign="dn0 + OFF"),
         Net("wire", "sum", "ACC_BITS", assign="out_data[j*ACC_BITS +: ACC_BITS]"),
-        Assign("c_we[j]", f"out_v[j] && (m < {_ext('m_r', mw, sw)}) && (n < n_r)"),
+        Assign("c_we[j]", f"out_v[j] && (m < {zext('m_r', mw, sw)}) && (n < n_r)"),
         Assign("c_addr[j*CA_BITS +: CA_BITS]", "{m[MA_BITS-1:0], n[NA_BITS-1:0]}"),
         Assign("c_wdata[j*ACC_BITS +: ACC_BITS]",
-               f"(dk0 == {_zero(kw)} ? {{ACC_BITS{{1'b0}}}} : "
+               f"(dk0 == {zero(kw)} ? {{ACC_BITS{{1'b0}}}} : "
                "c_mem[c_addr[j*CA_BITS +: CA_BITS]]) + sum",
                comment="the first K tile writes its sum, later ones add theirs"),
     )
@@ -202,64 +128,26 @@ def _write_lanes(cfg: CoreConfig) -> GenerateFor:
 
 def _control_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
     mw, nw, kw, sw = cfg.m_bits, cfg.n_bits, cfg.k_bits, cfg.step_bits
-    start = (
-        NonBlocking("issuing", "1'b1"),
-        NonBlocking("busy", "1'b1"),
-        NonBlocking("done", "1'b0"),
-        NonBlocking("m_r", "cfg_m"),
-        NonBlocking("n_r", "cfg_n"),
-        NonBlocking("k_r", "cfg_k"),
-        NonBlocking("p_last", f"{_ext('cfg_m', mw, sw)} + P_3"),
-        NonBlocking("k0", _zero(kw)),
-        NonBlocking("n0", _zero(nw)),
-        NonBlocking("step", _zero(sw)),
-    )
-    next_tile = If(
-        "last_fold",
-        (NonBlocking("issuing", "1'b0"), NonBlocking("flush", f"2'd{FLUSH}")),
-        (If(
-            "k_wrap",
-            (NonBlocking("k0", _zero(kw)), NonBlocking("n0", "n0 + COLS_N")),
-            (NonBlocking("k0", "k0 + ROWS_K"),),
-        ),),
-    )
-    issue = If(
-        "fold_end",
-        (NonBlocking("step", _zero(sw)), next_tile),
-        (NonBlocking("step", f"step + {sw}'d1"),),
-    )
-    finish = If(
-        "flush != 2'd0",
-        (
-            NonBlocking("flush", "flush - 2'd1"),
-            If("flush == 2'd1", (NonBlocking("busy", "1'b0"), NonBlocking("done", "1'b1"))),
-        ),
-    )
-    reset = (
-        NonBlocking("issuing", "1'b0"),
-        NonBlocking("busy", "1'b0"),
-        NonBlocking("done", "1'b0"),
-        NonBlocking("flush", "2'd0"),
-    )
-    return (
-        If("rst", reset, (If("start && !busy", start, (If("issuing", (issue,), (finish,)),)),)),
+    return sequencer_body(
+        cfg,
+        p_last=f"{zext('cfg_m', mw, sw)} + P_3",
+        tile_start=(NonBlocking("k0", zero(kw)), NonBlocking("n0", zero(nw))),
+        advance=tile_advance("k_wrap", "k0", kw, "ROWS_K", "n0", "COLS_N"),
+        flush_bits=2,
+        flush=f"2'd{FLUSH}",
     )
 
 
 def _drain_body(cfg: CoreConfig) -> tuple[Stmt, ...]:
     nw, kw, sw = cfg.n_bits, cfg.k_bits, cfg.step_bits
-    advance = If(
-        "(dk0 + ROWS_K) >= k_r",
-        (NonBlocking("dk0", _zero(kw)), NonBlocking("dn0", "dn0 + COLS_N")),
-        (NonBlocking("dk0", "dk0 + ROWS_K"),),
-    )
+    advance = tile_advance("(dk0 + ROWS_K) >= k_r", "dk0", kw, "ROWS_K", "dn0", "COLS_N")
     clear = (
-        NonBlocking("dk0", _zero(kw)),
-        NonBlocking("dn0", _zero(nw)),
+        NonBlocking("dk0", zero(kw)),
+        NonBlocking("dn0", zero(nw)),
         NonBlocking("dstarted", "1'b0"),
-        NonBlocking("tau", _zero(sw)),
+        NonBlocking("tau", zero(sw)),
     )
-    on_next = (NonBlocking("dstarted", "1'b1"), NonBlocking("tau", _zero(sw)),
+    on_next = (NonBlocking("dstarted", "1'b1"), NonBlocking("tau", zero(sw)),
                If("dstarted", (advance,)))
     return (If("rst || (start && !busy)", clear,
                (If("drain_next", on_next, (NonBlocking("tau", f"tau + {sw}'d1"),)),)),)
