@@ -59,6 +59,46 @@ def link(i: str, j: str) -> str:
     return f"{i_t}*COLS + {j_t}"
 
 
+def array_head(cfg: CoreConfig, acc: str) -> tuple[tuple[Port, ...], tuple[Item, ...]]:
+    """The ports and parameters every array (either dataflow) starts with;
+    `acc` documents ACC_BITS."""
+    s = cfg.spec
+    ports = (
+        Port("clk", "input"),
+        Port("rst", "input", comment="synchronous, active high"),
+        Port("a_edge", "input", s.rows * s.in_bits, "beat of A: row i at [i*IN_BITS +: IN_BITS]"),
+        Port("v_edge", "input", comment="a beat is present"),
+    )
+    params = (
+        Localparam("ROWS", s.rows),
+        Localparam("COLS", s.cols),
+        Localparam("IN_BITS", s.in_bits, comment="operand width (two's complement)"),
+        Localparam("ACC_BITS", s.acc_bits, comment=acc),
+        Localparam("ROW_BITS", cfg.row_bits, comment="bits of a row index"),
+        Comment(""),
+        Comment("Links into PE (i, j), at i*COLS + j."),
+    )
+    return ports, params
+
+
+def row_hops(items: tuple[Item, ...]) -> GenerateFor:
+    """The row hops (`items`, one set per PE): PE (i, j) to PE (i, j+1)."""
+    inner = GenerateFor("j", "COLS-1", "g_hop", items)
+    return GenerateFor("i", "ROWS", "g_row_hop", (inner,),
+                       "Row hops: PE (i, j) to PE (i, j+1), j < COLS-1.")
+
+
+def flag_chain(flag: str, into: str, out: str, gen: str, doc: str) -> tuple[GenerateFor, ...]:
+    """A flag along the bottom row: it passes PE (R-1, j) (`into`[j] to `out`[j]
+    through the hop register `flag`, loop `gen`, comment `doc`) and reaches
+    PE (R-1, j+1)."""
+    chain = GenerateFor("j", "COLS", gen, hop(flag, None, f"{into}[j]", f"{out}[j]", reset=True),
+                        doc)
+    step = GenerateFor("j", "COLS-1", f"{gen}_next", (Assign(f"{into}[j+1]", f"{out}[j]"),),
+                       "... and reaches PE (R-1, j+1).")
+    return chain, step
+
+
 def genvars() -> tuple[Item, ...]:
     """The loop variables i (rows) and j (columns) of a module's generate loops."""
     return Comment(""), Net("genvar", "i"), Net("genvar", "j"), Comment("")
@@ -79,11 +119,9 @@ def array_module(cfg: CoreConfig) -> Module:
     """The array module for `cfg` (named `cfg.array`)."""
     s = cfg.spec
     r, c, ib, ab, rb = s.rows, s.cols, s.in_bits, s.acc_bits, cfg.row_bits
+    head, params = array_head(cfg, "accumulator width (wraps)")
     ports = (
-        Port("clk", "input"),
-        Port("rst", "input", comment="synchronous, active high"),
-        Port("a_edge", "input", r * ib, "beat of A: row i at [i*IN_BITS +: IN_BITS]"),
-        Port("v_edge", "input", comment="a beat is present"),
+        *head,
         Port("first_edge", "input", comment="first beat of a fold"),
         Port("last_edge", "input", comment="last beat of a fold"),
         Port("b_edge", "input", c * ib, "beat of B: column j at [j*IN_BITS +: IN_BITS]"),
@@ -95,23 +133,14 @@ def array_module(cfg: CoreConfig) -> Module:
         Port("c_data", "output", c * ab, "... with value c_data[j*ACC_BITS +: ACC_BITS]"),
     )
     items: list[Item] = [
-        Localparam("ROWS", r),
-        Localparam("COLS", c),
-        Localparam("IN_BITS", ib, comment="operand width (two's complement)"),
-        Localparam("ACC_BITS", ab, comment="accumulator width (wraps)"),
-        Localparam("ROW_BITS", rb, comment="bits of a row index"),
-        Comment(""),
-        Comment("Links into PE (i, j), at i*COLS + j."),
+        *params,
         Net("wire", "a_l", "IN_BITS", "ROWS*COLS", comment="A operand, rightwards"),
         Net("wire", "v_l", None, "ROWS*COLS", comment="beat flags riding with it"),
         Net("wire", "f_l", None, "ROWS*COLS"),
         Net("wire", "b_l", "IN_BITS", "ROWS*COLS", comment="B operand, downwards"),
         Net("wire", "l_in", None, "COLS", comment="`last` flag into PE (R-1, j)"),
         Net("wire", "l_out", None, "COLS", comment="... one cycle after it: drain j loads"),
-        Comment(""),
-        Net("genvar", "i"),
-        Net("genvar", "j"),
-        Comment(""),
+        *genvars(),
         _row_skews(),
         _col_skews(),
         _row_hops(),
@@ -168,14 +197,11 @@ def _col_skews() -> GenerateFor:
 
 def _row_hops() -> GenerateFor:
     here, right = link("i", "j"), link("i", "j+1")
-    items: tuple[Item, ...] = (
+    return row_hops((
         *hop("a_q", "IN_BITS", f"a_l[{here}]", f"a_l[{right}]"),
         *hop("v_q", None, f"v_l[{here}]", f"v_l[{right}]", reset=True),
         *hop("f_q", None, f"f_l[{here}]", f"f_l[{right}]", reset=True),
-    )
-    inner = GenerateFor("j", "COLS-1", "g_hop", items)
-    return GenerateFor("i", "ROWS", "g_row_hop", (inner,),
-                       "Row hops: PE (i, j) to PE (i, j+1), j < COLS-1.")
+    ))
 
 
 def _col_hops() -> GenerateFor:
@@ -193,11 +219,8 @@ def _last_flag() -> tuple[Item, ...]:
         connections=(("clk", "clk"), ("rst", "rst"), ("d", "last_edge"), ("q", "l_in[0]")),
         comment="The `last` flag (for the drains) reaches PE (R-1, 0) with row R-1's operands,",
     )
-    chain = GenerateFor("j", "COLS", "g_last", hop("l_q", None, "l_in[j]", "l_out[j]", reset=True),
-                        "It passes PE (R-1, j) one cycle later ...")
-    step = GenerateFor("j", "COLS-1", "g_last_next", (Assign("l_in[j+1]", "l_out[j]"),),
-                       "... and reaches PE (R-1, j+1).")
-    return skew, chain, step
+    return skew, *flag_chain("l_q", "l_in", "l_out", "g_last",
+                             "It passes PE (R-1, j) one cycle later ...")
 
 
 def _columns() -> GenerateFor:

@@ -34,7 +34,7 @@ outputs the first sum of a fold in the next cycle.
 
 from __future__ import annotations
 
-from llmc.rtl.array_os import hop, link
+from llmc.rtl.array_os import array_head, flag_chain, genvars, hop, link, row_hops
 from llmc.rtl.config import CoreConfig
 from llmc.rtl.emit import (
     Assign,
@@ -55,11 +55,9 @@ def array_module(cfg: CoreConfig) -> Module:
     """The weight-stationary array module for `cfg` (named `cfg.array`)."""
     s = cfg.spec
     r, c, ib, ab, rb = s.rows, s.cols, s.in_bits, s.acc_bits, cfg.row_bits
+    head, params = array_head(cfg, "partial-sum width (wraps)")
     ports = (
-        Port("clk", "input"),
-        Port("rst", "input", comment="synchronous, active high"),
-        Port("a_edge", "input", r * ib, "beat of A: row i at [i*IN_BITS +: IN_BITS]"),
-        Port("v_edge", "input", comment="a beat is present"),
+        *head,
         Port("w_load", "input", comment="preload: write a row of weights ..."),
         Port("w_row", "input", rb, "... into PE row w_row ..."),
         Port("w_edge", "input", c * ib, "... column j's at [j*IN_BITS +: IN_BITS]"),
@@ -70,13 +68,7 @@ def array_module(cfg: CoreConfig) -> Module:
         Port("out_data", "output", c * ab, "... out_data[j*ACC_BITS +: ACC_BITS]"),
     )
     items: list[Item] = [
-        Localparam("ROWS", r),
-        Localparam("COLS", c),
-        Localparam("IN_BITS", ib, comment="operand width (two's complement)"),
-        Localparam("ACC_BITS", ab, comment="partial-sum width (wraps)"),
-        Localparam("ROW_BITS", rb, comment="bits of a row index"),
-        Comment(""),
-        Comment("Links into PE (i, j), at i*COLS + j."),
+        *params,
         Net("wire", "a_l", "IN_BITS", "ROWS*COLS", comment="activation, rightwards"),
         Net("wire", "p_in", "ACC_BITS", "ROWS*COLS", comment="partial sum from above"),
         Net("wire", "p_out", "ACC_BITS", "ROWS*COLS", comment="partial sum, downwards"),
@@ -87,10 +79,7 @@ def array_module(cfg: CoreConfig) -> Module:
         Net("wire", "wl_q", comment="the weight path's edge register"),
         Net("wire", "wr_q", "ROW_BITS"),
         Net("wire", "w_q", "COLS*IN_BITS"),
-        Comment(""),
-        Net("genvar", "i"),
-        Net("genvar", "j"),
-        Comment(""),
+        *genvars(),
         Instance("llmc_skew", "u_w_edge",
                  params=(("WIDTH", "1 + ROW_BITS + COLS*IN_BITS"), ("DEPTH", 1)),
                  connections=(("clk", "clk"), ("rst", "rst"), ("d", "{w_load, w_row, w_edge}"),
@@ -133,10 +122,7 @@ def _row_skews() -> GenerateFor:
 
 
 def _row_hops() -> GenerateFor:
-    inner = GenerateFor("j", "COLS-1", "g_hop",
-                        hop("a_q", "IN_BITS", f"a_l[{link('i', 'j')}]", f"a_l[{link('i', 'j+1')}]"))
-    return GenerateFor("i", "ROWS", "g_row_hop", (inner,),
-                       "Row hops: PE (i, j) to PE (i, j+1), j < COLS-1.")
+    return row_hops(hop("a_q", "IN_BITS", f"a_l[{link('i', 'j')}]", f"a_l[{link('i', 'j+1')}]"))
 
 
 def _beat_flag() -> tuple[Item, ...]:
@@ -150,11 +136,9 @@ def _beat_flag() -> tuple[Item, ...]:
         connections=(("clk", "clk"), ("rst", "rst"), ("d", "v_edge"), ("q", "v_in[0]")),
         comment="... and PE (R-1, 0) with row R-1's,",
     )
-    chain = GenerateFor("j", "COLS", "g_beat", hop("v_q", None, "v_in[j]", "v_out[j]", reset=True),
-                        "passes PE (R-1, j) with the sum it makes, into column j's output ...")
-    step = GenerateFor("j", "COLS-1", "g_beat_next", (Assign("v_in[j+1]", "v_out[j]"),),
-                       "... and reaches PE (R-1, j+1).")
-    return first, skew, chain, step
+    return first, skew, *flag_chain(
+        "v_q", "v_in", "v_out", "g_beat",
+        "passes PE (R-1, j) with the sum it makes, into column j's output ...")
 
 
 def _psum_links() -> tuple[Item, ...]:
