@@ -43,6 +43,27 @@ class SynthReport:
         return out
 
 
+def _run_yosys(executable: Path, cwd: str, script: str, top: str) -> tuple[dict, float]:
+    """Run the yosys `script` (which writes stat.json) in `cwd`; (the parsed
+    stat.json, seconds). A failure is a SimulationError naming `top`."""
+    t0 = time.perf_counter()
+    out = subprocess.run([str(executable), "-q", "-p", script], cwd=cwd,
+                         capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    stat = Path(cwd) / "stat.json"
+    if out.returncode != 0 or not stat.is_file():
+        raise SimulationError(f"yosys failed on {top}: {out.stderr.strip()[-2000:]}")
+    return json.loads(stat.read_text()), seconds
+
+
+def _report(top: str, cells: dict[str, int], version: str) -> SynthReport:
+    """The SynthReport of a module from its cells by type (yosys' $scopeinfo
+    cells left out: they are not hardware)."""
+    by_type = sorted((k, int(v)) for k, v in cells.items() if not k.startswith("$scopeinfo"))
+    flops = sum(n for name, n in by_type if "DFF" in name)
+    return SynthReport(top, sum(n for _, n in by_type), flops, tuple(by_type), version)
+
+
 def synth_design(design: Design, *, flatten: bool = True) -> tuple[SynthReport, float]:
     """Synthesise a generated design with yosys (`synth -noabc`: generic gates,
     no technology mapping) and count its cells by type; (report, seconds).
@@ -54,19 +75,8 @@ def synth_design(design: Design, *, flatten: bool = True) -> tuple[SynthReport, 
         script = (f"read_verilog {' '.join(names)}; "
                   f"synth -noabc {'-flatten ' if flatten else ''}-top {design.top}; "
                   "tee -q -o stat.json stat -json")
-        t0 = time.perf_counter()
-        out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
-                             capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - t0
-        stat = Path(tmp) / "stat.json"
-        if out.returncode != 0 or not stat.is_file():
-            raise SimulationError(f"yosys failed on {design.top}: {out.stderr.strip()[-2000:]}")
-        data = json.loads(stat.read_text())
-    by_type = sorted((k, int(v)) for k, v in data["design"]["num_cells_by_type"].items()
-                     if not k.startswith("$scopeinfo"))
-    flops = sum(n for name, n in by_type if "DFF" in name)
-    return SynthReport(design.top, sum(n for _, n in by_type), flops, tuple(by_type),
-                       tool.version), seconds
+        data, seconds = _run_yosys(tool.executable, tmp, script, design.top)
+    return _report(design.top, data["design"]["num_cells_by_type"], tool.version), seconds
 
 
 def synth_core(cfg: CoreConfig) -> SynthReport:
@@ -86,20 +96,10 @@ def synth_top(design: Design) -> tuple[SynthReport, float]:
         lib = f"read_verilog -lib {' '.join(units)}; " if units else ""
         script = (f"{lib}read_verilog {top}; "
                   f"synth -noabc -top {design.top}; tee -q -o stat.json stat -json")
-        t0 = time.perf_counter()
-        out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
-                             capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - t0
-        stat = Path(tmp) / "stat.json"
-        if out.returncode != 0 or not stat.is_file():
-            raise SimulationError(f"yosys failed on {design.top}: {out.stderr.strip()[-2000:]}")
-        data = json.loads(stat.read_text())
+        data, seconds = _run_yosys(tool.executable, tmp, script, design.top)
     cells = data["modules"][f"\\{design.top}"]["num_cells_by_type"] \
         if f"\\{design.top}" in data.get("modules", {}) else data["design"]["num_cells_by_type"]
-    by_type = sorted((k, int(v)) for k, v in cells.items() if not k.startswith("$scopeinfo"))
-    flops = sum(n for name, n in by_type if "DFF" in name)
-    return SynthReport(design.top, sum(n for _, n in by_type), flops, tuple(by_type),
-                       tool.version), seconds
+    return _report(design.top, cells, tool.version), seconds
 
 
 def synth_array(spec: ArraySpec) -> SynthReport:
@@ -110,17 +110,12 @@ def synth_array(spec: ArraySpec) -> SynthReport:
     with tempfile.TemporaryDirectory(prefix="llmc-synth-") as tmp:
         paths = design.write(tmp)
         array = [p.name for p in paths if p.stem != cfg.top]  # blocks + array, no core
-        stat = Path(tmp) / "stat.json"
         # relative paths and generic gates, as synth_design (the yowasp wheel)
         script = (
             f"read_verilog {' '.join(array)}; "
             f"synth -noabc -flatten -top {cfg.array}; tee -q -o stat.json stat -json"
         )
-        out = subprocess.run([str(tool.executable), "-q", "-p", script], cwd=tmp,
-                             capture_output=True, text=True, check=False)
-        if out.returncode != 0 or not stat.is_file():
-            raise SimulationError(f"yosys failed on {cfg.array}: {out.stderr.strip()[-2000:]}")
-        data = json.loads(stat.read_text())
+        data = _run_yosys(tool.executable, tmp, script, cfg.array)[0]
     mod = data["design"]
     by_type = sorted(mod["num_cells_by_type"].items())
     flops = sum(n for name, n in by_type if "DFF" in name)
