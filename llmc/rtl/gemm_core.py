@@ -35,7 +35,9 @@ array edge (skew stage 0), then one for the last column's drain to copy its
 sums and R to write them (the last write lands on the edge that raises `done`).
 
 The weight-stationary core is `llmc.rtl.gemm_core_ws`; it shares the ports,
-buffers and cycle counter built here.
+buffers, parameters, operand feeds (`edge_feed`), fold sequencer
+(`sequencer_body`, `tile_advance`), cycle counter and module layout
+(`assemble_core`) built here.
 """
 
 from __future__ import annotations
