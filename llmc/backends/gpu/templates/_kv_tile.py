@@ -1,9 +1,11 @@
-"""One K/V tile of attention, shared by attention.py and decode_attention.py:
-they import `_attend_tile` from here, and `template` writes this file's
-functions into each of them in place of that import, so every generated
-kernel file stays self-contained. A block-quantised cache (BFP / MXINT8: int8 mantissas m,
-one int8 exponent E per KV_BLOCK channels) is dequantised in registers,
-value = m * 2^(E - KV_SHIFT); KV_BLOCK = 0: a float cache."""
+"""Attention helpers that attention.py and decode_attention.py share: each
+row's last visible key (`_anchors`) and one K/V tile of the online softmax
+(`_attend_tile`, loading tiles with `_load_kv`). The templates import them
+from here, and `template` writes this file's functions into each of them in
+place of that import, so every generated kernel file stays self-contained.
+A block-quantised cache (BFP / MXINT8: int8 mantissas m, one int8 exponent E
+per KV_BLOCK channels) is dequantised in registers, value = m * 2^(E -
+KV_SHIFT); KV_BLOCK = 0: a float cache."""
 
 import triton
 import triton.language as tl
@@ -46,3 +48,17 @@ def _attend_tile(q, m_i, l_i, acc, visible, n, n_ok, d, d_ok, b, g,
         v = v.to(q.dtype)
     acc = acc * alpha[:, None] + tl.dot(p, v, input_precision=PRECISION)
     return m_new, l_i, acc
+
+
+@triton.jit
+def _anchors(anchor_ptr, t, row_ok, s_at, T, TK, CAUSAL: tl.constexpr,
+             HAS_MASK: tl.constexpr, BLOCK_Q: tl.constexpr):
+    # each row's last visible key (what a sliding window counts back from): given
+    # per query position with a mask, t + TK - T under the causal mask, else TK - 1
+    if HAS_MASK:
+        anchor = tl.load(anchor_ptr + t * s_at, mask=row_ok, other=-1).to(tl.int32)
+    elif CAUSAL:
+        anchor = t + TK - T
+    else:
+        anchor = tl.zeros((BLOCK_Q,), tl.int32) + TK - 1
+    return anchor

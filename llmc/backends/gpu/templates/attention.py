@@ -30,7 +30,7 @@ float32 products, as the IR interpreter computes), "tf32" otherwise.
 import triton
 import triton.language as tl
 
-from llmc.backends.gpu.templates._kv_tile import _attend_tile
+from llmc.backends.gpu.templates._kv_tile import _anchors, _attend_tile
 
 
 @triton.jit
@@ -69,13 +69,8 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
         if first // T == last // T:
             hi = tl.minimum(TK, last % T + 1 + TK - T)
     lo = 0
-    if WINDOW:                                    # each row's last visible key
-        if HAS_MASK:
-            anchor = tl.load(anchor_ptr + t * s_at, mask=row_ok, other=-1).to(tl.int32)
-        elif CAUSAL:
-            anchor = t + TK - T
-        else:
-            anchor = tl.zeros((BLOCK_Q,), tl.int32) + TK - 1
+    if WINDOW:
+        anchor = _anchors(anchor_ptr, t, row_ok, s_at, T, TK, CAUSAL, HAS_MASK, BLOCK_Q)
         # without sinks, the tiles before every row's window are skipped
         a_min = tl.min(tl.where(row_ok, anchor, TK))
         lo = tl.where(sinks == 0, tl.maximum(a_min - window + 1, 0) // BLOCK_K * BLOCK_K, 0)

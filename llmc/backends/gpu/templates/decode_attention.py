@@ -36,7 +36,7 @@ float32 products, as the IR interpreter computes), "tf32" otherwise.
 import triton
 import triton.language as tl
 
-from llmc.backends.gpu.templates._kv_tile import _attend_tile
+from llmc.backends.gpu.templates._kv_tile import _anchors, _attend_tile
 
 
 @triton.jit
@@ -88,13 +88,7 @@ def decode_attention(q_ptr, k_ptr, v_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr, 
     d = tl.arange(0, BLOCK_D)
     d_ok = d < D
 
-    # each row's last visible key
-    if HAS_MASK:
-        anchor = tl.load(anchor_ptr + t * s_at, mask=row_ok, other=-1).to(tl.int32)
-    elif CAUSAL:
-        anchor = t + TK - T
-    else:
-        anchor = tl.zeros((BLOCK_Q,), tl.int32) + TK - 1
+    anchor = _anchors(anchor_ptr, t, row_ok, s_at, T, TK, CAUSAL, HAS_MASK, BLOCK_Q)
     hi = tl.max(tl.where(row_ok, anchor, -1)) + 1                 # keys past every anchor: unread
     lo = 0
     if WINDOW:
