@@ -31,6 +31,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from llmc.backends.gpu.runtime import pow2
+
 MAX_ROWS = 64          # query rows (heads per K/V head) of one decode program
 DECODE_BLOCK_K = 64    # keys per tile
 MAX_SPLITS = 128       # FlashAttention-2's cap
@@ -79,10 +81,6 @@ def plan_decode(steps: list[dict[str, Any]], types: Mapping[str, Any], device: A
         s.pop("block_q", None)
 
 
-def pow2(n: int, lo: int = 16) -> int:
-    return max(lo, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
-
-
 def anchors(mask: Any, T: int, TK: int, causal: bool) -> Any:
     """Each query position's last visible key (T or 1,) int32, -1 where none:
     what the sliding window counts back from and where the key range ends."""
@@ -100,25 +98,11 @@ def run_decode_attention(rt: Any, s: Mapping[str, Any], vals: dict[str, Any],
     """The decode_attention step on the runtime `rt` (llmc/backends/gpu/runtime.py)."""
     import torch
 
-    from llmc.backends.gpu.runtime import Blocked
-    from llmc.errors import UsageError
-
-    q, k, v = vals[s["q"]], vals[s["k"]], vals[s["v"]]
+    q, km, vm, ke, ve, fmt, m = rt.attention_operands(s, vals)
     B, H, T, D = q.shape
-    G, TK = k.shape[1], k.shape[2]
-    if q.stride(3) != 1:
-        q = q.contiguous()
-    quant = isinstance(k, Blocked)
-    fmt = rt.program["kv_formats"].get(k.dtype, {}) if quant else {}
-    km, vm = (k.m, v.m) if quant else (rt._unit(k), rt._unit(v))
-    ke, ve = (k.e, v.e) if quant else (km, vm)
+    G, TK = km.shape[1], km.shape[2]
     mask, anchor, s_mt, s_at = km, km, 0, 0
-    if s["mask"]:
-        m = vals[s["mask"]]
-        m = m.reshape(-1, m.shape[-1])
-        if m.shape[0] not in (1, T):
-            raise UsageError(f"attention mask {tuple(vals[s['mask']].shape)} is not "
-                             f"(1 or {T}, {TK})")
+    if m is not None:
         mask = m.to(torch.uint8).contiguous()
         s_mt = TK if m.shape[0] == T and T > 1 else 0
         anchor = anchors(m.bool(), T, TK, s["causal"])
@@ -138,10 +122,7 @@ def run_decode_attention(rt: Any, s: Mapping[str, Any], vals: dict[str, Any],
     rt.k["decode_attention"][(splits, B * G)](
         q, km, vm, ke, ve, mask, anchor, out, pm, pl, pacc,
         G, T, TK, hpg, D, s["scale"], window, s.get("sinks") or 0,
-        q.stride(0), q.stride(1), q.stride(2), km.stride(0), km.stride(1), km.stride(2),
-        vm.stride(0), vm.stride(1), vm.stride(2),
-        ke.stride(0), ke.stride(1), ke.stride(2), ve.stride(0), ve.stride(1), ve.stride(2),
-        s_mt, s_at, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None, WINDOW=window > 0,
+        *rt.kv_strides(q, km, vm, ke, ve), s_mt, s_at, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None, WINDOW=window > 0,
         KV_BLOCK=fmt.get("block", 0), KV_SHIFT=fmt.get("shift", 0), SPLITS=splits,
         BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=bd, DOT_F32=rt.where.dot_f32,
         PRECISION="ieee" if q.dtype == torch.float32 else "tf32")

@@ -30,6 +30,7 @@ import hashlib
 import math
 from typing import Any
 
+from llmc.backends.gpu.runtime import pow2
 from llmc.ir import dtypes
 from llmc.ir.graph import Node, Value
 
@@ -364,10 +365,6 @@ def kernels_file(head: str, steps: list[dict[str, Any]]) -> str:
 # ---- launches (called by runtime.Runtime) ---------------------------------------------
 
 
-def pow2(n: int, lo: int = 16) -> int:
-    return max(lo, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
-
-
 def table(rt: Any, s: dict[str, Any], values: list[int]) -> Any:
     """A step's integers as an int64 device tensor, made on its first run only:
     a decode step captured as a CUDA graph replays the same tensor."""
@@ -404,11 +401,8 @@ def run_gemm(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> An
 
 
 def run_rms_norm(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> Any:
-    x = vals[s["x"]]
-    D = x.shape[-1]
-    x2 = rt.rows(x, D)
-    R = x2.shape[0]
-    out = rt.empty((R, D), types[s["out"]][0])
+    x, x2, out = rt.norm_rows(s, vals, types)
+    R, D = x2.shape
     br = pow2(min(R, 64 if rt.where.interpret else 4), 1)
     b = vals[s["b"]] if s.get("b") else vals[s["g"]]
     rt.k["int_rms_norm"][(math.ceil(R / br),)](

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from llmc.backends.gpu.runtime import pow2
 from llmc.ir.graph import Node
 
 
@@ -44,10 +45,6 @@ def moe_step(low: Any, n: Node) -> None:
                      "wu": ref(wu), "wd": ref(wd), "res": res, "N": N, "D": D, "E": E, "F": F,
                      "top_k": int(n.attrs["top_k"]),
                      "norm_topk": bool(n.attrs.get("norm_topk", True))})
-
-
-def pow2(n: int, lo: int = 16) -> int:
-    return max(lo, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
 
 
 def run_moe(rt: Any, s: dict[str, Any], vals: dict[str, Any], types: Any) -> Any:

@@ -14,6 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from llmc.backends.gpu.runtime import pow2
 from llmc.ir.graph import Node
 
 BINARY = frozenset({"add", "sub", "mul"})
@@ -39,22 +40,15 @@ def step(n: Node, ins: list[str]) -> dict[str, Any] | None:
     return None
 
 
-def _pow2(n: int, lo: int = 1) -> int:
-    return max(lo, 1 << max(0, math.ceil(math.log2(max(n, 1)))))
-
-
 def run_layer_norm(rt: Any, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
-    x = vals[s["x"]]
-    D = x.shape[-1]
-    x2 = rt.rows(x, D)
-    R = x2.shape[0]
-    out = rt.empty((R, D), types[s["out"]][0])
+    x, x2, out = rt.norm_rows(s, vals, types)
+    R, D = x2.shape
     w = vals[s["w"]] if s["w"] else x2
     b = vals[s["b"]] if s["b"] else x2
-    br = _pow2(min(R, 256 if rt.where.interpret else 4))
+    br = pow2(min(R, 256 if rt.where.interpret else 4), 1)
     rt.k["layer_norm"][(math.ceil(R / br),)](
         x2, w, b, out, R, D, s["eps"], x2.stride(0), HAS_W=s["w"] is not None,
-        HAS_B=s["b"] is not None, BLOCK_R=br, BLOCK_D=_pow2(D))
+        HAS_B=s["b"] is not None, BLOCK_R=br, BLOCK_D=pow2(D, 1))
     return out.reshape(x.shape)
 
 
@@ -76,7 +70,7 @@ def run_pointwise(rt: Any, s: Mapping[str, Any], vals: dict[str, Any], types: An
     C = shape[-1] if shape else 1
     R = math.prod(shape) // max(C, 1)
     out = rt.empty((R, C), types[s["out"]][0])
-    br, bc = _pow2(min(R, 256 if rt.where.interpret else 16)), _pow2(min(C, 1024))
+    br, bc = pow2(min(R, 256 if rt.where.interpret else 16), 1), pow2(min(C, 1024), 1)
     grid = (math.ceil(R / br),)
     xs = [vals[i] for i in s["in"]]
     if s["fn"] in BINARY:

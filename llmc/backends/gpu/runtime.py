@@ -113,6 +113,41 @@ class Runtime:
         t2 = t.reshape(-1, last)
         return t2 if t2.stride(1) == 1 or t2.shape[1] == 1 else t2.contiguous()
 
+    def norm_rows(self, s: Mapping[str, Any], vals: dict[str, Any],
+                  types: Any) -> tuple[Any, Any, Any]:
+        """(x, x as (R, D) rows, the (R, D) output) of a step normalising the
+        rows of x = vals[s["x"]]."""
+        x = vals[s["x"]]
+        x2 = self.rows(x, x.shape[-1])
+        return x, x2, self.empty(x2.shape, types[s["out"]][0])
+
+    def attention_operands(self, s: Mapping[str, Any], vals: dict[str, Any]) -> tuple:
+        """(q, km, vm, ke, ve, fmt, mask) of an attention step: q with a unit
+        stride in the last dim; the K/V mantissas and exponents of a block-
+        quantised cache and its format, or K/V twice (unit last stride) and {}
+        for a float one; the mask as (T or 1, TK) rows, or None."""
+        q, k, v = vals[s["q"]], vals[s["k"]], vals[s["v"]]
+        T, TK = q.shape[2], k.shape[2]
+        if q.stride(3) != 1:
+            q = q.contiguous()
+        quant = isinstance(k, Blocked)
+        fmt = self.program["kv_formats"].get(k.dtype, {}) if quant else {}
+        km, vm = (k.m, v.m) if quant else (self._unit(k), self._unit(v))
+        ke, ve = (k.e, v.e) if quant else (km, vm)
+        mask = None
+        if s["mask"]:
+            mask = vals[s["mask"]].reshape(-1, vals[s["mask"]].shape[-1])
+            if mask.shape[0] not in (1, T):
+                raise UsageError(f"attention mask {tuple(vals[s['mask']].shape)} is not "
+                                 f"(1 or {T}, {TK})")
+        return q, km, vm, ke, ve, fmt, mask
+
+    @staticmethod
+    def kv_strides(q: Any, km: Any, vm: Any, ke: Any, ve: Any) -> tuple[int, ...]:
+        """The strides of q, K, V and their exponents over the first three dims,
+        in the order the attention kernels take them."""
+        return tuple(t.stride(i) for t in (q, km, vm, ke, ve) for i in range(3))
+
     # -- one phase ----------------------------------------------------------
     def run_phase(self, phase: str, inputs: list[Any]) -> list[Any]:
         ph = self.program["phases"][phase]
@@ -163,11 +198,8 @@ class Runtime:
         return out.reshape(*idx.shape, C)
 
     def op_rms_norm(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
-        x = vals[s["x"]]
-        D = x.shape[-1]
-        x2 = self.rows(x, D)
-        R = x2.shape[0]
-        out = self.empty((R, D), types[s["out"]][0])
+        x, x2, out = self.norm_rows(s, vals, types)
+        R, D = x2.shape
         w = vals[s["w"]] if s["w"] else x2
         br = pow2(min(R, 256 if self.where.interpret else 4), 1)
         self.k["rms_norm"][(math.ceil(R / br),)](
@@ -256,23 +288,12 @@ class Runtime:
     def op_attention(self, s: Mapping[str, Any], vals: dict[str, Any], types: Any) -> Any:
         import torch
 
-        q, k, v = vals[s["q"]], vals[s["k"]], vals[s["v"]]
+        q, km, vm, ke, ve, fmt, m = self.attention_operands(s, vals)
         B, H, T, D = q.shape
-        G, TK = k.shape[1], k.shape[2]
-        if q.stride(3) != 1:
-            q = q.contiguous()
-        quant = isinstance(k, Blocked)
-        fmt = self.program["kv_formats"].get(k.dtype, {}) if quant else {}
-        km, vm = (k.m, v.m) if quant else (self._unit(k), self._unit(v))
-        ke, ve = (k.e, v.e) if quant else (km, vm)
+        G, TK = km.shape[1], km.shape[2]
         mask, s_mt, anchor, s_at = km, 0, km, 0
         window = s.get("window") or 0
-        if s["mask"]:
-            m = vals[s["mask"]]
-            m = m.reshape(-1, m.shape[-1])
-            if m.shape[0] not in (1, T):
-                raise UsageError(f"attention mask {tuple(vals[s['mask']].shape)} is not "
-                                 f"(1 or {T}, {TK})")
+        if m is not None:
             mask = m.to(torch.uint8).contiguous()
             s_mt = TK if m.shape[0] == T else 0
             if window:     # the sliding window counts back from each row's last visible key
@@ -289,10 +310,7 @@ class Runtime:
         self.k["attention"][grid](
             q, km, vm, out, ke, ve, mask, anchor, G, T, TK, hpg, D, s["scale"], window,
             s.get("sinks") or 0,
-            q.stride(0), q.stride(1), q.stride(2), km.stride(0), km.stride(1), km.stride(2),
-            vm.stride(0), vm.stride(1), vm.stride(2),
-            ke.stride(0), ke.stride(1), ke.stride(2), ve.stride(0), ve.stride(1), ve.stride(2),
-            s_mt, s_at, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None, WINDOW=window > 0,
+            *self.kv_strides(q, km, vm, ke, ve), s_mt, s_at, CAUSAL=s["causal"], HAS_MASK=s["mask"] is not None, WINDOW=window > 0,
             KV_BLOCK=fmt.get("block", 0), KV_SHIFT=fmt.get("shift", 0),
             BLOCK_Q=bq, BLOCK_K=bk, BLOCK_D=pow2(D, 16), DOT_F32=self.where.dot_f32,
             PRECISION="ieee" if q.dtype == torch.float32 else "tf32")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from llmc.ir import Builder, Graph, TensorType, dtypes, interpret
+from llmc.ir import TensorType, dtypes, interpret
 from llmc.ir.formats import bfp_decompose
 from llmc.ir.pack import pack_int4
 from llmc.numerics import assert_close
@@ -16,32 +16,9 @@ from llmc.numerics import assert_close
 pytest.importorskip("triton")
 
 from llmc.backends.gpu.check import run_graph  # noqa: E402
+from tests.backends.gpu.helpers import check, graph, rand  # noqa: E402
 
 f32, i64 = dtypes.f32, dtypes.i64
-
-
-def graph(build) -> tuple[Graph, list[np.ndarray]]:  # noqa: ANN001
-    """A graph made by build(b, rng) -> (outputs, inputs' values)."""
-    g = Graph("k")
-    b = Builder(g)
-    outs, values = build(b, np.random.default_rng(0))
-    g.outputs = list(outs)
-    return g, values
-
-
-def check(g: Graph, xs: list[np.ndarray], tmp_path, act: str,  # noqa: ANN001
-          exact: bool = False) -> None:
-    ref = interpret(g, xs)
-    got = run_graph(g, xs, tmp_path, act=act)
-    for r, o in zip(ref, got, strict=True):
-        if exact:
-            assert_close(o, r, "i8")
-        else:
-            assert_close(o, r, act)
-
-
-def rand(rng, *shape, scale: float = 1.0) -> np.ndarray:  # noqa: ANN001
-    return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
 def _gemm(b, rng, epilogue: str):  # noqa: ANN001, ANN202

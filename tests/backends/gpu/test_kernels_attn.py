@@ -12,27 +12,14 @@ import json
 import numpy as np
 import pytest
 
-from llmc.ir import Builder, Graph, TensorType, dtypes, interpret
-from llmc.numerics import assert_close
+from llmc.ir import TensorType, dtypes
 
 pytest.importorskip("triton")
 
-from llmc.backends.gpu.check import run_graph  # noqa: E402
 from llmc.backends.gpu.decode import num_splits, sm_count  # noqa: E402
+from tests.backends.gpu.helpers import check, graph, rand  # noqa: E402
 
 f32, i64 = dtypes.f32, dtypes.i64
-
-
-def graph(build) -> tuple[Graph, list[np.ndarray]]:  # noqa: ANN001
-    g = Graph("k")
-    b = Builder(g)
-    outs, values = build(b, np.random.default_rng(0))
-    g.outputs = list(outs)
-    return g, values
-
-
-def rand(rng, *shape) -> np.ndarray:  # noqa: ANN001
-    return rng.standard_normal(shape).astype(np.float32)
 
 
 def steps(tmp_path) -> list[dict]:  # noqa: ANN001
@@ -42,13 +29,6 @@ def steps(tmp_path) -> list[dict]:  # noqa: ANN001
 def the_attention(tmp_path) -> dict:  # noqa: ANN001
     (att,) = [s for s in steps(tmp_path) if "attention" in s["op"]]
     return att
-
-
-def check(g: Graph, xs: list[np.ndarray], tmp_path, act: str) -> None:  # noqa: ANN001
-    ref = interpret(g, xs)
-    got = run_graph(g, xs, tmp_path, act=act)
-    for r, o in zip(ref, got, strict=True):
-        assert_close(o, r, act)
 
 
 def _decode(b, rng, B=2, H=6, G=2, S=300, D=16, pos=296, kv=None, **attrs):  # noqa: ANN001, ANN202

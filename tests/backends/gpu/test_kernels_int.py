@@ -12,22 +12,15 @@ import json
 import numpy as np
 import pytest
 
-from llmc.ir import Builder, Graph, TensorType, dtypes, interpret
+from llmc.ir import Graph, TensorType, dtypes, interpret
 from llmc.numerics import assert_close
 
 pytest.importorskip("triton")
 
 from llmc.backends.gpu.check import run_graph  # noqa: E402
+from tests.backends.gpu.helpers import graph  # noqa: E402
 
 i8, i16, i32, i64, f32 = dtypes.i8, dtypes.i16, dtypes.i32, dtypes.i64, dtypes.f32
-
-
-def graph(build) -> tuple[Graph, list[np.ndarray]]:  # noqa: ANN001
-    g = Graph("k")
-    b = Builder(g)
-    outs, values = build(b, np.random.default_rng(0))
-    g.outputs = list(outs)
-    return g, values
 
 
 def check_exact(g: Graph, xs: list[np.ndarray], tmp_path) -> list[dict]:  # noqa: ANN001

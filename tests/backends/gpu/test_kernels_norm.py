@@ -12,22 +12,20 @@ import json
 import numpy as np
 import pytest
 
-from llmc.ir import Builder, Graph, TensorType, dtypes, interpret
+from llmc.ir import TensorType, dtypes, interpret
 from llmc.numerics import assert_close
 
 pytest.importorskip("triton")
 
 from llmc.backends.gpu.check import run_graph  # noqa: E402
+from tests.backends.gpu.helpers import graph  # noqa: E402
 
 f32 = dtypes.f32
 
 
 def check(build, tmp_path, act: str) -> list[dict]:  # noqa: ANN001
     """Run build(b, rng) -> (outputs, input values) both ways; the program's steps."""
-    g = Graph("k")
-    b = Builder(g)
-    outs, xs = build(b, np.random.default_rng(0))
-    g.outputs = list(outs)
+    g, xs = graph(build)
     for r, o in zip(interpret(g, xs), run_graph(g, xs, tmp_path, act=act), strict=True):
         assert_close(o, r, act)
     return json.loads((tmp_path / "program.json").read_text())["phases"]["prefill"]["steps"]

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 
 from llmc.backends.gpu import blockfmt
-from llmc.ir import Builder, Graph, TensorType, dtypes, interpret
+from llmc.ir import TensorType, dtypes, interpret
 from llmc.ir.formats import quantize_block
 from llmc.numerics import assert_close
 
 pytest.importorskip("triton")
 
 from llmc.backends.gpu.check import run_graph  # noqa: E402
+from tests.backends.gpu.helpers import check, graph  # noqa: E402
 
 f32, i64 = dtypes.f32, dtypes.i64
 FORMATS = ["bfp8b16", "bfp4b16", "mxint8", "mxfp8e4m3", "mxfp8e5m2", "mxfp6e3m2", "mxfp6e2m3",
@@ -81,21 +82,6 @@ def _qlinear(b, rng, wfmt: str, afmt: str | None, epilogue: str = "none"):  # no
         vals.append(rand(rng, M0, M1, N))
         y = b.op("mul", b.op("silu", y, fusion=0), up, fusion=0)
     return [y], vals
-
-
-def graph(build) -> tuple[Graph, list[np.ndarray]]:  # noqa: ANN001
-    g = Graph("k")
-    b = Builder(g)
-    outs, values = build(b, np.random.default_rng(0))
-    g.outputs = list(outs)
-    return g, values
-
-
-def check(g: Graph, xs: list[np.ndarray], tmp_path, act: str) -> None:  # noqa: ANN001
-    ref = interpret(g, xs)
-    got = run_graph(g, xs, tmp_path, act=act)
-    for r, o in zip(ref, got, strict=True):
-        assert_close(o, r, act)
 
 
 # the weight formats of `llmc compile --quant` (bfp16, bfp12, mxint8, mxfp8, mxfp6,

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmc.ir import Builder, Graph, TensorType, dtypes, interpret
+from llmc.ir import TensorType, dtypes, interpret
 from llmc.numerics import assert_close
 
 pytest.importorskip("triton")
 
 from llmc.backends.gpu.check import run_graph  # noqa: E402
+from tests.backends.gpu.helpers import graph  # noqa: E402
 
 f32 = dtypes.f32
 
@@ -39,14 +40,6 @@ def _moe(b, rng, top_k: int, norm_topk: bool, residual: bool):  # noqa: ANN001, 
     if residual:
         y = b.op("add", x, y, fusion=0)
     return [y], [rand(rng, B, T, D)]
-
-
-def graph(build) -> tuple[Graph, list[np.ndarray]]:  # noqa: ANN001
-    g = Graph("k")
-    b = Builder(g)
-    outs, values = build(b, np.random.default_rng(0))
-    g.outputs = list(outs)
-    return g, values
 
 
 @pytest.mark.parametrize(("act", "top_k", "norm_topk", "residual"), [

@@ -11,34 +11,15 @@ would take most of `make test`'s budget)."""
 
 from __future__ import annotations
 
-import functools
 import os
-from pathlib import Path
 
-import numpy as np
 import pytest
 
-from llmc import api
-from llmc.backends.generate import Shapes, generate
 from llmc.cli import main
-from llmc.ir import interpret
 
 pytest.importorskip("triton")
 
-PROMPT = "The "
-CONTEXT = 40          # prompt tokens (4) + 32 new ones fit
-
-
-@functools.cache
-def compiled(root: str, quant: str | None) -> tuple[Path, list[int]]:
-    """llmc-tiny for a100 (batch 2) and the reference backend's 32 tokens."""
-    out = Path(root) / (quant or "bf16")
-    c = api.compile("llmc-tiny", "a100", out, batch=2, seq_len=CONTEXT, quant=quant)
-    pre, dec = c.graphs["prefill"], c.graphs["decode"]
-    caches = [np.zeros(x.type.shape, x.type.dtype.np) for x in dec.inputs[2:]]
-    ref = generate(lambda xs: interpret(pre, xs), lambda xs: interpret(dec, xs), caches,
-                   Shapes.from_json(c.manifest["generate"]), list(PROMPT.encode()), 32)
-    return out, ref.tokens
+from tests.backends.gpu.helpers import PROMPT, compiled  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -30,16 +30,7 @@ float32 products, as the IR interpreter computes), "tf32" otherwise.
 import triton
 import triton.language as tl
 
-
-@triton.jit
-def _load_kv(ptr, e_ptr, b, g, n, d, s_b, s_g, s_n, e_b, e_g, e_n, ok,
-             KV_BLOCK: tl.constexpr, KV_SHIFT: tl.constexpr):
-    # one K or V tile, element (n, d) of head g of batch row b, as float32
-    x = tl.load(ptr + b * s_b + g * s_g + n * s_n + d, mask=ok, other=0).to(tl.float32)
-    if KV_BLOCK > 0:
-        e = tl.load(e_ptr + b * e_b + g * e_g + n * e_n + d // KV_BLOCK, mask=ok, other=0)
-        x = x * tl.exp2((e.to(tl.int32) - KV_SHIFT).to(tl.float32))
-    return x
+from llmc.backends.gpu.templates._kv_tile import _anchors, _attend_tile
 
 
 @triton.jit
@@ -78,13 +69,8 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
         if first // T == last // T:
             hi = tl.minimum(TK, last % T + 1 + TK - T)
     lo = 0
-    if WINDOW:                                    # each row's last visible key
-        if HAS_MASK:
-            anchor = tl.load(anchor_ptr + t * s_at, mask=row_ok, other=-1).to(tl.int32)
-        elif CAUSAL:
-            anchor = t + TK - T
-        else:
-            anchor = tl.zeros((BLOCK_Q,), tl.int32) + TK - 1
+    if WINDOW:
+        anchor = _anchors(anchor_ptr, t, row_ok, s_at, T, TK, CAUSAL, HAS_MASK, BLOCK_Q)
         # without sinks, the tiles before every row's window are skipped
         a_min = tl.min(tl.where(row_ok, anchor, TK))
         lo = tl.where(sinks == 0, tl.maximum(a_min - window + 1, 0) // BLOCK_K * BLOCK_K, 0)
@@ -92,11 +78,6 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
     for k0 in range(lo, hi, BLOCK_K):
         n = k0 + tl.arange(0, BLOCK_K)
         n_ok = n < TK
-        k = _load_kv(k_ptr, ke_ptr, b, g, n[None, :], d[:, None], s_kb, s_kg, s_kn,
-                     e_kb, e_kg, e_kn, n_ok[None, :] & d_ok[:, None], KV_BLOCK, KV_SHIFT)
-        if not DOT_F32:
-            k = k.to(q.dtype)
-        s = tl.dot(q, k, input_precision=PRECISION) * scale                                 # (BLOCK_Q, BLOCK_K) f32
         visible = row_ok[:, None] & n_ok[None, :]
         if CAUSAL:
             visible = visible & (n[None, :] <= t[:, None] + (TK - T))
@@ -107,19 +88,11 @@ def attention(q_ptr, k_ptr, v_ptr, o_ptr, ke_ptr, ve_ptr, mask_ptr, anchor_ptr,
         if WINDOW:
             visible = visible & ((n[None, :] > anchor[:, None] - window)
                                  | (n[None, :] < sinks))
-        s = tl.where(visible, s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)     # rows with nothing seen yet
-        alpha = tl.exp(m_i - m_safe)
-        p = tl.exp(s - m_safe[:, None])
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = _load_kv(v_ptr, ve_ptr, b, g, n[:, None], d[None, :], s_vb, s_vg, s_vn,
-                     e_vb, e_vg, e_vn, n_ok[:, None] & d_ok[None, :], KV_BLOCK, KV_SHIFT)
-        if not DOT_F32:
-            p = p.to(q.dtype)
-            v = v.to(q.dtype)
-        acc = acc * alpha[:, None] + tl.dot(p, v, input_precision=PRECISION)
-        m_i = m_new
+        m_i, l_i, acc = _attend_tile(q, m_i, l_i, acc, visible, n, n_ok, d, d_ok, b, g,
+                                     k_ptr, v_ptr, ke_ptr, ve_ptr, scale,
+                                     s_kb, s_kg, s_kn, s_vb, s_vg, s_vn,
+                                     e_kb, e_kg, e_kn, e_vb, e_vg, e_vn,
+                                     KV_BLOCK, KV_SHIFT, DOT_F32, PRECISION)
 
     o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
     H = G * HPG

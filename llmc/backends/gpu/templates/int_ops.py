@@ -134,6 +134,23 @@ def _int_scores(q, k_ptr, b, g, n, d, s_kb, s_kg, s_kn, ok, S_MULT: tl.constexpr
 
 
 @triton.jit
+def _int_tile(q, k_ptr, mask_ptr, b, g, t, row_ok, n, d, d_ok, T, TK, s_kb, s_kg, s_kn, s_mt,
+              S_MULT: tl.constexpr, S_SHIFT: tl.constexpr, CAUSAL: tl.constexpr,
+              HAS_MASK: tl.constexpr):
+    # the scores of rows (t, row_ok) against key tile n, and which of them are visible
+    n_ok = n < TK
+    xf = _int_scores(q, k_ptr, b, g, n[None, :], d[:, None], s_kb, s_kg, s_kn,
+                     n_ok[None, :] & d_ok[:, None], S_MULT, S_SHIFT)
+    visible = row_ok[:, None] & n_ok[None, :]
+    if CAUSAL:
+        visible = visible & (n[None, :] <= t[:, None] + (TK - T))
+    if HAS_MASK:
+        keep = tl.load(mask_ptr + t[:, None] * s_mt + n[None, :], mask=visible, other=0)
+        visible = visible & (keep != 0)
+    return xf, visible
+
+
+@triton.jit
 def int_attention(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, G, T, TK, HPG, D,
                   s_qb, s_qh, s_qt, s_kb, s_kg, s_kn, s_vb, s_vg, s_vn, s_mt,
                   S_MULT: tl.constexpr, S_SHIFT: tl.constexpr, O_MULT: tl.constexpr,
@@ -160,29 +177,15 @@ def int_attention(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, G, T, TK, HPG, D,
     m_i = tl.full((BLOCK_Q,), LOW, tl.int64)
     for k0 in range(0, TK, BLOCK_K):
         n = k0 + tl.arange(0, BLOCK_K)
-        n_ok = n < TK
-        xf = _int_scores(q, k_ptr, b, g, n[None, :], d[:, None], s_kb, s_kg, s_kn,
-                         n_ok[None, :] & d_ok[:, None], S_MULT, S_SHIFT)
-        visible = row_ok[:, None] & n_ok[None, :]
-        if CAUSAL:
-            visible = visible & (n[None, :] <= t[:, None] + (TK - T))
-        if HAS_MASK:
-            keep = tl.load(mask_ptr + t[:, None] * s_mt + n[None, :], mask=visible, other=0)
-            visible = visible & (keep != 0)
+        xf, visible = _int_tile(q, k_ptr, mask_ptr, b, g, t, row_ok, n, d, d_ok, T, TK,
+                                s_kb, s_kg, s_kn, s_mt, S_MULT, S_SHIFT, CAUSAL, HAS_MASK)
         m_i = tl.maximum(m_i, tl.max(tl.where(visible, xf, LOW), axis=1))
     # pass 2: the sum of i-exp(xf - max); one reciprocal per row
     total = tl.zeros((BLOCK_Q,), tl.int64)
     for k0 in range(0, TK, BLOCK_K):
         n = k0 + tl.arange(0, BLOCK_K)
-        n_ok = n < TK
-        xf = _int_scores(q, k_ptr, b, g, n[None, :], d[:, None], s_kb, s_kg, s_kn,
-                         n_ok[None, :] & d_ok[:, None], S_MULT, S_SHIFT)
-        visible = row_ok[:, None] & n_ok[None, :]
-        if CAUSAL:
-            visible = visible & (n[None, :] <= t[:, None] + (TK - T))
-        if HAS_MASK:
-            keep = tl.load(mask_ptr + t[:, None] * s_mt + n[None, :], mask=visible, other=0)
-            visible = visible & (keep != 0)
+        xf, visible = _int_tile(q, k_ptr, mask_ptr, b, g, t, row_ok, n, d, d_ok, T, TK,
+                                s_kb, s_kg, s_kn, s_mt, S_MULT, S_SHIFT, CAUSAL, HAS_MASK)
         e = tl.where(visible, _i_exp(tl.where(visible, xf - m_i[:, None], 0), X0, B_Q, C_Q), 0)
         total += tl.sum(e, axis=1)
     factor = (1 << 62) // tl.maximum(total, 1)
@@ -190,19 +193,12 @@ def int_attention(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, G, T, TK, HPG, D,
     acc = tl.zeros((BLOCK_Q, BLOCK_D), tl.int64)
     for k0 in range(0, TK, BLOCK_K):
         n = k0 + tl.arange(0, BLOCK_K)
-        n_ok = n < TK
-        xf = _int_scores(q, k_ptr, b, g, n[None, :], d[:, None], s_kb, s_kg, s_kn,
-                         n_ok[None, :] & d_ok[:, None], S_MULT, S_SHIFT)
-        visible = row_ok[:, None] & n_ok[None, :]
-        if CAUSAL:
-            visible = visible & (n[None, :] <= t[:, None] + (TK - T))
-        if HAS_MASK:
-            keep = tl.load(mask_ptr + t[:, None] * s_mt + n[None, :], mask=visible, other=0)
-            visible = visible & (keep != 0)
+        xf, visible = _int_tile(q, k_ptr, mask_ptr, b, g, t, row_ok, n, d, d_ok, T, TK,
+                                s_kb, s_kg, s_kn, s_mt, S_MULT, S_SHIFT, CAUSAL, HAS_MASK)
         e = tl.where(visible, _i_exp(tl.where(visible, xf - m_i[:, None], 0), X0, B_Q, C_Q), 0)
         p = tl.minimum((e * factor[:, None]) >> (62 - PROB_BITS), 2 ** PROB_BITS - 1)
         v = tl.load(v_ptr + b * s_vb + g * s_vg + n[:, None] * s_vn + d[None, :],
-                    mask=n_ok[:, None] & d_ok[None, :], other=0).to(tl.int64)
+                    mask=(n < TK)[:, None] & d_ok[None, :], other=0).to(tl.int64)
         acc += tl.sum(p[:, :, None] * v[None, :, :], axis=1)    # exact: no float dot
     y = _rshift(acc * O_MULT, O_SHIFT + acc * 0)
     y = tl.minimum(tl.maximum(y, LO), HI)
