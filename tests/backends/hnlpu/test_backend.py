@@ -51,7 +51,8 @@ def test_layer_too_large_refused_pointing_to_the_analytic_report(
     api.compile("llama-tiny", "hnlpu", out, weights="random", quant="w4a8", seq_len=16)
     meta = json.loads((out / "rtl" / "layers.json").read_text())
     assert meta["analytic_only"]
-    assert main(["run", str(out), "--prompt", "hi", "--simulator", FIRST]) == 2
+    assert main(["run", str(out), "--prompt", "hi", "--gen-tokens", "2",
+                 "--simulator", FIRST]) == 2
     _error_line(capsys, "above the RTL simulation limit", "hnlpu/system.md")
 
 
@@ -59,7 +60,7 @@ def test_missing_simulator_says_how_to_install(
         tiny_artifact, monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(rtl_tools.shutil, "which", lambda name: None)
-    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi",
+    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi", "--gen-tokens", "2",
                  "--simulator", "icarus"]) == 2
     _error_line(capsys, "apt-get install -y iverilog")
 
@@ -93,7 +94,7 @@ def test_llmc_run_simulates_chosen_layers_bit_and_cycle_exact(
 
 def test_unknown_layer_prefix_refused(tiny_artifact, capsys: pytest.CaptureFixture[str]  # noqa: ANN001
                                       ) -> None:
-    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi",
+    assert main(["run", str(tiny_artifact.out_dir), "--prompt", "hi", "--gen-tokens", "2",
                  "--simulator", FIRST, "--rtl-layers", "nothing"]) == 2
     _error_line(capsys, "no hardwired layer", "is named nothing*")
 
