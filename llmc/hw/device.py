@@ -190,6 +190,7 @@ class Device:
     vector: VectorUnit | None = None
     scratchpad: Scratchpad | None = None
     tiling: TilingRules | None = None
+    sm_count: Figure | None = None             # [gpu]: streaming multiprocessors
     path: str = ""
 
     @property

@@ -229,6 +229,16 @@ def _agree(got: float, want: float, what: str, where: str) -> None:
                          f"{AGREE:.0%}; fix one of them)")
 
 
+def _sm_count(gpu: Mapping[str, Any] | None, where: str) -> Figure | None:
+    """[gpu] sm_count: a GPU's streaming multiprocessors (a positive integer)."""
+    if gpu is None or "sm_count" not in gpu:
+        return None
+    fig = _figure(gpu, "sm_count", f"{where}.gpu")
+    if fig.value != int(fig.value):
+        raise UsageError(f"{where}.gpu: sm_count must be an integer")
+    return fig
+
+
 def _check_derived(d: Device, where: str) -> None:
     """Figures that derive from others must agree with them (see module doc)."""
     clock = d.clock_hz.value if d.clock_hz else None
@@ -312,6 +322,7 @@ def parse_device(raw: Mapping[str, Any], where: str, links: Mapping[str, Any]) -
         vector=_vector(_table(raw, "vector", where), where),
         scratchpad=_scratchpad(_table(raw, "scratchpad", where), memory, where),
         tiling=_tiling(_table(raw, "tiling", where), where),
+        sm_count=_sm_count(_table(raw, "gpu", where), where),
         path=where)
     _check_derived(device, where)
     return device

@@ -211,3 +211,13 @@ def test_one_edge_npu() -> None:
     for d in list_devices().values():
         for figure in (d.clock_hz, d.array, d.vector, d.scratchpad, d.tiling):
             assert figure is None or figure.source
+
+
+def test_gpu_sm_count_is_a_cited_integer(tmp_path: Path) -> None:
+    h100 = get_device("h100")
+    assert h100.sm_count.value == 132 and "whitepaper" in h100.sm_count.source
+    assert get_device("npu").sm_count is None
+    bad = _toml(tmp_path, DEVICES_DIR / "h100-sxm5.toml", "bad-gpu",
+                ("sm_count = { value = 132,", "sm_count = { value = 13.5,"))
+    with pytest.raises(UsageError, match=r"gpu: sm_count must be an integer"):
+        load_device_file(bad)

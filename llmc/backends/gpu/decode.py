@@ -26,9 +26,7 @@ kernel and, with more than one split, the reduce kernel.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from llmc.backends.gpu.runtime import pow2
@@ -39,13 +37,9 @@ MAX_SPLITS = 128       # FlashAttention-2's cap
 
 
 def sm_count(device: Any) -> int | None:
-    """The device file's [gpu] sm_count (streaming multiprocessors), if it has one."""
-    path = Path(str(getattr(device, "path", "") or ""))
-    if path.suffix != ".toml" or not path.is_file():
-        return None
-    fig = tomllib.loads(path.read_text()).get("gpu", {}).get("sm_count")
-    value = fig.get("value") if isinstance(fig, dict) else fig
-    return int(value) if isinstance(value, int) and value > 0 else None
+    """The device's [gpu] sm_count (streaming multiprocessors), if its file gives one."""
+    fig = getattr(device, "sm_count", None)
+    return int(fig.value) if fig is not None else None
 
 
 def num_splits(programs: int, sms: int, key_tiles: int, max_splits: int = MAX_SPLITS) -> int:

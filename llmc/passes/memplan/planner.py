@@ -11,7 +11,7 @@ from llmc.passes.memplan.cpsat import solve_cpsat
 from llmc.passes.memplan.heuristics import best_fit, greedy_by_size
 from llmc.passes.memplan.mip import solve_mip
 from llmc.passes.memplan.problem import Plan, Problem, live_at, lower_bound, peak_step
-from llmc.passes.memplan.spill import plan_spills
+from llmc.passes.memplan.spill import SpillSearchTimeout, plan_spills
 
 METHODS = ("auto", "cpsat", "mip", "memo", "greedy", "bestfit")
 SPILLING = ("auto", "cpsat")  # the methods that spill when the arena is too small
@@ -107,9 +107,7 @@ def _spill(problem: Problem, arena_bytes: int, time_limit_s: float) -> Plan:
     else:
         try:
             result = plan_spills(problem, arena_bytes, time_limit_s)
-        except UsageError as e:
-            if "none found within" not in str(e):
-                raise
+        except SpillSearchTimeout:
             result = plan_spills_greedy(problem, arena_bytes)
     check_plan(problem, result, arena_bytes)
     return result

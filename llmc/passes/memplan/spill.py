@@ -71,10 +71,14 @@ def _refuse(problem: Problem, capacity: int) -> None:
             f"({names}{more}); enlarge the arena or tile that op")
 
 
+class SpillSearchTimeout(UsageError):
+    """No spill plan found within the time limit (none proved impossible either)."""
+
+
 def plan_spills(problem: Problem, capacity: int, time_limit_s: float = 30.0) -> Plan:
     """The plan that fits ``capacity`` bytes moving the fewest bytes to and
-    from DRAM (module docstring). Raises UsageError when none exists or none
-    is found within ``time_limit_s``."""
+    from DRAM (module docstring). Raises UsageError when none exists, SpillSearchTimeout (a
+    UsageError) when none is found within ``time_limit_s``."""
     t0 = time.perf_counter()
     _refuse(problem, capacity)
     bufs = [b for b in problem.buffers if b.size]
@@ -82,11 +86,11 @@ def plan_spills(problem: Problem, capacity: int, time_limit_s: float = 30.0) -> 
     model = _Model(problem, bufs, capacity // unit, unit)
     res = model.solve(time_limit_s)
     if res is None:
-        raise UsageError(
-            f"no spill plan fits the arena of {capacity} bytes: "
-            + ("proved impossible (fragmentation or placement rules)"
-               if model.status == "INFEASIBLE" else
-               f"none found within {time_limit_s} s; allow more time or enlarge the arena"))
+        head = f"no spill plan fits the arena of {capacity} bytes: "
+        if model.status == "INFEASIBLE":
+            raise UsageError(head + "proved impossible (fragmentation or placement rules)")
+        raise SpillSearchTimeout(head + f"none found within {time_limit_s} s; allow more "
+                                 "time or enlarge the arena")
     segments, status, bound = res
     offsets = {b.name: 0 for b in problem.buffers}
     spilled: dict[str, tuple[Segment, ...]] = {}
