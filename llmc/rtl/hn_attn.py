@@ -243,24 +243,16 @@ def run_attn(spec: AttnSpec, simulator: str, work: str | Path,
              ) -> tuple[bool, list[dict], str]:
     """Build the unit and run `cases` (kc, vc, q, k_new, v_new, pos, expected)
     through its testbench; (passed, per-case rows, log path)."""
-    import json
-
-    from llmc.rtl.runner import build_design, run_test
+    from llmc.rtl.runner import build_design, run_tb
 
     work = Path(work).resolve()
     design = generate_attn(spec)
     build = build_design(design.write(work / "rtl"), design.top, simulator,
                          work / f"sim_{simulator}", waves=True if waves else None)
-    run_dir = work / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    report = run_dir / "report.json"
-    report.unlink(missing_ok=True)
     flat = [{k: (int(v) if k == "pos" else np.asarray(v, np.int64).reshape(-1).tolist())
              for k, v in c.items()} for c in cases]
-    (run_dir / "tb.json").write_text(json.dumps({"expected_cycles": spec.cycles(),
-                                                 "cases": flat, "report": str(report)}))
-    sim = run_test(build, "llmc.rtl.tb_attn", run_dir,
-                   extra_env={"LLMC_TB_CONFIG": str(run_dir / "tb.json")}, waves=waves)
-    rows = json.loads(report.read_text())["vectors"] if report.is_file() else []
+    sim, data = run_tb(build, "llmc.rtl.tb_attn", work / "run",
+                       {"expected_cycles": spec.cycles(), "cases": flat}, waves=waves)
+    rows = data["vectors"] if data else []
     return sim.passed and len(rows) == len(cases) and all(r["passed"] for r in rows), rows, \
         str(sim.log)

@@ -15,7 +15,6 @@ one that samples `start`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,24 +191,18 @@ def run_norm(spec: NormSpec, simulator: str, work: str | Path, xs: np.ndarray,
              expected: np.ndarray, *, waves: bool = False) -> tuple[bool, list[dict], str]:
     """Build the unit and check it on the vectors xs (V, C) through the
     layer testbench (llmc.rtl.tb_hn); (passed, per-vector rows, log path)."""
-    from llmc.rtl.runner import build_design, run_test
+    from llmc.rtl.runner import build_design, run_tb
 
     work = Path(work).resolve()
     design = generate_norm(spec)
     build = build_design(design.write(work / "rtl"), design.top, simulator,
                          work / f"sim_{simulator}", waves=True if waves else None)
-    run_dir = work / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    report = run_dir / "report.json"
-    report.unlink(missing_ok=True)
     port = {"x": "x", "y": "y", "n": spec.channels, "bits": 8,
             "inputs": [[int(v) for v in x] for x in xs],
             "expected": [[int(v) for v in y] for y in expected]}
-    (run_dir / "tb.json").write_text(json.dumps({
-        "x_bits": spec.x_bits, "expected_cycles": spec.cycles(), "vectors": len(xs),
-        "ports": [port], "report": str(report)}))
-    sim = run_test(build, "llmc.rtl.tb_hn", run_dir,
-                   extra_env={"LLMC_TB_CONFIG": str(run_dir / "tb.json")}, waves=waves)
-    rows = json.loads(report.read_text())["vectors"] if report.is_file() else []
+    sim, data = run_tb(build, "llmc.rtl.tb_hn", work / "run",
+                       {"x_bits": spec.x_bits, "expected_cycles": spec.cycles(),
+                        "vectors": len(xs), "ports": [port]}, waves=waves)
+    rows = data["vectors"] if data else []
     return sim.passed and len(rows) == len(xs) and all(r["passed"] for r in rows), rows, \
         str(sim.log)

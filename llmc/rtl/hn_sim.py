@@ -14,7 +14,6 @@ every output word and the cycle count with `step_cycles`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from llmc.rtl.hn_ctrl import generate_decode
 from llmc.rtl.hn_ctrl import steps as ctrl_steps
 from llmc.rtl.hn_ffn import FfnSpec, generate_ffn
 from llmc.rtl.hn_layer import DecodeSpec
-from llmc.rtl.runner import Build, SimRun, WaveFormat, build_design, run_test
+from llmc.rtl.runner import Build, SimRun, WaveFormat, build_design, run_tb
 
 TB_MODULE = "llmc.rtl.tb_hn"
 
@@ -66,15 +65,15 @@ def build_hn(layers: Sequence[HnLayer], style: str, simulator: str, build_dir: s
                         waves=waves)
 
 
+def _no_report(sim: SimRun) -> str:
+    return f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}"
+
+
 def run_hn(build: Build, layers: Sequence[HnLayer], style: str,
            xs: Sequence[Sequence[Sequence[int]]], expected: Sequence[Sequence[Sequence[int]]],
            run_dir: str | Path, *, waves: bool = False) -> HnRun:
     """Run the testbench on `build`: layer i gets the vectors xs[i], checked
     against expected[i]."""
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg, report = run_dir / "tb.json", run_dir / "report.json"
-    report.unlink(missing_ok=True)
     want = step_cycles(layers, style)
     one = len(layers) == 1
     ports = [{"x": "x" if one else f"x_{i}", "y": "y" if one else f"y_{i}", "n": layer.n,
@@ -82,15 +81,11 @@ def run_hn(build: Build, layers: Sequence[HnLayer], style: str,
               "expected": [[int(v) for v in y] for y in expected[i]]}
              for i, layer in enumerate(layers)]
     vectors = len(xs[0])
-    cfg.write_text(json.dumps({"x_bits": layers[0].x_bits, "expected_cycles": want,
-                               "vectors": vectors, "ports": ports,
-                               "report": str(report)}) + "\n")
-    sim = run_test(build, TB_MODULE, run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
-                   waves=waves)
-    if not report.is_file():
-        return HnRun(build.simulator, style, want, (), (), (), sim, 0.0,
-                     f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}")
-    data = json.loads(report.read_text())
+    sim, data = run_tb(build, TB_MODULE, run_dir, {
+        "x_bits": layers[0].x_bits, "expected_cycles": want, "vectors": vectors,
+        "ports": ports}, waves=waves)
+    if data is None:
+        return HnRun(build.simulator, style, want, (), (), (), sim, 0.0, _no_report(sim))
     rows = data["vectors"]
     return HnRun(build.simulator, style, want, tuple(r["cycles"] for r in rows),
                  tuple(r["mismatches"] for r in rows),
@@ -124,23 +119,16 @@ def run_ffn(build: Build, spec: FfnSpec, xs: Sequence[Sequence[int]],
             waves: bool = False) -> HnRun:
     """Run the testbench on a SwiGLU block: y (and the intermediate h) of every
     x checked bit for bit, the cycles against `FfnSpec.cycles`."""
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg, report = run_dir / "tb.json", run_dir / "report.json"
-    report.unlink(missing_ok=True)
     ports = [{"x": "x", "y": "y", "n": spec.down.n, "inputs": [[int(v) for v in x] for x in xs],
               "expected": [[int(v) for v in y] for y in ys]},
              {"x": None, "y": "h", "n": spec.hidden, "bits": 8,
               "expected": [[int(v) for v in h] for h in hs]}]
-    cfg.write_text(json.dumps({"x_bits": 8, "expected_cycles": spec.cycles(),
-                               "vectors": len(xs), "ports": ports,
-                               "report": str(report)}) + "\n")
-    sim = run_test(build, TB_MODULE, run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
-                   waves=waves)
-    if not report.is_file():
+    sim, data = run_tb(build, TB_MODULE, run_dir, {
+        "x_bits": 8, "expected_cycles": spec.cycles(), "vectors": len(xs), "ports": ports},
+        waves=waves)
+    if data is None:
         return HnRun(build.simulator, "ffn", spec.cycles(), (), (), (), sim, 0.0,
-                     f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}")
-    data = json.loads(report.read_text())
+                     _no_report(sim))
     rows = data["vectors"]
     return HnRun(build.simulator, "ffn", spec.cycles(), tuple(r["cycles"] for r in rows),
                  tuple(r["mismatches"] for r in rows),
@@ -184,10 +172,6 @@ def run_decode(build: Build, spec: DecodeSpec, x: Sequence[int], kcs: Sequence[n
     """Fill the attention buffers with the caches, run one decode step of the
     input row x at `pos`, and check y and every layer's h bit for bit and the
     cycles against `decode_cycles`."""
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg, report = run_dir / "tb.json", run_dir / "report.json"
-    report.unlink(missing_ok=True)
     want = decode_cycles(spec)
     ins = [{"name": "x", "bits": spec.in_bits, "values": [int(v) for v in x]},
            {"name": "pos", "bits": 0, "values": [int(pos)]}]
@@ -197,14 +181,10 @@ def run_decode(build: Build, spec: DecodeSpec, x: Sequence[int], kcs: Sequence[n
     outs = [{"name": "y", "bits": 32, "expected": [int(v) for v in y]}]
     outs += [{"name": f"h_{i}", "bits": 8, "expected": [int(v) for v in h]}
              for i, h in enumerate(hs)]
-    cfg.write_text(json.dumps({"expected_cycles": want, "inputs": ins, "outputs": outs,
-                               "report": str(report)}) + "\n")
-    sim = run_test(build, "llmc.rtl.tb_ctrl", run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
-                   waves=waves)
-    if not report.is_file():
-        return HnRun(build.simulator, "decode", want, (), (), (), sim, 0.0,
-                     f"the testbench wrote no report; see {sim.log}:\n{sim.log_tail()}")
-    data = json.loads(report.read_text())
+    sim, data = run_tb(build, "llmc.rtl.tb_ctrl", run_dir,
+                       {"expected_cycles": want, "inputs": ins, "outputs": outs}, waves=waves)
+    if data is None:
+        return HnRun(build.simulator, "decode", want, (), (), (), sim, 0.0, _no_report(sim))
     return HnRun(build.simulator, "decode", want, (data["cycles"],), (data["mismatches"],),
                  (tuple(tuple(o) for o in data["outputs"]),), sim, data["wall_s"],
                  None if data["passed"] else f"first mismatch {data['first']}")

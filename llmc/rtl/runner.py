@@ -14,6 +14,7 @@ an exception; a design that does not compile is a `SimulationError`.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -196,6 +197,22 @@ def run_test(
         waves=wave_path if wave_path and wave_path.exists() else None,
         seconds=seconds,
     )
+
+
+def run_tb(build: Build, test_module: str, run_dir: str | Path, config: Mapping[str, Any], *,
+           waves: bool = False) -> tuple[SimRun, dict[str, Any] | None]:
+    """Run a JSON-configured testbench: `config` is written to run_dir/tb.json
+    (with "report": the run_dir/report.json the testbench writes), handed to
+    `test_module` through LLMC_TB_CONFIG; (the run, the report's data, or
+    None where the testbench wrote none)."""
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg, report = run_dir / "tb.json", run_dir / "report.json"
+    report.unlink(missing_ok=True)
+    cfg.write_text(json.dumps({**config, "report": str(report)}) + "\n")
+    sim = run_test(build, test_module, run_dir, extra_env={"LLMC_TB_CONFIG": str(cfg)},
+                   waves=waves)
+    return sim, (json.loads(report.read_text()) if report.is_file() else None)
 
 
 def run_cocotb(
