@@ -10,6 +10,7 @@ after the module) and are linted and tested like generated code:
 | llmc_skew      | DEPTH-stage delay line that skews operands into the array   |
 | llmc_drain     | column output drain: parallel-load the sums, shift them out |
 | llmc_popcount  | number of ones among N inputs (a Hardwired Neuron's group)  |
+| llmc_hn_neuron | a Hardwired Neuron's bit-plane sum, its codes as parameters |
 """
 
 from __future__ import annotations

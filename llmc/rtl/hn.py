@@ -114,8 +114,9 @@ class HnLayer:
     def module(self) -> str:
         return "hn_" + "".join(ch if ch.isalnum() else "_" for ch in self.name)
 
-    def top(self, style: str) -> str:
-        return f"{self.module}_{check_style(style)}"
+    def top(self, style: str, compact: bool = False) -> str:
+        """The module's name; `compact`: the "me" form of `generate_me(compact=True)`."""
+        return f"{self.module}_{check_style(style)}" + ("_c" if compact else "")
 
     def cycles(self, style: str) -> int:
         """Rising edges from the one that samples `start` to done (see the module doc)."""
@@ -222,8 +223,11 @@ def me_partial_bits(layer: HnLayer) -> int:
     return max(layer.partial_bits(), widest)
 
 
-def generate_me(layer: HnLayer) -> Design:
-    """The Metal-Embedding form (see the module docstring)."""
+def generate_me(layer: HnLayer, compact: bool = False) -> Design:
+    """The Metal-Embedding form (see the module docstring). `compact` writes
+    each neuron as one llmc_hn_neuron whose parameters are its codes and
+    scales (the same datapath, cycle for cycle: for layers too large to
+    simulate wire by wire) instead of one llmc_popcount per code."""
     xb, pw = layer.x_bits, me_partial_bits(layer)
     aw = pw + xb - 1             # the result's signed width (<= OUT_BITS: checked)
     _check_width(layer, aw)
@@ -240,22 +244,19 @@ def generate_me(layer: HnLayer) -> Design:
         Net("wire", "load", assign="start && !busy && !pvalid",
             comment="a new x is taken only when the last one is finished"),
     ]
+    if compact:
+        items += [Net("wire", "plane", layer.k, comment="the bit plane now in xs",
+                      assign=_word([f"xs[{xb * k}]" for k in reversed(range(layer.k))])),
+                  Net("wire", "plane_en", assign="!rst && busy",
+                      comment="the neurons register the plane's sums")]
     latch, outs = [], []
     for n in range(layer.n):
-        terms = []
-        for g, (const, members) in enumerate(layer.groups(n)):
-            w, pc = _pc_width(len(members)), f"pc{n}_{g}"
-            wires = [f"xs[{xb * k}]" for k in reversed(members)]
-            items.append(Net("wire", pc, w, comment=f"{len(members)} inputs of constant {const}"))
-            items.append(Instance("llmc_popcount", f"u_pc{n}_{g}",
-                                  (("in", _word(wires)), ("count", pc)),
-                                  params=(("N", len(members)), ("W", w))))
-            terms += [(sign, _word([_rep(pw - w - sh, "1'b0"), pc, _rep(sh, "1'b0")]))
-                      for sign, sh in _signed_digits(const)]
+        if compact:
+            items += [Net("wire", f"part_r{n}", pw), _neuron(layer, n, pw)]
+        else:
+            items += [*_wired_neuron(layer, n, pw), Net("reg", f"part_r{n}", pw)]
+            latch.append(NonBlocking(f"part_r{n}", f"part{n}"))
         items += [
-            Net("wire", f"part{n}", pw, assign=_sum(terms, pw),
-                comment=f"neuron {n}: popcounts x constants, summed"),
-            Net("reg", f"part_r{n}", pw),
             Net("reg", f"acc{n}", hi, comment="running sum / 2^(planes done)"),
             Net("reg", f"low{n}", xb, comment="low bits shifted out of the accumulator"),
             Net("wire", f"ext{n}", hi + 1,
@@ -263,7 +264,6 @@ def generate_me(layer: HnLayer) -> Design:
             Net("wire", f"sum{n}", hi + 1,
                 assign=f"{{acc{n}[{hi - 1}], acc{n}}} + (psign ? -ext{n} : ext{n})"),
         ]
-        latch.append(NonBlocking(f"part_r{n}", f"part{n}"))
         items.append(Always("posedge clk", (
             If("load", (NonBlocking(f"acc{n}", f"{hi}'d0"), NonBlocking(f"low{n}", f"{xb}'d0")),
                (If("pvalid", (
@@ -285,7 +285,40 @@ def generate_me(layer: HnLayer) -> Design:
                         If(f"bitn == {last}", (NonBlocking("busy", "1'b0"),)))),
             If("pvalid && psign", (NonBlocking("done", "1'b1"),)))),
     ), comment="load x, then one bit plane per cycle (LSB first); done after the sign plane")
-    return _design(layer, "me", (*items, control, Comment(), *outs), ("llmc_popcount",))
+    return _design(layer, "me", (*items, control, Comment(), *outs),
+                   ("llmc_hn_neuron",) if compact else ("llmc_popcount",), compact)
+
+
+def _wired_neuron(layer: HnLayer, n: int, pw: int) -> list:
+    """Neuron n's partial sum wire by wire: one llmc_popcount per code group,
+    times its constant in signed digits, summed."""
+    items: list = []
+    terms = []
+    for g, (const, members) in enumerate(layer.groups(n)):
+        w, pc = _pc_width(len(members)), f"pc{n}_{g}"
+        wires = [f"xs[{layer.x_bits * k}]" for k in reversed(members)]
+        items.append(Net("wire", pc, w, comment=f"{len(members)} inputs of constant {const}"))
+        items.append(Instance("llmc_popcount", f"u_pc{n}_{g}",
+                              (("in", _word(wires)), ("count", pc)),
+                              params=(("N", len(members)), ("W", w))))
+        terms += [(sign, _word([_rep(pw - w - sh, "1'b0"), pc, _rep(sh, "1'b0")]))
+                  for sign, sh in _signed_digits(const)]
+    items.append(Net("wire", f"part{n}", pw, assign=_sum(terms, pw),
+                     comment=f"neuron {n}: popcounts x constants, summed"))
+    return items
+
+
+def _neuron(layer: HnLayer, n: int, pw: int) -> Instance:
+    """Neuron n as one llmc_hn_neuron: its codes and scales as parameters."""
+    codes = "".join(f"{int(c) & 15:x}" for c in reversed(layer.codes[n]))
+    scales = "".join(f"{int(s):08x}" for s in reversed(layer.scales[n]))
+    g = layer.scales.shape[1]
+    return Instance("llmc_hn_neuron", f"u_n{n}",
+                    (("clk", "clk"), ("en", "plane_en"), ("plane", "plane"), ("part", f"part_r{n}")),
+                    params=(("K", layer.k), ("GROUP", layer.group), ("G", g), ("PW", pw),
+                            ("CODES", f"{4 * layer.k}'h{codes}"),
+                            ("SCALES", f"{32 * g}'h{scales}")),
+                    comment=f"neuron {n}: input k's code at CODES[4k+3:4k]")
 
 
 def generate_csd(layer: HnLayer) -> Design:
@@ -322,11 +355,13 @@ def _check_width(layer: HnLayer, aw: int) -> None:
                          f"int32 accumulator")
 
 
-def _design(layer: HnLayer, style: str, items: tuple, blocks: tuple[str, ...]) -> Design:
-    top = layer.top(style)
+def _design(layer: HnLayer, style: str, items: tuple, blocks: tuple[str, ...],
+            compact: bool = False) -> Design:
+    top = layer.top(style, compact)
     mod = Module(top, _ports(layer), items,
                  doc=f"{top}: y = x @ W.T with W wired in, not stored (llmc.rtl.hn)")
-    text = render(SourceFile((mod,), generated_from=_header(layer, style),
+    header = _header(layer, style) + (", one llmc_hn_neuron per neuron" if compact else "")
+    text = render(SourceFile((mod,), generated_from=header,
                              generator="llmc.rtl.hn"))
     return Design(top, ((f"{top}.v", text),), blocks)
 

@@ -108,8 +108,15 @@ def _clip(name: str, expr: str, top: int) -> list[str]:
             f"(({name}_w < {slit(-top)}) ? -{w}'sd{top} : {name}_w[{w - 1}:0]);"]
 
 
-def generate_ffn(spec: FfnSpec) -> Design:
-    """The block as a Design: its module, the three hardwired arrays and the popcount."""
+def ffn_top(spec: FfnSpec, compact: bool = False) -> str:
+    """The block's module name (`compact`: with compact hardwired arrays)."""
+    return spec.top + ("_c" if compact else "")
+
+
+def generate_ffn(spec: FfnSpec, compact: bool = False) -> Design:
+    """The block as a Design: its module, the three hardwired arrays and the
+    popcount (`compact`: the arrays as llmc_hn_neuron rows, llmc.rtl.hn)."""
+    top = ffn_top(spec, compact)
     f, d, k = spec.hidden, spec.down.n, spec.gate.k
     ib = max(1, (f - 1).bit_length())
     one = exp_one(spec.frac)
@@ -119,8 +126,8 @@ def generate_ffn(spec: FfnSpec) -> Design:
           f"{k} -> {f} -> {d}, int4 hardwired projections + vector unit.",
           "// Do not edit: regenerate instead (same input, same bytes).",
           "`timescale 1ns / 1ps", "`default_nettype none", "",
-          f"// {spec.top}: y = down(requant(silu(requant(gate x)) * requant(up x)))",
-          f"module {spec.top} (",
+          f"// {top}: y = down(requant(silu(requant(gate x)) * requant(up x)))",
+          f"module {top} (",
           "    input  wire                clk,",
           "    input  wire                rst,    // synchronous, active high",
           "    input  wire                start,  // take x (ignored while busy)",
@@ -143,7 +150,7 @@ def generate_ffn(spec: FfnSpec) -> Design:
                                          ("u_up", spec.up, "x", "go", "up_done", "up_y"),
                                          ("u_down", spec.down, "h_r", "down_go", "down_done",
                                           "y")):
-        L.append(f"    {layer.top('me')} {inst} (.clk(clk), .rst(rst), .start({st}), "
+        L.append(f"    {layer.top('me', compact)} {inst} (.clk(clk), .rst(rst), .start({st}), "
                  f".x({xin}), .done({dn}), .y({yo}));")
     L += ["", "    // ---- vector unit: channel ch of the gate and up accumulators",
           f"    wire signed [31:0] ga = gate_y[{OUT_BITS}*ch +: {OUT_BITS}];",
@@ -206,9 +213,9 @@ def generate_ffn(spec: FfnSpec) -> Design:
           "    end",
           "endmodule", "", "`default_nettype wire"]
     text = "\n".join(L) + "\n"
-    parts = [generate_me(layer) for layer in (spec.gate, spec.up, spec.down)]
-    generated = [g for p in parts for g in p.generated] + [(f"{spec.top}.v", text)]
-    return Design(spec.top, tuple(generated), ("llmc_popcount",))
+    parts = [generate_me(layer, compact) for layer in (spec.gate, spec.up, spec.down)]
+    generated = [g for p in parts for g in p.generated] + [(f"{top}.v", text)]
+    return Design(top, tuple(generated), parts[0].blocks)
 
 
 def ffn_reference(spec: FfnSpec, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

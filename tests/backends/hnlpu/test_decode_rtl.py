@@ -3,16 +3,14 @@ int4 weights) and the controller sequencing them, bit-exact with the
 interpreter's integer graph and cycle-exact with the controller's schedule;
 one llmc-tiny layer likewise.
 
-The default run simulates llama-tiny's step in Icarus (~40 s). Its lint
-(~1 min), its Verilator build (hundreds of C++ files: ~10-30 min on two
-cores) and the llmc-tiny layer (606,208 hardwired weights) run with
-LLMC_LONG_TESTS=1.
+Both run in Icarus and Verilator (llama-tiny: ~15 s and ~40 s; the
+llmc-tiny layer, 606,208 hardwired weights: ~70 s and ~90 s with its lint)
+thanks to the compact hardwired neurons (llmc_hn_neuron).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +24,6 @@ from llmc.rtl.hn_sim import build_decode, decode_cycles, decode_schedule, run_de
 from llmc.rtl.lint import lint
 from tests.rtl.rtl_helpers import SIMS, needs
 
-LONG = pytest.mark.skipif(not os.environ.get("LLMC_LONG_TESTS"),
-                          reason="minutes to an hour of CPU; LLMC_LONG_TESTS=1 runs it")
 PROMPT = [104, 105, 33]
 TINY_CYCLES = 10898  # the schedule below, summed
 
@@ -117,7 +113,6 @@ def test_llmc_run_simulates_the_decode_step_in_icarus(
 
 @pytest.mark.rtl
 @pytest.mark.slow
-@LONG
 def test_decode_design_lints_clean(tiny_artifact, tmp_path: Path) -> None:  # noqa: ANN001
     design = generate_decode(_case(tiny_artifact)[0].spec)
     assert lint(design.write(tmp_path), design.top) == []
@@ -125,7 +120,6 @@ def test_decode_design_lints_clean(tiny_artifact, tmp_path: Path) -> None:  # no
 
 @pytest.mark.rtl
 @pytest.mark.slow
-@LONG
 @needs("verilator")
 def test_decode_step_in_verilator_and_a_wrong_answer_fails(
         tiny_artifact, tmp_path: Path) -> None:  # noqa: ANN001
@@ -143,10 +137,9 @@ def test_decode_step_in_verilator_and_a_wrong_answer_fails(
 
 @pytest.mark.rtl
 @pytest.mark.slow
-@LONG
 @pytest.mark.parametrize("sim", SIMS)
-def test_llmc_tiny_layer_bit_and_cycle_exact(tmp_path_factory: pytest.TempPathFactory,
-                                             sim: str) -> None:
+def test_llmc_tiny_layer_bit_and_cycle_exact(tmp_path_factory: pytest.TempPathFactory, sim: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     """One llmc-tiny layer (its trained weights, 606,208 hardwired): compile
     writes the first layer's design (the whole model is above the controller's
     limit), and it runs bit-exact and cycle-exact."""
@@ -156,6 +149,12 @@ def test_llmc_tiny_layer_bit_and_cycle_exact(tmp_path_factory: pytest.TempPathFa
     meta = json.loads((out / "rtl" / "layers.json").read_text())["decode"]
     assert meta["layers"] == ["layers.0"] and not meta["whole_model"]
     assert meta["weights"] == 606208
-    work = tmp_path_factory.mktemp(f"llmc-tiny-{sim}")
+    if sim == SIMS[0]:  # lint once: the design as compile wrote it
+        rtl = out / "rtl"
+        assert lint([rtl / name for name in meta["sources"]], meta["top"]) == []
+    capsys.readouterr()
     assert main(["run", str(out), "--prompt", "def", "--gen-tokens", "2",
-                 "--simulator", sim]) == 0, work
+                 "--simulator", sim]) == 0
+    err = capsys.readouterr().err
+    assert f"RTL decode step ({sim}): layer layers.0 (units" in err and "606,208 weights; bit-exact vs the " \
+        f"interpreter; {meta['cycles']} cycles (cycle model {meta['cycles']})" in err, err
