@@ -157,9 +157,14 @@ def check_style(style: str) -> str:
     return style
 
 
-def generate(layer: HnLayer, style: str) -> Design:
-    """The layer as a Design in the given style ("me" or "csd")."""
-    return generate_me(layer) if check_style(style) == "me" else generate_csd(layer)
+def generate(layer: HnLayer, style: str, compact: bool = False) -> Design:
+    """The layer as a Design in the given style ("me" or "csd"; `compact`: the
+    "me" form of `generate_me(compact=True)`)."""
+    if check_style(style) == "me":
+        return generate_me(layer, compact)
+    if compact:
+        raise UsageError("the compact form is the Metal-Embedding one (style \"me\")")
+    return generate_csd(layer)
 
 
 def _ports(layer: HnLayer) -> tuple[Port, ...]:
@@ -370,13 +375,14 @@ def step_top(style: str) -> str:
     return f"hn_step_{check_style(style)}"
 
 
-def generate_step(layers: list[HnLayer], style: str, name: str = "") -> Design:
+def generate_step(layers: list[HnLayer], style: str, name: str = "",
+                  compact: bool = False) -> Design:
     """Several layers side by side (a decode step's projections, each its own
     hardwired array) behind one `start`; `done` when all are done. Ports
     x_<i>, y_<i> per layer i; one layer alone is returned as its own module
     (ports x, y)."""
     if len(layers) == 1:
-        return generate(layers[0], style)
+        return generate(layers[0], style, compact)
     ports = [Port("clk", "input"), Port("rst", "input", comment="synchronous, active high"),
              Port("start", "input", comment="every layer loads its x and computes"),
              Port("done", "output", comment="every layer's y is valid")]
@@ -387,10 +393,10 @@ def generate_step(layers: list[HnLayer], style: str, name: str = "") -> Design:
         ports += [Port(f"x_{i}", "input", layer.k * layer.x_bits, comment=layer.name),
                   Port(f"y_{i}", "output", layer.n * OUT_BITS, comment=layer.name)]
         items.append(Net("wire", f"done_{i}"))
-        items.append(Instance(layer.top(style), f"u_{i}", (
+        items.append(Instance(layer.top(style, compact), f"u_{i}", (
             ("clk", "clk"), ("rst", "rst"), ("start", "start"), ("x", f"x_{i}"),
             ("done", f"done_{i}"), ("y", f"y_{i}")), comment=layer.source or layer.name))
-        d = generate(layer, style)
+        d = generate(layer, style, compact)
         generated += d.generated
         blocks.update(d.blocks)
     items.append(Assign("done", " & ".join(f"done_{i}" for i in range(len(layers)))))

@@ -56,10 +56,11 @@ def step_cycles(layers: Sequence[HnLayer], style: str) -> int:
 
 
 def build_hn(layers: Sequence[HnLayer], style: str, simulator: str, build_dir: str | Path, *,
-             waves: WaveFormat | bool | None = None) -> Build:
-    """Generate the layers into `build_dir/rtl` and compile them in `build_dir/sim_<simulator>`."""
+             waves: WaveFormat | bool | None = None, compact: bool = False) -> Build:
+    """Generate the layers into `build_dir/rtl` and compile them in `build_dir/sim_<simulator>`
+    (`compact`: the Metal-Embedding neurons as llmc_hn_neuron, llmc.rtl.hn)."""
     build_dir = Path(build_dir)
-    design = generate_step(list(layers), style)
+    design = generate_step(list(layers), style, compact=compact)
     sources = design.write(build_dir / "rtl")
     return build_design(sources, design.top, simulator, build_dir / f"sim_{simulator}",
                         waves=waves)

@@ -84,6 +84,35 @@ def test_layer_bit_and_cycle_exact(tiny_artifact, tmp_path: Path, sim: str, styl
 
 
 @pytest.mark.rtl
+@pytest.mark.parametrize("sim", SIMS)
+def test_compact_neurons_compute_what_the_wired_ones_do(tiny_artifact, tmp_path: Path,
+                                                        sim: str) -> None:  # noqa: ANN001
+    """The whole k_proj (64 x 256) with one llmc_hn_neuron per neuron: lint
+    clean, bit-exact with the interpreter, the wired form's cycles."""
+    layer, node, graph = _k_proj(tiny_artifact)
+    design = generate(layer, "me", compact=True)
+    text = design.generated[0][1]
+    assert "llmc_hn_neuron" in text and "llmc_popcount" not in text
+    assert design.top == layer.top("me") + "_c" and design.blocks == ("llmc_hn_neuron",)
+    if sim == SIMS[0]:
+        assert lint(design.write(tmp_path / "lint"), design.top) == []
+    xs = random_inputs(layer.k, 3, seed=11)
+    want = _interpreter(node, graph, xs)
+    build = build_hn([layer], "me", sim, tmp_path, compact=True)
+    run = run_hn(build, [layer], "me", [xs], [want], tmp_path / "run")
+    assert run.passed and run.cycles == (layer.cycles("me"),) * 3, (run.problem, run.cycles)
+    want[2, 5] -= 1
+    bad = run_hn(build, [layer], "me", [xs], [want], tmp_path / "bad")
+    assert not bad.passed and bad.mismatches == (0, 0, 1)
+
+
+def test_compact_is_the_metal_embedding_form_only(tiny_artifact) -> None:  # noqa: ANN001
+    layer, _, _ = _k_proj(tiny_artifact)
+    with pytest.raises(UsageError, match="compact form is the Metal-Embedding one"):
+        generate(layer, "csd", compact=True)
+
+
+@pytest.mark.rtl
 def test_scoreboard_fails_a_wrong_answer(tiny_artifact, tmp_path: Path) -> None:  # noqa: ANN001
     layer, node, graph = _k_proj(tiny_artifact)
     xs = random_inputs(layer.k, 2, seed=1)
