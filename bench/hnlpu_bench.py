@@ -18,7 +18,8 @@ Then the area model's fit over the ME layers: cells = a * weights + c * inputs
     .venv/bin/python bench/hnlpu_bench.py    # writes bench/results/hnlpu.{json,md}
 
 Beside them, the systolic GEMM cores (output- vs weight-stationary, one shape;
-`bench.rtl_bench.bench_cores`): `--gemm-cores` reruns only that part.
+`bench.rtl_bench.bench_cores`): `--gemm-cores` reruns only that part; and whole
+decode steps in RTL (bench.hnlpu_decode_bench): `--decode-steps` reruns only that.
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ def write_md(data: dict, path: Path) -> None:
               "2-core machine under heavy load (load average 12-20).", ""]
     if "gemm_cores" in data:
         lines += _gemm_core_lines(data["gemm_cores"])
+    if "decode_steps" in data:
+        from bench.hnlpu_decode_bench import decode_lines
+
+        lines += decode_lines(data["decode_steps"])
     path.write_text("\n".join(lines))
 
 
@@ -206,12 +211,16 @@ def main() -> int:
     if "--md-only" in sys.argv:
         write_md(json.loads((RESULTS / "hnlpu.json").read_text()), RESULTS / "hnlpu.md")
         return 0
-    if "--gemm-cores" in sys.argv:  # only the GEMM cores, into the existing results
-        data = json.loads((RESULTS / "hnlpu.json").read_text())
-        data["gemm_cores"] = gemm_cores()
-        (RESULTS / "hnlpu.json").write_text(json.dumps(data, indent=1) + "\n")
-        write_md(data, RESULTS / "hnlpu.md")
-        return 0
+    parts = {"--gemm-cores": ("gemm_cores", gemm_cores), "--decode-steps": ("decode_steps", None)}
+    for flag, (key, run) in parts.items():  # only that part, into the existing results
+        if flag in sys.argv:
+            if run is None:
+                from bench.hnlpu_decode_bench import decode_steps as run
+            data = json.loads((RESULTS / "hnlpu.json").read_text())
+            data[key] = run()
+            (RESULTS / "hnlpu.json").write_text(json.dumps(data, indent=1) + "\n")
+            write_md(data, RESULTS / "hnlpu.md")
+            return 0
     from llmc.rtl.tools import find_yosys
 
     with tempfile.TemporaryDirectory(prefix="llmc-hnlpu-bench-") as tmp:
@@ -227,6 +236,9 @@ def main() -> int:
     data = {"machine": f"{platform.machine()}, {platform.python_version()}",
             "yosys": find_yosys().version.split(" (")[0], "vectors": VECTORS,
             "source": source, "rows": rows, "gemm_cores": gemm_cores()}
+    from bench.hnlpu_decode_bench import decode_steps
+
+    data["decode_steps"] = decode_steps()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "hnlpu.json").write_text(json.dumps(data, indent=1) + "\n")
     write_md(data, RESULTS / "hnlpu.md")

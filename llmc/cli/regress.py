@@ -2,7 +2,8 @@
 simulator and array shape asked for, as tasks on a sweep engine (a local
 process pool, or Ray with `--engine ray`), with a JUnit XML report.
 
-    llmc rtl regress --arrays 2x2,4x4 --simulators icarus,verilator -o out/ [--engine ray]
+    llmc rtl regress --arrays 2x2,4x4 --dataflows os,ws --simulators icarus,verilator -o out/
+                     [--engine ray]
 
 Writes DIR/junit.xml and DIR/regress.json (atomically); exit 0 when every
 case passes, 1 otherwise.
@@ -25,6 +26,8 @@ def register_regress(rsub: argparse._SubParsersAction) -> None:
                    help="simulators (default icarus,verilator)")
     r.add_argument("--arrays", default="2x2,4x4", metavar="RxC,...",
                    help="array shapes (default 2x2,4x4)")
+    r.add_argument("--dataflows", default="os,ws", metavar="os,ws",
+                   help="output- and/or weight-stationary cores (default os,ws)")
     r.add_argument("--cases", default="6x5x7,4x4x4", metavar="MxNxK,...",
                    help="GEMMs each core runs (default 6x5x7,4x4x4)")
     r.add_argument("--seed", type=int, default=0, help="seed of the first case's operands")
@@ -59,20 +62,20 @@ def _regress(a: argparse.Namespace) -> int:
 
     check_dest(a.out, MARKER)
     todo = make_jobs(names(a.simulators, "--simulators"), names(a.arrays, "--arrays"),
-                     _cases(a.cases, a.seed))
+                     _cases(a.cases, a.seed), names(a.dataflows, "--dataflows"))
     engine = make_engine(a.engine, a.address, a.jobs)
     try:
         verdicts = [v for rows in engine.run([{"jobs": [j]} for j in todo], regress_chunk)
                     for v in rows]
     finally:
         engine.close()
-    verdicts.sort(key=lambda v: (v["simulator"], v["array"]))
+    verdicts.sort(key=lambda v: (v["simulator"], v["dataflow"], v["array"]))
     ok = passed(verdicts)
     write_dir(a.out, {"junit.xml": junit_xml(verdicts),
                       MARKER: json.dumps({"passed": ok, "jobs": verdicts}, indent=2,
                                          sort_keys=True) + "\n"}, marker=MARKER)
     n = sum(len(v["cases"]) for v in verdicts)
-    bad = [f"{v['simulator']} {v['array']}" for v in verdicts
+    bad = [f"{v['simulator']} {v['dataflow']} {v['array']}" for v in verdicts
            if v["error"] or not all(c["passed"] for c in v["cases"])]
     print(f"rtl regress on {engine.name}: {len(verdicts)} cores, {n} cases: "
           + ("all passed" if ok else f"FAILED: {', '.join(bad)}"))

@@ -1,12 +1,12 @@
 """RTL regressions as tasks: the generated GEMM cores' cocotb suites, on
 every simulator and array shape asked for, run on a sweep engine.
 
-A job is (simulator, array shape, GEMM cases); a worker builds the core into
+A job is (simulator, dataflow, array shape, GEMM cases); a worker builds the core into
 its own temporary directory with llmc.rtl's public API (`core_config`,
 `build_gemm`, `run_gemm`), runs the suite (bit-exact against numpy,
 cycle-exact against llmc's simulator) and returns a plain verdict per case.
 `junit_xml` turns the verdicts into one JUnit XML report (a testsuite per
-simulator, a testcase per array shape and case) that CI systems read.
+simulator, a testcase per dataflow, array shape and case) that CI systems read.
 """
 
 from __future__ import annotations
@@ -21,21 +21,28 @@ from xml.sax.saxutils import quoteattr
 from llmc.errors import LlmcError, UsageError
 
 
-def jobs(simulators: Sequence[str], arrays: Sequence[str], cases: Sequence[tuple[int, ...]]
-         ) -> list[dict]:
-    """One job per simulator and array shape, each running every case (m, n, k, seed)."""
-    from llmc.hw.array import ArraySpec
+def jobs(simulators: Sequence[str], arrays: Sequence[str], cases: Sequence[tuple[int, ...]],
+         dataflows: Sequence[str] = ("os",)) -> list[dict]:
+    """One job per simulator, dataflow and array shape, each running every
+    case (m, n, k, seed)."""
+    from llmc.hw.array import ArraySpec, Dataflow
+    from llmc.rtl.config import RTL_DATAFLOWS
     from llmc.rtl.tools import check_simulator_name
 
     for s in simulators:
         if check_simulator_name(s) == "auto":
             raise UsageError("name the simulators (icarus, verilator), not auto")
+    flows = [Dataflow.parse(d).value for d in dataflows]
+    for d in flows:
+        if Dataflow(d) not in RTL_DATAFLOWS:
+            raise UsageError(f"the RTL generator builds output- and weight-stationary arrays "
+                             f"only; got dataflow {d!r} (use os or ws)")
     for a in arrays:
         ArraySpec.parse(a)
     if not cases:
         raise UsageError("no GEMM cases given")
-    return [{"simulator": s, "array": a, "cases": [list(c) for c in cases]}
-            for s, a in itertools.product(simulators, arrays)]
+    return [{"simulator": s, "dataflow": d, "array": a, "cases": [list(c) for c in cases]}
+            for s, d, a in itertools.product(simulators, flows, arrays)]
 
 
 def regress_chunk(chunk: dict) -> list[dict]:
@@ -49,11 +56,13 @@ def run_job(job: dict) -> dict:
     from llmc.rtl import GemmCase, build_gemm, core_config, run_gemm
 
     t0 = time.perf_counter()
-    out = {"simulator": job["simulator"], "array": job["array"], "error": None, "cases": []}
+    flow = job.get("dataflow", "os")
+    out = {"simulator": job["simulator"], "dataflow": flow, "array": job["array"],
+           "error": None, "cases": []}
     tmp = tempfile.mkdtemp(prefix="llmc-regress-")
     try:
         cases = [GemmCase(m, n, k, seed=seed) for m, n, k, seed in job["cases"]]
-        cfg = core_config(ArraySpec.parse(job["array"]), cases)
+        cfg = core_config(ArraySpec.parse(job["array"], flow), cases)
         run = run_gemm(build_gemm(cfg, job["simulator"], f"{tmp}/build"), cfg, cases,
                        f"{tmp}/run")
         if run.problem:
@@ -78,13 +87,14 @@ def passed(verdicts: Sequence[dict]) -> bool:
 
 
 def junit_xml(verdicts: Sequence[dict]) -> str:
-    """JUnit XML: a testsuite per simulator, a testcase per array shape and case."""
+    """JUnit XML: a testsuite per simulator, a testcase per dataflow, array shape and case."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
     for sim in sorted({v["simulator"] for v in verdicts}):
-        mine = sorted((v for v in verdicts if v["simulator"] == sim), key=lambda v: v["array"])
+        mine = sorted((v for v in verdicts if v["simulator"] == sim),
+                      key=lambda v: (v.get("dataflow", "os"), v["array"]))
         cases = []
         for v in mine:
-            cls = quoteattr(f"llmc.rtl.gemm.{sim}.{v['array']}")
+            cls = quoteattr(f"llmc.rtl.gemm.{sim}.{v.get('dataflow', 'os')}.{v['array']}")
             if v["error"] is not None and not v["cases"]:
                 cases.append(f"    <testcase classname={cls} name=\"build\" "
                              f"time=\"{v['seconds']}\"><error message={quoteattr(v['error'])}/>"

@@ -18,6 +18,13 @@ of weight (n, k) is code * s[n, k // group]):
   bit-parallel: each x_k times its constant as canonical-signed-digit
   shift-and-adds, one adder tree per neuron, one cycle.
 
+The Metal-Embedding form has a compact rendering (`generate_me(compact=True)`,
+the decode-step designs use it): each neuron is one llmc_hn_neuron whose
+parameters are its codes and scales, computing the same partial sums on the
+same edges; it compiles and simulates layers of hundreds of thousands of
+weights, while synthesis and area use the wire-by-wire form (Yosys maps the
+compact one's 32-bit integer arithmetic to more cells).
+
 Both take `start` with x on a K*x_bits bus (element k at bits
 [x_bits*k + x_bits-1 : x_bits*k]) and raise `done` with y (N signed 32-bit
 words, int_linear's int32) held until the next start. `HnLayer.cycles(style)`

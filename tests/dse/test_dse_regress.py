@@ -35,6 +35,10 @@ def test_bad_jobs_are_refused() -> None:
         jobs(["modelsim"], ["2x2"], [(3, 2, 4, 0)])
     with pytest.raises(UsageError, match="RxC"):
         jobs(["icarus"], ["2by2"], [(3, 2, 4, 0)])
+    with pytest.raises(UsageError, match="output- and weight-stationary arrays only"):
+        jobs(["icarus"], ["2x2"], [(3, 2, 4, 0)], ["is"])
+    assert [j["dataflow"] for j in jobs(["icarus"], ["2x2"], [(3, 2, 4, 0)], ["os", "WS"])] \
+        == ["os", "ws"]
 
 
 @pytest.mark.rtl
@@ -44,11 +48,13 @@ def test_regress_runs_the_suites(tmp_path: Path, capsys) -> None:  # noqa: ANN00
     out = tmp_path / "o"
     assert main(["rtl", "regress", "--simulators", "icarus", "--arrays", "2x2,3x2",
                  "--cases", "3x2x4", "-j", "2", "-o", str(out)]) == 0
-    assert "2 cores, 2 cases: all passed" in capsys.readouterr().out
+    assert "4 cores, 4 cases: all passed" in capsys.readouterr().out
     report = json.loads((out / "regress.json").read_text())
-    assert report["passed"] and [j["array"] for j in report["jobs"]] == ["2x2", "3x2"]
+    assert report["passed"] and [(j["dataflow"], j["array"]) for j in report["jobs"]] == \
+        [("os", "2x2"), ("os", "3x2"), ("ws", "2x2"), ("ws", "3x2")]
     assert all(c["rtl_cycles"] == c["expected_cycles"] for j in report["jobs"]
                for c in j["cases"])
     suite = ET.parse(out / "junit.xml").getroot()[0]
-    assert (suite.get("tests"), suite.get("failures")) == ("2", "0")
+    assert (suite.get("tests"), suite.get("failures")) == ("4", "0")
+    assert suite[2].get("classname") == "llmc.rtl.gemm.icarus.ws.2x2"
     assert main(["rtl", "regress", "--cases", "3x2", "-o", str(tmp_path / "p")]) == 2

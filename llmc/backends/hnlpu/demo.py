@@ -59,7 +59,8 @@ def demo(root: pathlib.Path) -> None:
           f"{run.expected_cycles}: 8 bit planes + 1)")
     print("  a whole decode step in RTL (every unit + the controller sequencing them): llmc "
           "compile llama-tiny --target hnlpu --weights random --quant w4a8 --seq-len 16 -o D; "
-          "llmc run D --prompt hi --gen-tokens 4 --simulator icarus")
+          "llmc run D --prompt hi --gen-tokens 4 --simulator icarus (one llmc-tiny layer, "
+          "606,208 hardwired weights: compile llmc-tiny likewise)")
     rep, paper = system_report(calibration_workload(), calibrate()), paper_point()
     print(f"  system model, gpt-oss-120b on {rep['chips']} chips (calibrated on the paper):")
     for k in KEYS:
