@@ -132,9 +132,9 @@ class HnlpuBackend(Backend):
         result = ReferenceBackend().run(artifact, prompt, max_new_tokens, on_token)
         if LAYERS_JSON in artifact.manifest["files"]:
             meta = json.loads(artifact.read_text(LAYERS_JSON))
-            whole = meta.get("decode", {}).get("whole_model", False)
-            step = meta["decode"]["cycles"] if whole else meta["cycles"]
-            # the decode steps' cycles: the controller's whole step where the
-            # design holds it, else the hardwired projections' alone
+            # the decode steps' cycles: the controller's whole step (its cycle
+            # model, which the design checks for every layer it holds), else
+            # the hardwired projections' alone
+            step = meta.get("decode", {}).get("model_cycles", meta["cycles"])
             result.cycles = step * max(0, len(result.tokens) - 1)
         return result

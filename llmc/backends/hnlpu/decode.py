@@ -248,7 +248,10 @@ def decode_files(graph: Graph, rtl_dir: str) -> tuple[dict[str, str], dict[str, 
     from llmc.rtl import tb_ctrl
 
     files[f"{rtl_dir}/tb_ctrl.py"] = Path(tb_ctrl.__file__).read_text()
+    whole = spec if spec.head is not None else decode_spec(graph).spec
     return files, {"decode": {
+        # the whole model's step by the same cycle model (the design may hold its first layer)
+        "model_cycles": decode_cycles(whole),
         "top": design.top, "layers": [la.name for la in spec.layers],
         "whole_model": spec.head is not None, "weights": spec.weights,
         "sources": [*(f"{b}.v" for b in design.blocks), *(n for n, _ in design.generated)],

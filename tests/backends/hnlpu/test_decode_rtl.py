@@ -65,7 +65,7 @@ def test_compile_writes_the_decode_design(tiny_artifact) -> None:  # noqa: ANN00
     out = tiny_artifact.out_dir / "rtl"
     meta = json.loads((out / "layers.json").read_text())["decode"]
     assert meta["top"] == "decode_llama_tiny" and meta["whole_model"]
-    assert meta["cycles"] == TINY_CYCLES and meta["weights"] == 94208
+    assert meta["cycles"] == meta["model_cycles"] == TINY_CYCLES and meta["weights"] == 94208
     assert sum(r["cycles"] for r in meta["schedule"]) == TINY_CYCLES
     for name in meta["sources"]:
         assert (out / name).is_file()
@@ -149,6 +149,8 @@ def test_llmc_tiny_layer_bit_and_cycle_exact(tmp_path_factory: pytest.TempPathFa
     meta = json.loads((out / "rtl" / "layers.json").read_text())["decode"]
     assert meta["layers"] == ["layers.0"] and not meta["whole_model"]
     assert meta["weights"] == 606208
+    # the whole model's step by the cycle model: its layers are alike, plus the head
+    assert meta["model_cycles"] > 6 * meta["cycles"]
     if sim == SIMS[0]:  # lint once: the design as compile wrote it
         rtl = out / "rtl"
         assert lint([rtl / name for name in meta["sources"]], meta["top"]) == []
