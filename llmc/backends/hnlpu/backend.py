@@ -5,7 +5,8 @@ text on the interpreter), the system model's report (hnlpu/system.json and
 .md: tokens/s, energy per token, area, NRE, beside the paper's figures for
 its calibration model), and, for a model quantized to 4-bit integer weights
 (--quant w4a8), the decode step's hardwired layers as Verilog: rtl/ holds
-one Metal-Embedding module per int_linear layer (within the RTL limit), the
+one Metal-Embedding module per int_linear layer (within the RTL limit; above
+RTL_WIRED_MAX_STEP_WEIGHTS in all, with compact neurons, llmc.rtl.hn), the
 step module putting them side by side, each SwiGLU block's module (its
 three arrays + the vector unit, llmc.rtl.hn_ffn), each decode attention's
 module (the attention buffer + softmax unit, llmc.rtl.hn_attn), each
@@ -37,6 +38,7 @@ from llmc.backends.hnlpu.ffn import ffn_blocks
 from llmc.backends.hnlpu.layers import (
     RTL_MAX_STEP_WEIGHTS,
     RTL_MAX_WEIGHTS,
+    RTL_WIRED_MAX_STEP_WEIGHTS,
     layer_of,
     linear_nodes,
 )
@@ -69,7 +71,8 @@ def rtl_files(graph: Graph) -> Files:
     if not fits:
         return {}
     layers = [layer for _, layer in fits]
-    design = generate_step(layers, STYLE, f"decode step of @{graph.name}")
+    compact = total > RTL_WIRED_MAX_STEP_WEIGHTS
+    design = generate_step(layers, STYLE, f"decode step of @{graph.name}", compact=compact)
     fitted = {node.name for node, _ in fits}
     blocks = [b for b in ffn_blocks(graph)
               if {b.y.name, *(n.name for n in linear_nodes(graph)
@@ -81,7 +84,7 @@ def rtl_files(graph: Graph) -> Files:
 
     files[f"{RTL_DIR}/tb_hn.py"] = open(tb_hn.__file__).read()  # noqa: SIM115, PTH123
     for block in blocks:  # SwiGLU blocks: their arrays (above) + the vector unit
-        ffn = generate_ffn(block.spec)
+        ffn = generate_ffn(block.spec, compact)
         name, text = ffn.generated[-1]
         files[f"{RTL_DIR}/{name}"] = text
     atts = attention_nodes(graph)
@@ -95,7 +98,7 @@ def rtl_files(graph: Graph) -> Files:
     decode = decode_files(graph, RTL_DIR)
     files.update(decode[0])
     files[LAYERS_JSON] = json.dumps({
-        "top": design.top, "style": STYLE,
+        "top": design.top, "style": STYLE, "compact": compact,
         "sources": [*(f"{b}.v" for b in design.blocks), *(n for n, _ in design.generated)],
         "cycles": step_cycles(layers, STYLE),
         "ffn_blocks": [b.spec.name for b in blocks],
@@ -105,7 +108,7 @@ def rtl_files(graph: Graph) -> Files:
         "norm_cycles": {spec.name: spec.cycles() for spec, _ in norms},
         "ffn_cycles": {b.spec.name: b.spec.cycles() for b in blocks},
         "layers": [{"node": node.name, "name": layer.name, "n": layer.n, "k": layer.k,
-                    "group": layer.group, "module": layer.top(STYLE),
+                    "group": layer.group, "module": layer.top(STYLE, compact),
                     "cycles": layer.cycles(STYLE)} for node, layer in fits],
         "analytic_only": [{"node": node.name, "name": layer.name, "n": layer.n,
                            "k": layer.k} for node, layer in skipped],

@@ -18,6 +18,9 @@ from llmc.rtl.hn import WEIGHT_BITS, HnLayer
 
 RTL_MAX_WEIGHTS = 65536         # per layer: N x K weights one RTL simulation holds
 RTL_MAX_STEP_WEIGHTS = 262144   # all layers of one simulated decode step
+# a step above this many weights is written with compact neurons (llmc_hn_neuron,
+# llmc.rtl.hn): wire by wire, llmc-tiny's 262,144 are ~30 MB of Verilog
+RTL_WIRED_MAX_STEP_WEIGHTS = 131072
 
 
 def linear_nodes(graph: Graph) -> list[Node]:

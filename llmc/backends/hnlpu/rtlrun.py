@@ -287,7 +287,8 @@ def run_rtl(artifact: Artifact, prompt: list[int], simulator: str = "auto",
         for name in sources:
             (src / name).write_bytes(artifact.read_bytes(f"{RTL_DIR}/{name}"))
         # the step module of the chosen layers (the artifact's holds all of them)
-        step = generate_step([layer for _, layer in pairs], STYLE)
+        step = generate_step([layer for _, layer in pairs], STYLE,
+                             compact=meta.get("compact", False))
         top_name, top_text = step.generated[-1]
         if len(pairs) > 1:
             (src / top_name).write_text(top_text)

@@ -74,12 +74,15 @@ def test_missing_yosys_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_run_generates_and_counts_hn_cycles(tiny_artifact) -> None:  # noqa: ANN001
     made = api.run(tiny_artifact.out_dir, "ab", 3)
-    step = json.loads((tiny_artifact.out_dir / "rtl" / "layers.json").read_text())["decode"]
+    meta = json.loads((tiny_artifact.out_dir / "rtl" / "layers.json").read_text())
+    step = meta["decode"]
+    assert not meta["compact"]  # 94,208 weights: wire by wire
     assert len(made.tokens) == 3 and made.result.cycles == 2 * step["cycles"]
 
 
 def test_step_limits_are_the_documented_ones() -> None:
     assert hn_layers.RTL_MAX_WEIGHTS == 65536 and hn_layers.RTL_MAX_STEP_WEIGHTS == 262144
+    assert hn_layers.RTL_WIRED_MAX_STEP_WEIGHTS == 131072
 
 
 @pytest.mark.rtl

@@ -151,9 +151,18 @@ def test_llmc_tiny_layer_bit_and_cycle_exact(tmp_path_factory: pytest.TempPathFa
     assert meta["weights"] == 606208
     # the whole model's step by the cycle model: its layers are alike, plus the head
     assert meta["model_cycles"] > 6 * meta["cycles"]
+    rtl = out / "rtl"
     if sim == SIMS[0]:  # lint once: the design as compile wrote it
-        rtl = out / "rtl"
         assert lint([rtl / name for name in meta["sources"]], meta["top"]) == []
+        # the standalone step (262,144 weights) is compact too: a few MB, and it runs
+        step = json.loads((rtl / "layers.json").read_text())
+        assert step["compact"] and step["layers"][0]["module"].endswith("_me_c")
+        assert sum(f.stat().st_size for f in rtl.iterdir()) < 10_000_000
+        capsys.readouterr()
+        assert main(["run", str(out), "--prompt", "def", "--gen-tokens", "2", "--simulator",
+                     sim, "--rtl-layers", "layers.0.attn.k_proj"]) == 0
+        assert "bit-exact vs the interpreter; 9 cycles (cycle model 9)" in \
+            capsys.readouterr().err
     capsys.readouterr()
     assert main(["run", str(out), "--prompt", "def", "--gen-tokens", "2",
                  "--simulator", sim]) == 0
