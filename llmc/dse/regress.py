@@ -26,17 +26,13 @@ def jobs(simulators: Sequence[str], arrays: Sequence[str], cases: Sequence[tuple
     """One job per simulator, dataflow and array shape, each running every
     case (m, n, k, seed)."""
     from llmc.hw.array import ArraySpec, Dataflow
-    from llmc.rtl.config import RTL_DATAFLOWS
+    from llmc.rtl.config import check_rtl_dataflow
     from llmc.rtl.tools import check_simulator_name
 
     for s in simulators:
         if check_simulator_name(s) == "auto":
             raise UsageError("name the simulators (icarus, verilator), not auto")
-    flows = [Dataflow.parse(d).value for d in dataflows]
-    for d in flows:
-        if Dataflow(d) not in RTL_DATAFLOWS:
-            raise UsageError(f"the RTL generator builds output- and weight-stationary arrays "
-                             f"only; got dataflow {d!r} (use os or ws)")
+    flows = [check_rtl_dataflow(Dataflow.parse(d)).value for d in dataflows]
     for a in arrays:
         ArraySpec.parse(a)
     if not cases:
@@ -56,7 +52,7 @@ def run_job(job: dict) -> dict:
     from llmc.rtl import GemmCase, build_gemm, core_config, run_gemm
 
     t0 = time.perf_counter()
-    flow = job.get("dataflow", "os")
+    flow = job["dataflow"]
     out = {"simulator": job["simulator"], "dataflow": flow, "array": job["array"],
            "error": None, "cases": []}
     tmp = tempfile.mkdtemp(prefix="llmc-regress-")
@@ -91,10 +87,10 @@ def junit_xml(verdicts: Sequence[dict]) -> str:
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<testsuites>"]
     for sim in sorted({v["simulator"] for v in verdicts}):
         mine = sorted((v for v in verdicts if v["simulator"] == sim),
-                      key=lambda v: (v.get("dataflow", "os"), v["array"]))
+                      key=lambda v: (v["dataflow"], v["array"]))
         cases = []
         for v in mine:
-            cls = quoteattr(f"llmc.rtl.gemm.{sim}.{v.get('dataflow', 'os')}.{v['array']}")
+            cls = quoteattr(f"llmc.rtl.gemm.{sim}.{v['dataflow']}.{v['array']}")
             if v["error"] is not None and not v["cases"]:
                 cases.append(f"    <testcase classname={cls} name=\"build\" "
                              f"time=\"{v['seconds']}\"><error message={quoteattr(v['error'])}/>"

@@ -62,6 +62,16 @@ def target_array(target: str, array: str | None = None, *, dataflow: str | None 
     return spec, dev.name, tuple(shown)
 
 
+def check_rtl_dataflow(dataflow: Dataflow) -> Dataflow:
+    """`dataflow` if the generator builds it, else the UsageError saying which it does."""
+    if dataflow not in RTL_DATAFLOWS:
+        raise UsageError(
+            f"the RTL generator builds output- and weight-stationary arrays only; got "
+            f"dataflow {dataflow.value!r} (use --dataflow os or --dataflow ws)"
+        )
+    return dataflow
+
+
 def _in_range(name: str, value: int, lo: int, hi: int, hint: str = "") -> None:
     if not lo <= value <= hi:
         raise UsageError(f"{name} must be in {lo}..{hi}, got {value}{hint}")
@@ -78,11 +88,7 @@ class CoreConfig:
 
     def __post_init__(self) -> None:
         s = self.spec
-        if s.dataflow not in RTL_DATAFLOWS:
-            raise UsageError(
-                f"the RTL generator builds output- and weight-stationary arrays only; got "
-                f"dataflow {s.dataflow.value!r} (use --dataflow os or --dataflow ws)"
-            )
+        check_rtl_dataflow(s.dataflow)
         _in_range("array rows", s.rows, 1, MAX_DIM)
         _in_range("array cols", s.cols, 1, MAX_DIM)
         _in_range("in_bits", s.in_bits, *IN_BITS_RANGE)

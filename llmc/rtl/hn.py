@@ -238,7 +238,7 @@ def me_partial_bits(layer: HnLayer) -> int:
 def generate_me(layer: HnLayer, compact: bool = False) -> Design:
     """The Metal-Embedding form (see the module docstring). `compact` writes
     each neuron as one llmc_hn_neuron whose parameters are its codes and
-    scales (the same datapath, cycle for cycle: for layers too large to
+    scales (the same function, cycle for cycle: for layers too large to
     simulate wire by wire) instead of one llmc_popcount per code."""
     xb, pw = layer.x_bits, me_partial_bits(layer)
     aw = pw + xb - 1             # the result's signed width (<= OUT_BITS: checked)

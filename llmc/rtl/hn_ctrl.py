@@ -3,7 +3,7 @@ sequencing them (llmc.rtl.hn_layer's DecodeSpec).
 
 The units are the ones llmc.rtl generates alone: RMSNorm (hn_norm), the
 Metal-Embedding projections (hn, in the compact form: one llmc_hn_neuron
-per neuron with its codes as parameters, the same datapath cycle for cycle
+per neuron with its codes as parameters, the same function cycle for cycle
 as the wire-by-wire form, so that a layer of hundreds of thousands of
 weights compiles and simulates in minutes), the attention buffer + softmax
 unit (hn_attn) and the SwiGLU block (hn_ffn). The controller is an FSM over a
@@ -36,6 +36,8 @@ from llmc.rtl.hn_ffn import ffn_top, generate_ffn
 from llmc.rtl.hn_iexp import slit
 from llmc.rtl.hn_layer import DecodeSpec, LayerSpec, Requant
 from llmc.rtl.hn_norm import generate_norm
+
+COMPACT = True  # the hardwired neurons as llmc_hn_neuron (llmc.rtl.hn's compact form)
 
 
 @dataclass(frozen=True)
@@ -119,16 +121,16 @@ def _layer_glue(l: int, la: LayerSpec, spec: DecodeSpec, ib: int, roms: dict[int
     L += [f"    {la.attn_norm.top} u_n1_{l} (.clk(clk), .rst(rst), .start({go['n1']}), "
           f".x({src}), .done(n1_done_{l}), .y(n1_y_{l}));"]
     for p, layer in (("q", la.q), ("k", la.k), ("v", la.v)):
-        L.append(f"    {layer.top('me', True)} u_{p}_{l} (.clk(clk), .rst(rst), .start({go['qkv']}), "
+        L.append(f"    {layer.top('me', COMPACT)} u_{p}_{l} (.clk(clk), .rst(rst), .start({go['qkv']}), "
                  f".x(n1_y_{l}), .done({p}_done_{l}), .y({p}_y_{l}));")
     L += [f"    {a.top} u_att_{l} (.clk(clk), .rst(rst), .fill(fill), .kc(kc_{l}), "
           f".vc(vc_{l}), .start({go['att']}), .pos(pos_r), .q(qr), .k_new(kr), .v_new(v8), "
           f".done(att_done_{l}), .y(att_y_{l}));",
-          f"    {la.o.top('me', True)} u_o_{l} (.clk(clk), .rst(rst), .start({go['o']}), "
+          f"    {la.o.top('me', COMPACT)} u_o_{l} (.clk(clk), .rst(rst), .start({go['o']}), "
           f".x(att_y_{l}), .done(o_done_{l}), .y(o_y_{l}));",
           f"    {la.ffn_norm.top} u_n2_{l} (.clk(clk), .rst(rst), .start({go['n2']}), "
           f".x(res), .done(n2_done_{l}), .y(n2_y_{l}));",
-          f"    {ffn_top(la.ffn, True)} u_ffn_{l} (.clk(clk), .rst(rst), .start({go['ffn']}), "
+          f"    {ffn_top(la.ffn, COMPACT)} u_ffn_{l} (.clk(clk), .rst(rst), .start({go['ffn']}), "
           f".x(n2_y_{l}), .done(ffn_done_{l}), .h(h_{l}), .y(ffn_y_{l}));"]
     # pass 1: q, k, v requantized to int8
     for p, rq in (("q", la.q_rq), ("k", la.k_rq), ("v", la.v_rq)):
@@ -212,7 +214,7 @@ def _build(spec: DecodeSpec) -> tuple[list[str], list[str], list[Step]]:
                  f"    wire [{c * 8 - 1}:0] nf_y;",
                  f"    {norm.top} u_nf (.clk(clk), .rst(rst), .start(go_nf), .x(res), "
                  ".done(nf_done), .y(nf_y));",
-                 f"    {lm.top('me', True)} u_lm (.clk(clk), .rst(rst), .start(go_lm), .x(nf_y), "
+                 f"    {lm.top('me', COMPACT)} u_lm (.clk(clk), .rst(rst), .start(go_lm), .x(nf_y), "
                  ".done(lm_done), .y(y));"]
         gos += [("go_nf", len(all_steps)), ("go_lm", len(all_steps) + 1)]
         all_steps += [Step(f"{norm.name}", "unit", norm.cycles(), "nf_done"),
@@ -302,12 +304,13 @@ def generate_decode(spec: DecodeSpec) -> Design:
     for la in spec.layers:
         generated += generate_norm(la.attn_norm).generated
         for layer in (la.q, la.k, la.v, la.o):
-            generated += generate_me(layer, True).generated
+            generated += generate_me(layer, COMPACT).generated
         generated += generate_attn(la.attn).generated
         generated += generate_norm(la.ffn_norm).generated
-        generated += generate_ffn(la.ffn, True).generated
+        generated += generate_ffn(la.ffn, COMPACT).generated
     if spec.head:
         generated += generate_norm(spec.head[0]).generated + \
-            generate_me(spec.head[1], True).generated
+            generate_me(spec.head[1], COMPACT).generated
     generated.append((f"{spec.top}.v", text))
-    return Design(spec.top, tuple(generated), ("llmc_hn_neuron",))
+    return Design(spec.top, tuple(generated), ("llmc_hn_neuron",) if COMPACT else
+                  ("llmc_popcount",))

@@ -15,7 +15,8 @@ from llmc.errors import UsageError
 
 
 def _verdict(ok: bool) -> dict:
-    return {"simulator": "icarus", "array": "2x2", "error": None, "seconds": 1.0,
+    return {"simulator": "icarus", "dataflow": "os", "array": "2x2", "error": None,
+            "seconds": 1.0,
             "cases": [{"name": "gemm_3x2x4_seed0", "passed": ok, "wall_s": 0.1,
                        "errors": [] if ok else ["C[0][1] = 5, expected 6"],
                        "rtl_cycles": 9, "expected_cycles": 9}]}
